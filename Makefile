@@ -1,0 +1,52 @@
+# cartpole-compare: `make test` and `make compare` are all the set-up there is.
+# The first target that needs Python builds .venv from this repository's own files.
+
+PYTHON     ?= python3
+VENV       ?= .venv
+# Install torch before anything that depends on it: a bare `torch` pulls a multi-GB CUDA build.
+# Choose another build with e.g. `make install TORCH_SPEC="torch==2.13.0+cu128"`.
+TORCH_SPEC ?= torch==2.13.0
+STUDY      ?= cartpole
+RUNS_DIR   ?= runs
+REPORTS_DIR ?= reports
+JOBS       ?= 2
+ARGS       ?=
+
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test compare quick tensorboard bench bench-parity lint clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)  ## build .venv (torch first, then the project with its dev extra)
+
+test: $(STAMP)  ## the whole test suite
+	$(BIN)/python -m pytest $(ARGS)
+
+compare: $(STAMP)  ## run the default study end to end and write reports/<study>/
+	$(BIN)/harness compare $(STUDY) --jobs $(JOBS) --runs-dir $(RUNS_DIR) --reports-dir $(REPORTS_DIR) $(ARGS)
+
+quick: $(STAMP)  ## the tiny study (under 2 minutes)
+	$(BIN)/harness compare quick --jobs $(JOBS) --runs-dir $(RUNS_DIR) --reports-dir $(REPORTS_DIR) $(ARGS)
+
+tensorboard: $(STAMP)  ## watch the curves of the default study (loopback only)
+	$(BIN)/tensorboard --logdir $(RUNS_DIR)/$(or $(STUDY_NAME),cartpole-v1) --host 127.0.0.1
+
+bench: $(STAMP)  ## speed figures (tabular and DQN training steps/s)
+	$(BIN)/harness bench $(ARGS)
+
+bench-parity: $(STAMP)  ## hand-written vs SB3 DQN, zoo preset, seeds 0-9, 50,000 steps
+	$(BIN)/python -m benchmarks.parity $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check harness custom_agents tests benchmarks
+	$(BIN)/ruff format --check harness custom_agents tests benchmarks
+
+clean:  ## remove the venv, caches and runs/ (reports/ is kept: the reference report is committed)
+	rm -rf $(VENV) $(RUNS_DIR) .pytest_cache .ruff_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

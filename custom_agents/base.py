@@ -1,0 +1,457 @@
+"""The Stable-Baselines3 algorithm surface, written once for every hand-written agent.
+
+`BaseAgent` owns the counters, the training loop and the order in which callbacks are called;
+an agent fills in a few small hooks. Stock SB3 callbacks (`EvalCallback`, `CheckpointCallback`,
+`ProgressBarCallback`, `StopTrainingOnRewardThreshold`, `CallbackList`, plain functions) and
+`evaluate_policy` work on any subclass unchanged, because the loop calls them exactly as SB3's
+off-policy loop does:
+
+    learn():   init_callback -> on_training_start(locals, globals)
+               repeat: on_rollout_start
+                       per env step: step env -> num_timesteps += 1 -> update_locals(locals)
+                                     -> on_step() (False stops training) -> agent learns
+                                     -> episode bookkeeping and log dumps
+                       on_rollout_end -> agent trains on the rollout
+               on_training_end
+
+The loop-local names stock callbacks read (`dones`, `infos`, `rewards`, `new_obs`, `actions`,
+`total_timesteps`) are SB3's. Episode statistics come from the `Monitor` info (`info["episode"]`)
+and `info["is_success"]`, as SB3 reads them.
+
+Hooks for a subclass (see `TabularQAgent` and `DQNAgent`):
+
+- `config_class`: the frozen dataclass of hyperparameters; `save_suffix`: the model file suffix.
+- `_setup_model()`: build tables or networks (random sources are already seeded).
+- `_sample_actions(obs)`: the behaviour policy; obs has shape (n_envs, *obs_shape).
+- `_on_transition(obs, actions, rewards, new_obs, dones, infos)`: learn from one env step.
+- `_on_episode_end()`: per-episode schedules.
+- `_rollout_complete(n_steps, n_episodes)`: when a rollout ends (default: one episode).
+- `_train(n_steps)`: learn after a rollout (default: nothing).
+- `_predict(obs, deterministic)`: actions for a batch of observations, shape (n,).
+- `_record_logs()`: agent-specific `logger.record` calls made at each log dump.
+- `_state()` / `_load_state(state)` / `_write_file` / `_read_file`: what `save`/`load` keep.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import random
+import sys
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback
+from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.utils import configure_logger
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize, unwrap_vec_normalize
+
+from custom_agents.config import build_config, to_plain
+
+FORMAT_VERSION = 1
+
+
+def wrap_env(env: gym.Env | VecEnv | str) -> VecEnv:
+    """Wrap an env as SB3 does: `Monitor` unless already monitored, then a one-env `DummyVecEnv`."""
+    if isinstance(env, str):
+        env = gym.make(env)
+    if isinstance(env, VecEnv):
+        return env
+    if not _is_monitored(env):
+        env = Monitor(env)
+    return DummyVecEnv([lambda: env])
+
+
+def _is_monitored(env: gym.Env) -> bool:
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, Monitor):
+            return True
+        env = env.env
+    return False
+
+
+def space_to_plain(space: spaces.Space) -> dict[str, Any]:
+    """A JSON-ready description of a `Box` or `Discrete` space (enough to rebuild it)."""
+    if isinstance(space, spaces.Box):
+        return {
+            "type": "Box",
+            "low": space.low.tolist(),
+            "high": space.high.tolist(),
+            "shape": list(space.shape),
+            "dtype": str(space.dtype),
+        }
+    if isinstance(space, spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    raise ValueError(f"unsupported space {space}")
+
+
+def space_from_plain(data: dict[str, Any]) -> spaces.Space:
+    """Inverse of `space_to_plain`."""
+    if data["type"] == "Box":
+        return spaces.Box(
+            low=np.array(data["low"], dtype=data["dtype"]),
+            high=np.array(data["high"], dtype=data["dtype"]),
+            shape=tuple(data["shape"]),
+            dtype=data["dtype"],
+        )
+    return spaces.Discrete(data["n"], start=data["start"])
+
+
+class BaseAgent(ABC):
+    """An agent with Stable-Baselines3's algorithm surface (see the module docstring).
+
+    :param env: a gymnasium `Env`, an SB3 `VecEnv` with one env, an env id, or None (prediction
+        only; then give `observation_space` and `action_space`). A plain env is wrapped in
+        `Monitor` and a one-env `DummyVecEnv`, as SB3 does.
+    :param seed: seeds `random`, `numpy`, `torch`, the action space and the env's next reset, as
+        SB3's `set_random_seed` does; also the agent's own generators: `rng` for training and
+        `predict_rng` for `predict(deterministic=False)`, so that evaluating an agent never
+        changes what it does in training.
+    :param verbose: 0 silent, 1 prints the SB3 log tables when no logger was set.
+    :param tensorboard_log: folder for TensorBoard events when no logger was set.
+    :param stats_window_size: episodes averaged in `rollout/ep_rew_mean` and friends.
+    :param observation_space: the observation space when `env` is None.
+    :param action_space: the action space when `env` is None.
+    :param hyperparameters: fields of `config_class`; a bad one raises `ValueError` naming it.
+    """
+
+    config_class: ClassVar[type]
+    save_suffix: ClassVar[str] = ".npz"
+
+    def __init__(
+        self,
+        env: gym.Env | VecEnv | str | None,
+        *,
+        seed: int | None = None,
+        verbose: int = 0,
+        tensorboard_log: str | None = None,
+        stats_window_size: int = 100,
+        observation_space: spaces.Space | None = None,
+        action_space: spaces.Space | None = None,
+        **hyperparameters: Any,
+    ) -> None:
+        self.config = self.make_config(hyperparameters)
+        self.env: VecEnv | None = None
+        if env is not None:
+            self.env = wrap_env(env)
+            if self.env.num_envs != 1:
+                raise ValueError(f"{type(self).__name__} trains on one env; got a VecEnv with {self.env.num_envs} envs")
+            observation_space, action_space = self.env.observation_space, self.env.action_space
+        if observation_space is None or action_space is None:
+            raise ValueError("give an env, or both observation_space and action_space")
+        if not (isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 1):
+            raise ValueError(f"{type(self).__name__} needs a 1-D Box observation space, got {observation_space}")
+        if not isinstance(action_space, spaces.Discrete):
+            raise ValueError(f"{type(self).__name__} needs a Discrete action space, got {action_space}")
+        self.observation_space: spaces.Box = observation_space
+        self.action_space: spaces.Discrete = action_space
+        self.n_envs = 1
+        self.seed = seed
+        self.verbose = verbose
+        self.tensorboard_log = tensorboard_log
+        self._stats_window_size = stats_window_size
+
+        self.num_timesteps = 0
+        self._total_timesteps = 0
+        self._num_timesteps_at_start = 0
+        self._episode_num = 0
+        self.start_time = time.time_ns()
+        self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=stats_window_size)
+        self.ep_success_buffer: deque[bool] = deque(maxlen=stats_window_size)
+        self._last_obs: np.ndarray | None = None
+        self._logger: Logger | None = None
+        self._custom_logger = False
+
+        self.rng = np.random.default_rng(seed)
+        self.predict_rng = np.random.default_rng(None if seed is None else [seed, 1])
+        self.set_random_seed(seed)
+        self._setup_model()
+
+    @classmethod
+    def make_config(cls, hyperparameters: Mapping[str, Any]) -> Any:
+        """The checked `config_class` instance for these hyperparameters (`ValueError` naming a bad one)."""
+        return build_config(cls.config_class, hyperparameters)
+
+    # -- hooks ------------------------------------------------------------------------------
+
+    @abstractmethod
+    def _setup_model(self) -> None:
+        """Build tables or networks; random sources are already seeded."""
+
+    @abstractmethod
+    def _sample_actions(self, obs: np.ndarray) -> np.ndarray:
+        """The behaviour policy: actions (shape (n_envs,)) for observations (n_envs, *obs_shape)."""
+
+    @abstractmethod
+    def _predict(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        """Actions, shape (n,), for a batch of observations, shape (n, *obs_shape)."""
+
+    def _on_transition(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        new_obs: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        """Learn from one env step. `new_obs` is already the next episode's first observation
+        when `dones[0]`; the last observation is `infos[0]["terminal_observation"]`."""
+
+    def _on_episode_end(self) -> None:
+        """Called after each finished training episode (after `_episode_num` was increased)."""
+
+    def _rollout_complete(self, n_steps: int, n_episodes: int) -> bool:
+        """Whether the current rollout has collected enough (default: one episode)."""
+        return n_episodes >= 1
+
+    def _train(self, n_steps: int) -> None:
+        """Learn after a rollout of `n_steps` env steps (default: nothing)."""
+
+    def _record_logs(self) -> None:
+        """Agent-specific `self.logger.record(...)` calls, made at every log dump."""
+
+    def _state(self) -> dict[str, Any]:
+        """What `save` keeps besides the hyperparameters and counters."""
+        return {}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        """Restore what `_state` returned."""
+
+    # -- SB3's algorithm surface ----------------------------------------------------------
+
+    @property
+    def logger(self) -> Logger:
+        """The SB3 logger (set by `set_logger`, else configured at the start of `learn`)."""
+        if self._logger is None:
+            self._logger = configure_logger(self.verbose, self.tensorboard_log, "run", True)
+        return self._logger
+
+    def set_logger(self, logger: Logger) -> None:
+        """Use `logger` instead of configuring one in `learn` (as SB3's `set_logger`)."""
+        self._logger = logger
+        self._custom_logger = True
+
+    def get_env(self) -> VecEnv | None:
+        """The training env, as a `VecEnv`."""
+        return self.env
+
+    def get_vec_normalize_env(self) -> VecNormalize | None:
+        """The `VecNormalize` wrapper of the training env, if any."""
+        return unwrap_vec_normalize(self.env) if self.env is not None else None
+
+    def set_env(self, env: gym.Env | VecEnv) -> None:
+        """Train on another env with the same spaces (the next `learn` resets it)."""
+        venv = wrap_env(env)
+        if venv.observation_space != self.observation_space or venv.action_space != self.action_space:
+            raise ValueError("the new env's spaces differ from the agent's")
+        self.env = venv
+        self._last_obs = None
+
+    def set_random_seed(self, seed: int | None = None) -> None:
+        """Seed `random`, `numpy`, `torch`, the action space and the env's next reset (as SB3)."""
+        if seed is None:
+            return
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        self.action_space.seed(seed)
+        if self.env is not None:
+            self.env.seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.predict_rng = np.random.default_rng([seed, 1])
+
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, None]:
+        """Actions for one observation (shape obs_shape -> shape ()) or a batch ((n, *obs_shape) -> (n,))."""
+        obs = np.asarray(observation)
+        shape = self.observation_space.shape
+        if obs.shape == shape:
+            return self._predict(obs.reshape(1, *shape), deterministic)[0], None
+        if obs.ndim == len(shape) + 1 and obs.shape[1:] == shape:
+            return self._predict(obs, deterministic), None
+        raise ValueError(f"observation of shape {obs.shape} does not fit the observation space {shape}")
+
+    def learn(
+        self,
+        total_timesteps: int,
+        callback: Any = None,
+        log_interval: int | None = 4,
+        tb_log_name: str = "run",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> Self:
+        """Train for `total_timesteps` env steps, calling `callback` as SB3 does; returns self."""
+        if self.env is None:
+            raise ValueError("this agent has no env: pass one to the constructor, load or set_env")
+        total_timesteps, callback = self._setup_learn(
+            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+        )
+        callback.on_training_start(locals(), globals())
+        while self.num_timesteps < total_timesteps:
+            if not self._collect_rollout(callback, log_interval, total_timesteps):
+                break
+        callback.on_training_end()
+        return self
+
+    def dump_logs(self) -> None:
+        """Write the SB3 rollout and time keys plus the agent's own, at `num_timesteps`."""
+        time_elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
+        fps = int((self.num_timesteps - self._num_timesteps_at_start) / time_elapsed)
+        logger = self.logger
+        logger.record("time/episodes", self._episode_num, exclude="tensorboard")
+        if self.ep_info_buffer:
+            logger.record("rollout/ep_rew_mean", float(np.mean([ep["r"] for ep in self.ep_info_buffer])))
+            logger.record("rollout/ep_len_mean", float(np.mean([ep["l"] for ep in self.ep_info_buffer])))
+        logger.record("time/fps", fps)
+        logger.record("time/time_elapsed", int(time_elapsed), exclude="tensorboard")
+        logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        if self.ep_success_buffer:
+            logger.record("rollout/success_rate", float(np.mean(self.ep_success_buffer)))
+        self._record_logs()
+        logger.dump(step=self.num_timesteps)
+
+    def save(self, path: str | pathlib.Path) -> None:
+        """Save hyperparameters, counters, spaces and learned state (no pickled code).
+
+        A path without a suffix gets `save_suffix`; any other path is written as given.
+        """
+        path = pathlib.Path(path)
+        if not path.suffix:
+            path = path.with_suffix(self.save_suffix)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "class": type(self).__name__,
+            "hyperparameters": to_plain(self.config),
+            "seed": self.seed,
+            "num_timesteps": self.num_timesteps,
+            "episode_num": self._episode_num,
+            "observation_space": space_to_plain(self.observation_space),
+            "action_space": space_to_plain(self.action_space),
+        }
+        self._write_file(path, meta, self._state())
+
+    @classmethod
+    def load(cls, path: str | pathlib.Path, env: gym.Env | VecEnv | None = None, **kwargs: Any) -> Self:
+        """Rebuild an agent saved by `save`; `env` (optional) is where it would train next."""
+        path = pathlib.Path(path)
+        if not path.exists() and not path.suffix:
+            path = path.with_suffix(cls.save_suffix)
+        meta, state = cls._read_file(path)
+        if meta.get("class") != cls.__name__:
+            raise ValueError(f"{path} holds a {meta.get('class')}, not a {cls.__name__}")
+        agent = cls(
+            env,
+            observation_space=space_from_plain(meta["observation_space"]),
+            action_space=space_from_plain(meta["action_space"]),
+            **{**meta["hyperparameters"], **kwargs},
+        )
+        agent.seed = meta["seed"]
+        agent.num_timesteps = meta["num_timesteps"]
+        agent._episode_num = meta["episode_num"]
+        agent._load_state(state)
+        return agent
+
+    @classmethod
+    def _write_file(cls, path: pathlib.Path, meta: dict[str, Any], state: dict[str, Any]) -> None:
+        """Write `meta` (JSON-ready) and `state` (numpy arrays) as an uncompressed npz archive."""
+        with open(path, "wb") as file:
+            np.savez(file, __meta__=np.array(json.dumps(meta)), **state)
+
+    @classmethod
+    def _read_file(cls, path: pathlib.Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Inverse of `_write_file`."""
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["__meta__"]))
+            state = {key: data[key] for key in data.files if key != "__meta__"}
+        return meta, state
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def _setup_learn(
+        self,
+        total_timesteps: int,
+        callback: Any,
+        reset_num_timesteps: bool,
+        tb_log_name: str,
+        progress_bar: bool,
+    ) -> tuple[int, BaseCallback]:
+        """Reset counters and buffers, configure the logger, wrap the callback (as SB3)."""
+        if isinstance(total_timesteps, bool) or not isinstance(total_timesteps, (int, np.integer)):
+            raise ValueError(f"total_timesteps must be an integer, got {total_timesteps!r}")
+        self.start_time = time.time_ns()
+        if reset_num_timesteps:
+            self.ep_info_buffer = deque(maxlen=self._stats_window_size)
+            self.ep_success_buffer = deque(maxlen=self._stats_window_size)
+            self.num_timesteps = 0
+            self._episode_num = 0
+        else:
+            total_timesteps += self.num_timesteps
+        self._total_timesteps = int(total_timesteps)
+        self._num_timesteps_at_start = self.num_timesteps
+        if reset_num_timesteps or self._last_obs is None:
+            assert self.env is not None
+            self._last_obs = self.env.reset()
+        if not self._custom_logger:
+            self._logger = configure_logger(self.verbose, self.tensorboard_log, tb_log_name, reset_num_timesteps)
+        if isinstance(callback, list):
+            callback = CallbackList(callback)
+        if not isinstance(callback, BaseCallback):
+            callback = ConvertCallback(callback)
+        if progress_bar:
+            callback = CallbackList([callback, ProgressBarCallback()])
+        callback.init_callback(self)  # type: ignore[arg-type]
+        return self._total_timesteps, callback
+
+    def _collect_rollout(self, callback: BaseCallback, log_interval: int | None, total_timesteps: int) -> bool:
+        """One rollout (until `_rollout_complete`), then `_train`. False when a callback stopped it."""
+        env = self.env
+        assert env is not None
+        sample_actions = self._sample_actions
+        on_transition = self._on_transition
+        rollout_complete = self._rollout_complete
+        n_steps = n_episodes = 0
+        obs = self._last_obs
+        callback.on_rollout_start()
+        while not rollout_complete(n_steps, n_episodes):
+            actions = sample_actions(obs)
+            new_obs, rewards, dones, infos = env.step(actions)
+            self.num_timesteps += 1
+            n_steps += 1
+            callback.update_locals(locals())
+            if not callback.on_step():
+                self._last_obs = new_obs
+                return False
+            on_transition(obs, actions, rewards, new_obs, dones, infos)
+            if dones[0]:
+                info = infos[0]
+                episode = info.get("episode")
+                if episode is not None:
+                    self.ep_info_buffer.append(episode)
+                success = info.get("is_success")
+                if success is not None:
+                    self.ep_success_buffer.append(bool(success))
+                n_episodes += 1
+                self._episode_num += 1
+                self._on_episode_end()
+                if log_interval is not None and self._episode_num % log_interval == 0:
+                    self.dump_logs()
+            obs = new_obs
+        self._last_obs = obs
+        callback.on_rollout_end()
+        self._train(n_steps)
+        return True

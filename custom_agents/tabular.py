@@ -1,0 +1,278 @@
+"""Tabular Q-learning and SARSA on a discretized state: the assignment's Exercise 2."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from custom_agents.base import BaseAgent
+from custom_agents.config import require, require_finite
+from custom_agents.discretize import Discretizer, cartpole_bounds
+
+_RANDOM_BLOCK = 4096
+
+
+@dataclass(frozen=True)
+class TabularConfig:
+    """Hyperparameters of `TabularQAgent` and `TabularSarsaAgent` (defaults: the assignment's)."""
+
+    num_bins: tuple[int, ...] = (3, 3, 6, 6)
+    """Bins per observation dimension; 1 ignores a dimension."""
+    bounds: tuple[tuple[float, float], ...] | None = None
+    """(low, high) per dimension between which the bin edges are evenly spaced; None means the
+    assignment's CartPole bounds (the space's own for position and angle, -0.5..0.5 for cart
+    velocity, -50..50 degrees/s for pole angular velocity)."""
+    gamma: float = 1.0
+    """Discount factor (the assignment's `discount`)."""
+    min_learning_rate: float = 0.1
+    """Floor of the learning-rate schedule (the assignment's `min_lr`)."""
+    exploration_final_eps: float = 0.1
+    """Floor of the epsilon schedule (the assignment's `min_epsilon`)."""
+    decay: float = 25.0
+    """Episodes at full learning rate and exploration before the log10 decay starts."""
+
+    def __post_init__(self) -> None:
+        require(
+            len(self.num_bins) > 0 and all(n >= 1 for n in self.num_bins),
+            "num_bins",
+            "a non-empty list of integers >= 1",
+            list(self.num_bins),
+        )
+        for name in ("gamma", "min_learning_rate", "exploration_final_eps", "decay"):
+            require_finite(name, getattr(self, name))
+        require(0.0 <= self.gamma <= 1.0, "gamma", "in [0, 1]", self.gamma)
+        require(0.0 < self.min_learning_rate <= 1.0, "min_learning_rate", "in (0, 1]", self.min_learning_rate)
+        require(
+            0.0 <= self.exploration_final_eps <= 1.0, "exploration_final_eps", "in [0, 1]", self.exploration_final_eps
+        )
+        require(self.decay > 0, "decay", "> 0", self.decay)
+        if self.bounds is not None:
+            for low, high in self.bounds:
+                require(
+                    math.isfinite(low) and math.isfinite(high) and low < high,
+                    "bounds",
+                    "a list of finite [low, high] pairs with low < high",
+                    [list(b) for b in self.bounds],
+                )
+
+
+def log_decay(episode: int, minimum: float, decay: float) -> float:
+    """The assignment's schedule: `max(minimum, min(1, 1 - log10((episode + 1) / decay)))`."""
+    return max(minimum, min(1.0, 1.0 - math.log10((episode + 1) / decay)))
+
+
+class TabularQAgent(BaseAgent):
+    """Tabular Q-learning on a discretized observation (the assignment's Exercise 2).
+
+    Each step, with learning rate `lr` and exploration rate `eps` fixed for the episode by
+    `log_decay(episode, min, decay)`:
+
+        a  = random action with probability eps, else argmax_a Q(s, a)
+        Q(s, a) <- (1 - lr) Q(s, a) + lr (r + gamma max_a' Q(s', a'))
+
+    One difference from the assignment: an episode cut by the time limit (truncated) still
+    bootstraps from Q(s'), while a real termination (pole fell, cart left) uses the target `r`
+    alone. The assignment's loop treats both as terminal.
+
+    The table is a float64 numpy array (`q_table`, shape (n_states, n_actions)) read and written
+    per step through a flat `memoryview`, so a step costs a few float operations, no numpy call.
+    Random draws come from the agent's own generator (seeded by `seed`) in blocks. The `actions`
+    array handed to the env is reused between steps.
+
+    `predict(deterministic=True)` is greedy on the table; `deterministic=False` is epsilon-greedy
+    with the current exploration rate. Logs `rollout/exploration_rate`, `train/learning_rate`
+    and, after each episode, `train/loss` (the episode's mean squared TD error) besides the SB3
+    rollout keys of `BaseAgent`. Hyperparameters: see `TabularConfig`.
+    """
+
+    config_class = TabularConfig
+    save_suffix = ".npz"
+    config: TabularConfig
+
+    def _setup_model(self) -> None:
+        cfg = self.config
+        n_dims = self.observation_space.shape[0]
+        if len(cfg.num_bins) != n_dims:
+            raise ValueError(
+                f"hyperparameter 'num_bins' must have one entry per observation dimension ({n_dims}), "
+                f"got {list(cfg.num_bins)}"
+            )
+        if cfg.bounds is None:
+            try:
+                bounds = cartpole_bounds(self.observation_space.low, self.observation_space.high)
+            except ValueError:
+                raise ValueError(
+                    f"hyperparameter 'bounds' must be given for a {n_dims}-dimensional observation space "
+                    "(the default bounds are CartPole's)"
+                ) from None
+        else:
+            bounds = cfg.bounds
+            if len(bounds) != n_dims:
+                raise ValueError(
+                    f"hyperparameter 'bounds' must have one [low, high] pair per observation dimension "
+                    f"({n_dims}), got {len(bounds)}"
+                )
+        self.discretizer = Discretizer(cfg.num_bins, bounds)
+        self.n_actions = int(self.action_space.n)
+        self.q_table = np.zeros((self.discretizer.n_states, self.n_actions), dtype=np.float64)
+        self._q = memoryview(self.q_table).cast("B").cast("d")
+        self._actions = np.zeros(1, dtype=np.int64)
+        self._gamma = cfg.gamma
+        self._uniforms: list[float] = []
+        self._schedule_episode = -1
+        self.learning_rate = 1.0
+        self.exploration_rate = 1.0
+        self._update_schedules()
+        self._n_updates = 0
+        self._n_updates_in_rollout = 0
+        self._squared_error_sum = 0.0
+        # (observation array, its state index): reused when the next step starts from it.
+        self._cached_obs: Any = None
+        self._cached_state = 0
+
+    # -- the per-step path --------------------------------------------------------------------
+
+    def _update_schedules(self) -> None:
+        """Learning and exploration rate for the current episode."""
+        cfg = self.config
+        self._schedule_episode = self._episode_num
+        self.learning_rate = log_decay(self._episode_num, cfg.min_learning_rate, cfg.decay)
+        self.exploration_rate = log_decay(self._episode_num, cfg.exploration_final_eps, cfg.decay)
+
+    def _on_episode_end(self) -> None:
+        self._update_schedules()
+
+    def _refill_uniforms(self) -> list[float]:
+        """A new block of U[0, 1) draws of the agent's generator, consumed from the end."""
+        self._uniforms = self.rng.random(_RANDOM_BLOCK).tolist()
+        self._uniforms.reverse()
+        return self._uniforms
+
+    def _epsilon_greedy(self, state: int) -> int:
+        """A random action with probability `exploration_rate`, else the greedy one (first on ties)."""
+        uniforms = self._uniforms if len(self._uniforms) >= 2 else self._refill_uniforms()
+        if uniforms.pop() < self.exploration_rate:
+            return int(uniforms.pop() * self.n_actions)
+        q = self._q
+        base = state * self.n_actions
+        best_action, best = 0, q[base]
+        for action in range(1, self.n_actions):
+            value = q[base + action]
+            if value > best:
+                best_action, best = action, value
+        return best_action
+
+    def _sample_actions(self, obs: np.ndarray) -> np.ndarray:
+        if self._schedule_episode != self._episode_num:
+            self._update_schedules()
+        state = self._cached_state if obs is self._cached_obs else self.discretizer.index(obs[0].tolist())
+        self._actions[0] = self._next_action(state, obs)
+        return self._actions
+
+    def _next_action(self, state: int, obs: np.ndarray) -> int:
+        """The action to take in `state` (Q-learning: epsilon-greedy)."""
+        return self._epsilon_greedy(state)
+
+    def _bootstrap(self, next_state: int, next_obs: np.ndarray | None) -> float:
+        """Q-learning's bootstrap value: max_a' Q(s', a')."""
+        q = self._q
+        base = next_state * self.n_actions
+        best = q[base]
+        for action in range(1, self.n_actions):
+            value = q[base + action]
+            if value > best:
+                best = value
+        return best
+
+    def _on_transition(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        new_obs: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        state = self._cached_state if obs is self._cached_obs else self.discretizer.index(obs[0].tolist())
+        reward = float(rewards[0])
+        if dones[0]:
+            info = infos[0]
+            if info.get("TimeLimit.truncated", False):
+                last_state = self.discretizer.index(info["terminal_observation"].tolist())
+                target = reward + self._gamma * self._bootstrap(last_state, None)
+            else:
+                target = reward
+            self._cached_obs = None
+        else:
+            next_state = self.discretizer.index(new_obs[0].tolist())
+            target = reward + self._gamma * self._bootstrap(next_state, new_obs)
+            self._cached_obs, self._cached_state = new_obs, next_state
+        lr = self.learning_rate
+        i = state * self.n_actions + int(actions[0])
+        old = self._q[i]
+        self._q[i] = (1.0 - lr) * old + lr * target
+        error = target - old
+        self._squared_error_sum += error * error
+        self._n_updates += 1
+        self._n_updates_in_rollout += 1
+
+    def _train(self, n_steps: int) -> None:
+        """Nothing to train after an episode (updates happen per step); log its TD errors, as SB3
+        logs the loss of each training phase: `train/loss` is the episode's mean squared TD error."""
+        if self._n_updates_in_rollout:
+            self.logger.record("train/loss", self._squared_error_sum / self._n_updates_in_rollout)
+            self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self._squared_error_sum = 0.0
+        self._n_updates_in_rollout = 0
+
+    # -- the rest of the surface --------------------------------------------------------------
+
+    def _predict(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        states = self.discretizer.indices(obs)
+        greedy = np.argmax(self.q_table[states], axis=1)
+        if deterministic:
+            return greedy
+        explore = self.predict_rng.random(len(states)) < self.exploration_rate
+        return np.where(explore, self.predict_rng.integers(0, self.n_actions, len(states)), greedy)
+
+    def _record_logs(self) -> None:
+        self.logger.record("rollout/exploration_rate", self.exploration_rate)
+        self.logger.record("train/learning_rate", self.learning_rate)
+
+    def _state(self) -> dict[str, Any]:
+        return {"q_table": self.q_table}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        table = state["q_table"]
+        if table.shape != self.q_table.shape:
+            raise ValueError(f"saved q_table has shape {table.shape}, expected {self.q_table.shape}")
+        self.q_table[...] = table
+        self._update_schedules()
+
+
+class TabularSarsaAgent(TabularQAgent):
+    """`TabularQAgent` with the on-policy SARSA target: everything is shared but the target.
+
+        Q(s, a) <- (1 - lr) Q(s, a) + lr (r + gamma Q(s', a'))
+
+    where a' is the epsilon-greedy action chosen in s' and then actually taken on the next step.
+    After a time-limit truncation a' is drawn from the last observation for the bootstrap only.
+    """
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        self._chosen_obs: Any = None
+        self._chosen_action = 0
+
+    def _next_action(self, state: int, obs: np.ndarray) -> int:
+        if obs is self._chosen_obs:
+            return self._chosen_action
+        return self._epsilon_greedy(state)
+
+    def _bootstrap(self, next_state: int, next_obs: np.ndarray | None) -> float:
+        action = self._epsilon_greedy(next_state)
+        self._chosen_obs, self._chosen_action = next_obs, action
+        return self._q[next_state * self.n_actions + action]

@@ -1,0 +1,69 @@
+"""Evaluation episodes stepped together: one batched `predict` per step for all running episodes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+
+
+class Predictor(Protocol):
+    """Anything with SB3's `predict` (every agent of this project, and SB3's algorithms)."""
+
+    def predict(
+        self, observation: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = False
+    ) -> tuple[np.ndarray, Any]: ...
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    """One evaluation episode."""
+
+    seed: int
+    """The seed its env was reset with."""
+    episode_return: float
+    """Sum of rewards."""
+    length: int
+    """Env steps."""
+    success: bool
+    """Ended by the time limit (truncated, not terminated)."""
+
+
+def run_episodes(
+    model: Predictor,
+    envs: Sequence[gym.Env],
+    seeds: Sequence[int],
+    deterministic: bool = True,
+) -> list[EpisodeResult]:
+    """Play one episode in each env, env i reset with `seeds[i]`, all stepped together.
+
+    Each step calls `model.predict` once on the observations of the episodes still running
+    (shape (n_running, *obs_shape)); a finished episode's env is not stepped again. Returns the
+    episodes in the order of `seeds`.
+    """
+    if len(envs) != len(seeds):
+        raise ValueError(f"{len(envs)} envs for {len(seeds)} seeds")
+    first = [env.reset(seed=int(seed))[0] for env, seed in zip(envs, seeds)]
+    obs = np.stack(first)
+    returns = [0.0] * len(envs)
+    lengths = [0] * len(envs)
+    success = [False] * len(envs)
+    running = list(range(len(envs)))
+    while running:
+        actions, _ = model.predict(obs[running], deterministic=deterministic)
+        still_running = []
+        for i, action in zip(running, np.asarray(actions).reshape(len(running), -1)):
+            step_action = action[0] if action.shape == (1,) else action
+            ob, reward, terminated, truncated, _info = envs[i].step(step_action)
+            returns[i] += float(reward)
+            lengths[i] += 1
+            if terminated or truncated:
+                success[i] = bool(truncated and not terminated)
+            else:
+                obs[i] = ob
+                still_running.append(i)
+        running = still_running
+    return [EpisodeResult(int(seed), returns[i], lengths[i], success[i]) for i, seed in enumerate(seeds)]

@@ -1,0 +1,38 @@
+"""One visible seeding block for every run, the way Stable-Baselines3 seeds an algorithm."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+EVAL_SEED_BASE = 1_000_000
+"""Evaluation episode i of every study starts from `env.reset(seed=EVAL_SEED_BASE + i)`: far from
+any training seed, and the same for every agent and every evaluation point."""
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's `random`, numpy's global generator and torch (as SB3's `set_random_seed`).
+
+    The env and its action space are seeded by `harness.envs.make_training_env`; agents seed
+    their own generators from the same `seed`.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def single_thread() -> None:
+    """One torch thread per process: runs are compared one core each, and parallel runs don't fight."""
+    torch.set_num_threads(1)
+    if torch.get_num_interop_threads() != 1:
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # can only be set before the first parallel work in the process
+            pass
+
+
+def evaluation_seeds(n_episodes: int, base: int = EVAL_SEED_BASE) -> list[int]:
+    """The reset seeds of the `n_episodes` evaluation episodes: `base, base + 1, ...`."""
+    return [base + i for i in range(n_episodes)]
