@@ -38,7 +38,7 @@ tensorboard: $(STAMP)  ## watch the curves of the default study (loopback only)
 	$(BIN)/tensorboard --logdir $(RUNS_DIR)/$(or $(STUDY_NAME),cartpole-v1) --host 127.0.0.1
 
 bench: $(STAMP)  ## speed figures (tabular and DQN training steps/s)
-	$(BIN)/harness bench $(ARGS)
+	$(BIN)/python -m harness.bench $(ARGS)
 
 bench-parity: $(STAMP)  ## hand-written vs SB3 DQN, zoo preset, seeds 0-9, 50,000 steps
 	$(BIN)/python -m benchmarks.parity $(ARGS)

@@ -7,7 +7,8 @@ They depend on gymnasium, numpy, torch and SB3's small public pieces, never on `
 """
 
 from custom_agents.base import BaseAgent
+from custom_agents.dqn import DQNAgent
 from custom_agents.random_agent import RandomAgent
 from custom_agents.tabular import TabularQAgent, TabularSarsaAgent
 
-__all__ = ["BaseAgent", "RandomAgent", "TabularQAgent", "TabularSarsaAgent"]
+__all__ = ["BaseAgent", "DQNAgent", "RandomAgent", "TabularQAgent", "TabularSarsaAgent"]

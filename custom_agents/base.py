@@ -356,11 +356,11 @@ class BaseAgent(ABC):
             raise ValueError(f"{path} holds a {meta.get('class')}, not a {cls.__name__}")
         agent = cls(
             env,
+            seed=meta["seed"],  # reseeded as SB3's load does
             observation_space=space_from_plain(meta["observation_space"]),
             action_space=space_from_plain(meta["action_space"]),
             **{**meta["hyperparameters"], **kwargs},
         )
-        agent.seed = meta["seed"]
         agent.num_timesteps = meta["num_timesteps"]
         agent._episode_num = meta["episode_num"]
         agent._load_state(state)

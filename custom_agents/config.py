@@ -96,11 +96,17 @@ def describe(annotation: Any) -> str:
     if origin is tuple:
         args = get_args(annotation)
         if len(args) == 2 and args[1] is Ellipsis:
-            return f"a list of {describe(args[0])}s"
+            return f"a list of {_plural(args[0])}"
         return f"a list of {len(args)} ({', '.join(describe(a) for a in args)})"
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
         annotation, str(annotation)
     )
+
+
+def _plural(annotation: Any) -> str:
+    if get_origin(annotation) is tuple:
+        return "lists"
+    return {int: "integers", float: "numbers", bool: "booleans", str: "strings"}.get(annotation, str(annotation))
 
 
 def to_plain(config: Any) -> dict[str, Any]:

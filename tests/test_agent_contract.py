@@ -26,18 +26,31 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-from custom_agents import RandomAgent, TabularQAgent, TabularSarsaAgent
+from custom_agents import DQNAgent, RandomAgent, TabularQAgent, TabularSarsaAgent
 
 AGENT_FACTORIES: list[tuple[str, type, dict[str, Any]]] = [
     ("random", RandomAgent, {}),
     ("tabular_q", TabularQAgent, {}),
     ("tabular_sarsa", TabularSarsaAgent, {}),
+    (
+        "custom_dqn",
+        DQNAgent,
+        {
+            "net_arch": [8],
+            "learning_starts": 20,
+            "batch_size": 8,
+            "buffer_size": 500,
+            "target_update_interval": 50,
+            "train_freq": 4,
+        },
+    ),
 ]
 
 # Log keys an agent writes besides the rollout and time keys every agent writes.
 AGENT_LOG_KEYS: dict[str, tuple[str, ...]] = {
     "tabular_q": ("rollout/exploration_rate", "train/learning_rate"),
     "tabular_sarsa": ("rollout/exploration_rate", "train/learning_rate"),
+    "custom_dqn": ("rollout/exploration_rate", "train/learning_rate", "train/loss", "train/n_updates"),
 }
 
 ENV_ID = "CartPole-v1"

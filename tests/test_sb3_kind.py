@@ -1,0 +1,226 @@
+"""The `sb3_dqn` kind: Stable-Baselines3's DQN built from the same hyperparameter names and presets
+as `custom_dqn`, refusing what SB3 cannot do, and counting updates and target syncs as the
+hand-written agent does."""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import stable_baselines3.dqn.dqn as sb3_dqn_module
+import torch
+from stable_baselines3 import DQN
+from stable_baselines3.common.callbacks import BaseCallback
+from torch import nn
+
+from custom_agents.dqn import DQNConfig
+from harness.agents import KINDS
+from harness.envs import make_training_env
+
+ENV_ID = "CartPole-v1"
+SB3 = KINDS["sb3_dqn"]
+CUSTOM = KINDS["custom_dqn"]
+TINY: dict[str, Any] = {"net_arch": [16], "learning_starts": 20, "batch_size": 8, "buffer_size": 500}
+
+# The fields both agents share, and what SB3 calls them on a built model.
+SHARED_FIELDS = (
+    "learning_rate",
+    "batch_size",
+    "buffer_size",
+    "learning_starts",
+    "gamma",
+    "tau",
+    "target_update_interval",
+    "gradient_steps",
+    "exploration_fraction",
+    "exploration_initial_eps",
+    "exploration_final_eps",
+    "max_grad_norm",
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def build_sb3(values: dict[str, Any], seed: int = 0) -> DQN:
+    return SB3.build(make_training_env(ENV_ID, seed), seed, SB3.resolve(values))
+
+
+def assert_model_matches(model: DQN, resolved: dict[str, Any]) -> None:
+    for name in SHARED_FIELDS:
+        assert getattr(model, name) == resolved[name], name
+    frequency, unit = resolved["train_freq"]
+    assert (model.train_freq.frequency, model.train_freq.unit.value) == (frequency, unit)
+    assert model.policy.net_arch == list(resolved["net_arch"])
+    linear = [m for m in model.q_net.q_net if isinstance(m, nn.Linear)]
+    sizes = (4, *resolved["net_arch"], 2)
+    assert [(m.in_features, m.out_features) for m in linear] == list(itertools.pairwise(sizes))
+    assert model.device.type == "cpu"
+
+
+def test_zoo_preset_resolves_the_same_for_both_kinds():
+    resolved = SB3.resolve({"preset": "zoo"})
+    assert resolved == CUSTOM.resolve({"preset": "zoo"})
+    assert resolved["preset"] == "zoo"
+    assert resolved["learning_rate"] == 2.3e-3 and resolved["train_freq"] == [256, "step"]
+
+
+def test_zoo_preset_builds_an_sb3_dqn_with_those_values():
+    resolved = SB3.resolve({"preset": "zoo"})
+    model = build_sb3({"preset": "zoo"}, seed=3)
+    assert type(model) is DQN
+    assert model.seed == 3
+    assert_model_matches(model, resolved)
+
+
+def test_explicit_values_reach_the_sb3_model():
+    values = {
+        "learning_rate": 5e-4,
+        "batch_size": 16,
+        "buffer_size": 1_234,
+        "learning_starts": 7,
+        "gamma": 0.95,
+        "tau": 0.5,
+        "target_update_interval": 33,
+        "train_freq": [2, "episode"],
+        "gradient_steps": -1,
+        "exploration_fraction": 0.4,
+        "exploration_initial_eps": 0.8,
+        "exploration_final_eps": 0.02,
+        "max_grad_norm": 3.0,
+        "net_arch": [24, 12],
+    }
+    resolved = SB3.resolve(values)
+    assert resolved == CUSTOM.resolve(values)
+    assert_model_matches(build_sb3(values), resolved)
+
+
+def test_default_values_are_sb3s_defaults():
+    """`DQNConfig`'s defaults are SB3's `DQN` defaults, so an empty table means the same to both."""
+    signature = inspect.signature(DQN.__init__).parameters
+    defaults = DQNConfig()
+    for name in SHARED_FIELDS:
+        assert getattr(defaults, name) == signature[name].default, name
+    assert defaults.train_freq == (signature["train_freq"].default, "step")
+    model = build_sb3({})
+    assert_model_matches(model, SB3.resolve({}))
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"loss": "mse"}, "loss"),
+        ({"exploration_decay": 0.99}, "exploration_decay"),
+        ({"target_update_unit": "update"}, "target_update_unit"),
+    ],
+)
+def test_options_sb3_lacks_are_refused_naming_them(values, field):
+    with pytest.raises(ValueError, match=f"'{field}'.*sb3_dqn"):
+        SB3.resolve(values)
+    assert CUSTOM.resolve(values)[field] == next(iter(values.values()))  # fine for the hand-written agent
+
+
+def test_bad_values_are_refused_for_sb3_dqn_too():
+    with pytest.raises(ValueError, match="'gamma'"):
+        SB3.resolve({"gamma": 2.0})
+    with pytest.raises(ValueError, match="'no_such_option'"):
+        SB3.resolve({"no_such_option": 1})
+
+
+def test_assignment_preset_is_refused_unless_overridden():
+    with pytest.raises(ValueError, match=r"'(target_update_unit|exploration_decay|loss)'"):
+        SB3.resolve({"preset": "assignment"})
+    overrides = {"target_update_unit": "step", "exploration_decay": None, "loss": "huber"}
+    for left_out in overrides:  # each of the three alone is refused
+        with pytest.raises(ValueError, match=f"'{left_out}'"):
+            SB3.resolve({"preset": "assignment", **{k: v for k, v in overrides.items() if k != left_out}})
+    resolved = SB3.resolve({"preset": "assignment", **overrides, "net_arch": [16]})
+    assert resolved["gamma"] == 0.9 and resolved["train_freq"] == [1, "episode"]
+    assert resolved["max_grad_norm"] == float("inf")
+    assert_model_matches(build_sb3({"preset": "assignment", **overrides, "net_arch": [16]}), resolved)
+
+
+# -- the same counting as the hand-written agent --------------------------------------------
+
+
+def count_sb3_target_syncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count SB3's target network updates: the `polyak_update` calls on the Q-network's parameters
+    (it makes another for batch-norm statistics)."""
+    calls: list[int] = []
+    original = sb3_dqn_module.polyak_update
+
+    def counting(params: Any, target_params: Any, tau: float) -> None:
+        params, target_params = list(params), list(target_params)
+        if any(isinstance(p, nn.Parameter) for p in params):
+            calls.append(1)
+        original(params, target_params, tau)
+
+    monkeypatch.setattr(sb3_dqn_module, "polyak_update", counting)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("train_freq", "gradient_steps", "target_update_interval", "total"),
+    [(4, 1, 25, 200), (4, 3, 40, 200), (4, -1, 30, 200), ([5, "step"], 2, 7, 100), (1, 1, 50, 120)],
+)
+def test_update_and_sync_counts_match_sb3(monkeypatch, train_freq, gradient_steps, target_update_interval, total):
+    values = {
+        **TINY,
+        "train_freq": train_freq,
+        "gradient_steps": gradient_steps,
+        "target_update_interval": target_update_interval,
+    }
+    custom = CUSTOM.build(make_training_env(ENV_ID, 0), 0, CUSTOM.resolve(values))
+    custom_syncs: list[int] = []
+    original = custom._update_target
+
+    def update_target() -> None:
+        custom_syncs.append(1)
+        original()
+
+    custom._update_target = update_target
+    custom.learn(total)
+
+    sb3_syncs = count_sb3_target_syncs(monkeypatch)
+    model = build_sb3(values)
+    model.learn(total)
+
+    assert custom.num_timesteps == model.num_timesteps == total
+    assert custom.n_updates == model._n_updates > 0
+    assert len(custom_syncs) == len(sb3_syncs) == total // target_update_interval
+
+
+class ExplorationRates(BaseCallback):
+    """The model's exploration rate at each step (before that step's own schedule update)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rates: list[float] = []
+
+    def _on_step(self) -> bool:
+        self.rates.append(float(self.model.exploration_rate))
+        return True
+
+
+def test_exploration_rate_matches_sb3_step_by_step():
+    values = {**TINY, "exploration_fraction": 0.3, "exploration_initial_eps": 0.7, "exploration_final_eps": 0.05}
+    rates = []
+    for model in (CUSTOM.build(make_training_env(ENV_ID, 0), 0, CUSTOM.resolve(values)), build_sb3(values)):
+        recorder = ExplorationRates()
+        model.learn(300, callback=recorder)
+        rates.append([*recorder.rates, float(model.exploration_rate)])
+    custom, sb3 = rates
+    assert len(custom) == len(sb3) == 301
+    # SB3 holds 0.0 until its first step sets the schedule; either way the first actions are
+    # random (learning_starts).
+    assert custom[0] == 0.7 and sb3[0] == 0.0
+    assert custom[1:] == pytest.approx(sb3[1:], abs=1e-12)
+    assert custom[-1] == 0.05
