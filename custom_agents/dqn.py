@@ -14,7 +14,7 @@ from torch.optim.adam import adam
 
 from custom_agents.base import BaseAgent
 from custom_agents.config import build_config, require, require_finite
-from custom_agents.qnetwork import QNetwork, numpy_greedy_action
+from custom_agents.qnetwork import QNetwork, numpy_greedy_action, numpy_q_values
 from custom_agents.replay import ReplayMemory
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -229,7 +229,7 @@ class DQNAgent(BaseAgent):
         self.q_net_target.requires_grad_(False)
         self.q_net_target.flat.copy_(self.q_net.flat)
         self.optimizer = FlatAdam(self.q_net.flat, self.q_net.flat_grad, lr=cfg.learning_rate)
-        # On CPU, one observation is scored in numpy on views of the online weights.
+        # On CPU, a single observation is scored in numpy on views of the online weights.
         self._numpy_weights = self.q_net.numpy_views() if self.device.type == "cpu" else None
         self.memory = ReplayMemory(cfg.buffer_size, obs_dim, device=self.device)
         self.exploration_rate = cfg.exploration_initial_eps
@@ -245,7 +245,10 @@ class DQNAgent(BaseAgent):
         return self.q_net.forward_cached(torch.as_tensor(obs, dtype=torch.float32, device=self.device), keep=False)[0]
 
     def _predict(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
-        greedy = self.q_values(obs).argmax(dim=1).cpu().numpy()
+        if self._numpy_weights is not None and len(obs) == 1:  # numpy is 3x faster than torch for one
+            greedy = numpy_q_values(self._numpy_weights, np.asarray(obs, dtype=np.float32)).argmax(axis=1)
+        else:
+            greedy = self.q_values(obs).argmax(dim=1).cpu().numpy()
         if deterministic:
             return greedy
         explore = self.predict_rng.random(len(obs)) < self.exploration_rate

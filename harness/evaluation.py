@@ -54,10 +54,12 @@ def run_episodes(
     running = list(range(len(envs)))
     while running:
         actions, _ = model.predict(obs[running], deterministic=deterministic)
+        actions = np.asarray(actions)
+        if actions.ndim > 1 and actions.shape[1:] == (1,):  # a Discrete action given as [a]
+            actions = actions[:, 0]
         still_running = []
-        for i, action in zip(running, np.asarray(actions).reshape(len(running), -1)):
-            step_action = action[0] if action.shape == (1,) else action
-            ob, reward, terminated, truncated, _info = envs[i].step(step_action)
+        for i, action in zip(running, actions):
+            ob, reward, terminated, truncated, _info = envs[i].step(action)
             returns[i] += float(reward)
             lengths[i] += 1
             if terminated or truncated:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import threadpoolctl
 import torch
 
 EVAL_SEED_BASE = 1_000_000
@@ -24,7 +25,9 @@ def seed_everything(seed: int) -> None:
 
 
 def single_thread() -> None:
-    """One torch thread per process: runs are compared one core each, and parallel runs don't fight."""
+    """One thread per process for torch and for numpy's BLAS: runs are compared one core each,
+    and parallel runs don't fight over cores."""
+    threadpoolctl.threadpool_limits(1)
     torch.set_num_threads(1)
     if torch.get_num_interop_threads() != 1:
         try:

@@ -1,0 +1,92 @@
+"""The one progress display of a study: pairs done, env steps done, ETA.
+
+On a terminal it is a tqdm bar counted in env steps; when stdout is not a terminal (CI, a pipe,
+a log file) it prints one plain line per finished pair instead.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+
+class StudyProgress:
+    """Tracks and shows the progress of a study's pairs.
+
+    :param total_pairs: pairs to run now.
+    :param steps_per_pair: budget of each pair, in env steps.
+    :param stream: where to write (default: stdout).
+    :param bar: a live bar (default: when `stream` is a terminal).
+    """
+
+    def __init__(
+        self, total_pairs: int, steps_per_pair: int, stream: TextIO | None = None, bar: bool | None = None
+    ) -> None:
+        self.stream = stream or sys.stdout
+        self.total_pairs = total_pairs
+        self.steps_per_pair = steps_per_pair
+        self.done = 0
+        self.failed = 0
+        self._steps: dict[str, int] = {}
+        self._start = time.monotonic()
+        use_bar = self.stream.isatty() if bar is None else bar
+        self._bar = (
+            tqdm(
+                total=total_pairs * steps_per_pair,
+                unit="step",
+                unit_scale=True,
+                file=self.stream,
+                dynamic_ncols=True,
+                smoothing=0.05,
+            )
+            if use_bar
+            else None
+        )
+        self._refresh_postfix()
+
+    def steps(self, key: str, n: int) -> None:
+        """Pair `key` has done `n` env steps."""
+        n = min(n, self.steps_per_pair)
+        delta = n - self._steps.get(key, 0)
+        if delta > 0:
+            self._steps[key] = n
+            if self._bar is not None:
+                self._bar.update(delta)
+
+    def finished(self, key: str, record: dict[str, Any]) -> None:
+        """Pair `key` ended with `record` (its run.json)."""
+        self.steps(key, self.steps_per_pair)
+        self.done += 1
+        ok = record.get("status") == "complete"
+        if not ok:
+            self.failed += 1
+        seconds = (record.get("timings") or {}).get("wall_time_s")
+        took = f" in {seconds:.1f}s" if seconds is not None else ""
+        what = "complete" if ok else f"FAILED: {record.get('error')}"
+        line = f"[{self.done}/{self.total_pairs}] {key}: {what}{took}"
+        if self._bar is not None:
+            self._refresh_postfix()
+            if not ok:
+                self._bar.write(line, file=self.stream)
+        else:
+            elapsed = time.monotonic() - self._start
+            eta = elapsed / self.done * (self.total_pairs - self.done) if self.done else 0.0
+            print(f"{line} (elapsed {_clock(elapsed)}, eta {_clock(eta)})", file=self.stream, flush=True)
+
+    def _refresh_postfix(self) -> None:
+        if self._bar is not None:
+            failed = f", {self.failed} failed" if self.failed else ""
+            self._bar.set_postfix_str(f"pairs {self.done}/{self.total_pairs}{failed}", refresh=True)
+
+    def close(self) -> None:
+        """End the display."""
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}:{secs:02d}"

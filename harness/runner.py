@@ -1,0 +1,257 @@
+"""One run: one agent, one seed, trained under the study's conditions, its files written.
+
+The sequence, the same for every agent:
+
+    seed random/numpy/torch with the seed; one torch thread
+    env   = make_training_env(env_id, seed)          (first reset and action space seeded)
+    model = kind.build(env, seed, hyperparameters)   (the agent seeds itself the same way)
+    model.set_logger(SB3 logger: TensorBoard + CSV in the run folder, + stdout for `train`)
+    model.learn(total_timesteps, callback=[EpisodeRecorder, Evaluator, RunGuard])
+    save model.*, episodes.csv, evals.csv; then run.json ("complete"), last
+
+Any exception (a NaN loss included) is caught and written to `run.json` as "failed" with the
+error; an interruption (Ctrl-C) leaves no `run.json`, so the pair reruns from scratch next time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import pathlib
+import platform
+import shutil
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.logger import configure
+
+from harness import __version__
+from harness.agents import KINDS
+from harness.callbacks import EpisodeRecorder, Evaluator, RunGuard
+from harness.envs import make_training_env
+from harness.results import (
+    COMPLETE,
+    EPISODE_COLUMNS,
+    EVAL_COLUMNS,
+    FAILED,
+    RUN_FILE,
+    clear_run_dir,
+    csv_bytes,
+    json_bytes,
+    write_atomic,
+)
+from harness.seeding import seed_everything, single_thread
+from harness.study import Study
+
+
+@dataclass(frozen=True)
+class PairTask:
+    """What one run needs: picklable, so it can go to another process or machine."""
+
+    study: Study
+    label: str
+    seed: int
+    command: str = ""
+    """The command line that asked for it, kept in `run.json`."""
+
+    @property
+    def key(self) -> str:
+        return f"{self.label}/seed_{self.seed}"
+
+
+def run_pair(
+    task: PairTask,
+    out_dir: pathlib.Path,
+    progress: Callable[[int], None] | None = None,
+    verbose: bool = False,
+    capture_output: bool = False,
+) -> dict[str, Any]:
+    """Train one pair into `out_dir` (cleared first), write its files and return its `run.json`
+    record. `verbose` adds SB3's stdout log tables; `capture_output` sends everything the run
+    prints (warnings included) to `out_dir/output.log` instead of the terminal."""
+    clear_run_dir(out_dir)
+    with contextlib.ExitStack() as stack:
+        if capture_output:
+            log = stack.enter_context(open(out_dir / "output.log", "w", encoding="utf-8"))
+            stack.enter_context(contextlib.redirect_stdout(log))
+            stack.enter_context(contextlib.redirect_stderr(log))
+        record = _train_and_save(task, out_dir, progress, verbose)
+    write_atomic(out_dir / RUN_FILE, json_bytes(record))
+    return record
+
+
+def _train_and_save(
+    task: PairTask, out_dir: pathlib.Path, progress: Callable[[int], None] | None, verbose: bool
+) -> dict[str, Any]:
+    settings = task.study.settings
+    spec = task.study.agent(task.label)
+    kind = KINDS[spec.kind]
+    record: dict[str, Any] = {
+        "status": None,
+        "error": None,
+        "study": settings.name,
+        "label": task.label,
+        "seed": task.seed,
+        **run_settings(task.study, task.label),
+        "command": task.command,
+        "started_at": _now(),
+        "versions": versions(),
+    }
+    start = time.perf_counter()
+    env = model = logger = evaluator = None
+    try:
+        single_thread()
+        record["machine"] = machine()
+        env, model = build_run(task)
+        logger = configure(str(out_dir), ["tensorboard", "csv", *(["stdout"] if verbose else [])])
+        model.set_logger(logger)
+        recorder = EpisodeRecorder()
+        evaluator = Evaluator(settings.env_id, settings.eval_freq, settings.n_eval_episodes, settings.eval_seed)
+        guard = RunGuard(settings.total_timesteps, progress)
+        train_start = time.perf_counter()
+        model.learn(settings.total_timesteps, callback=CallbackList([recorder, evaluator, guard]))
+        train_wall = time.perf_counter() - train_start
+        logger.close()
+        logger = None
+
+        tmp = out_dir / ".model"
+        tmp.mkdir()
+        model.save(tmp / "model")
+        model_file = f"model{kind.model_suffix}"
+        os.replace(tmp / model_file, out_dir / model_file)
+        shutil.rmtree(tmp)
+        write_atomic(
+            out_dir / "episodes.csv",
+            csv_bytes(
+                EPISODE_COLUMNS,
+                [
+                    (
+                        r.episode,
+                        r.start_step,
+                        r.end_step,
+                        r.episode_return,
+                        r.length,
+                        r.terminated,
+                        r.truncated,
+                        r.success,
+                        r.wall_time_s,
+                    )
+                    for r in recorder.rows
+                ],
+            ),
+        )
+        write_atomic(
+            out_dir / "evals.csv",
+            csv_bytes(
+                EVAL_COLUMNS,
+                [(r.eval_step, r.episode, r.eval_seed, r.episode_return, r.length, r.success) for r in evaluator.rows],
+            ),
+        )
+        train_only = max(train_wall - evaluator.eval_time_s, 1e-9)
+        final = [r.episode_return for r in evaluator.rows if r.eval_step == evaluator.rows[-1].eval_step]
+        record.update(
+            status=COMPLETE,
+            steps_done=int(model.num_timesteps),
+            n_episodes=len(recorder.rows),
+            final_eval_mean_return=sum(final) / len(final),
+            model_file=model_file,
+            timings={
+                "wall_time_s": time.perf_counter() - start,
+                "learn_time_s": train_wall,
+                "eval_time_s": evaluator.eval_time_s,
+                "eval_share": evaluator.eval_time_s / train_wall if train_wall > 0 else 0.0,
+                "train_steps_per_s": model.num_timesteps / train_only,
+            },
+        )
+    except Exception as error:
+        record.update(
+            status=FAILED,
+            error=f"{type(error).__name__}: {error}",
+            traceback=traceback.format_exc(),
+            steps_done=int(getattr(model, "num_timesteps", 0) or 0),
+            timings={"wall_time_s": time.perf_counter() - start},
+        )
+    finally:
+        if logger is not None:
+            logger.close()
+        if evaluator is not None:
+            evaluator.close()
+        if env is not None:
+            env.close()
+    record["finished_at"] = _now()
+    return record
+
+
+def run_settings(study: Study, label: str) -> dict[str, Any]:
+    """What decides a run of `label` besides its seed, as `run.json` records it: a complete run
+    is reused only while these are unchanged."""
+    settings = study.settings
+    spec = study.agent(label)
+    return {
+        "kind": spec.kind,
+        "env_id": settings.env_id,
+        "total_timesteps": settings.total_timesteps,
+        "evaluation": {
+            "eval_freq": settings.eval_freq,
+            "n_eval_episodes": settings.n_eval_episodes,
+            "eval_seed": settings.eval_seed,
+        },
+        "hyperparameters": dict(spec.hyperparameters),
+    }
+
+
+def build_run(task: PairTask) -> tuple[Any, Any]:
+    """Seed everything with the pair's seed, then build its env and agent: the one sequence every
+    run of every agent goes through."""
+    settings = task.study.settings
+    spec = task.study.agent(task.label)
+    seed_everything(task.seed)
+    env = make_training_env(settings.env_id, task.seed)
+    return env, KINDS[spec.kind].build(env, task.seed, spec.hyperparameters)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages that decide a run's numbers."""
+    import gymnasium
+    import numpy
+    import stable_baselines3
+
+    return {
+        "python": platform.python_version(),
+        "cartpole_compare": __version__,
+        "torch": torch.__version__,
+        "stable_baselines3": stable_baselines3.__version__,
+        "gymnasium": gymnasium.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+def machine() -> dict[str, Any]:
+    """What ran it: CPU model, cores, torch threads, accelerator."""
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

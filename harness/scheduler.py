@@ -1,0 +1,108 @@
+"""`harness compare`: run every pair of a study not yet complete, then write the report.
+
+Resuming is the default: a pair whose run folder holds a complete `run.json` is skipped, one
+without is cleared and rerun from scratch. A complete pair that was run with other settings than
+the study now asks for is refused (rerun with `--fresh` or another `--runs-dir`), so one folder
+never mixes two versions of a study.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from typing import TextIO
+
+from harness.executors import Executor
+from harness.progress import StudyProgress
+from harness.results import COMMAND_PREFIX, STUDY_FILE, is_complete, read_run, run_dir, write_atomic
+from harness.runner import PairTask, run_settings
+from harness.study import Study, StudyError, parse_study, to_toml
+
+
+@dataclass(frozen=True)
+class CompareOutcome:
+    """What a `compare` did."""
+
+    skipped: tuple[str, ...]
+    """Pairs already complete."""
+    completed: tuple[str, ...]
+    failed: tuple[tuple[str, str], ...]
+    """(pair, error) of the pairs that failed now."""
+    wall_time_s: float
+
+
+def check_consistent(study: Study, runs_dir: pathlib.Path) -> None:
+    """Refuse (`StudyError`) when a complete pair of this study's folder was run with other
+    settings or hyperparameters than the study asks for now."""
+    for spec in study.agents:
+        expected = run_settings(study, spec.label)
+        for seed in study.settings.seeds:
+            record = read_run(run_dir(runs_dir, study.name, spec.label, seed))
+            if record is None or record.get("status") != "complete":
+                continue
+            for key, value in expected.items():
+                if record.get(key) != value:
+                    raise StudyError(
+                        f"{runs_dir / study.name / spec.label / f'seed_{seed}'}: was run with another {key} "
+                        f"({record.get(key)!r}, now {value!r}); use --fresh to start over or another --runs-dir"
+                    )
+
+
+def merge_recorded(study: Study, study_dir: pathlib.Path) -> Study:
+    """`study` grown by the seeds and agents an earlier `compare` recorded in `study_dir` (a study
+    run in parts, e.g. `--seeds 0-4` then `--seeds 5-9`, is reported whole)."""
+    path = study_dir / STUDY_FILE
+    if not path.exists():
+        return study
+    try:
+        old = parse_study(path.read_text(encoding="utf-8"), str(path))
+    except StudyError:
+        return study
+    agents = study.agents + tuple(spec for spec in old.agents if spec.label not in study.labels)
+    seeds = sorted(set(study.settings.seeds) | set(old.settings.seeds))
+    return Study(study.settings, agents, study.source).select(seeds=seeds)
+
+
+def compare(
+    study: Study,
+    runs_dir: pathlib.Path,
+    executor: Executor,
+    *,
+    fresh: bool = False,
+    command: str = "",
+    stream: TextIO | None = None,
+) -> CompareOutcome:
+    """Run the pairs of `study` that are not complete under `runs_dir/<study>`, after writing
+    `study.toml` (this study merged with what the folder recorded before). Ctrl-C raises
+    `KeyboardInterrupt` after the running pairs were stopped (complete pairs stay complete)."""
+    stream = stream or sys.stdout
+    study_dir = runs_dir / study.name
+    if fresh and study_dir.exists():
+        shutil.rmtree(study_dir)
+    check_consistent(study, runs_dir)
+    recorded = merge_recorded(study, study_dir)
+    header = f"{COMMAND_PREFIX}{command}\n" if command else ""
+    write_atomic(study_dir / STUDY_FILE, (header + to_toml(recorded)).encode())
+
+    skipped, tasks = [], []
+    for label in study.labels:
+        for seed in study.settings.seeds:
+            task = PairTask(study, label, seed, command)
+            if is_complete(run_dir(runs_dir, study.name, label, seed)):
+                skipped.append(task.key)
+            else:
+                tasks.append(task)
+    if skipped:
+        print(f"{len(skipped)} pair(s) already complete in {study_dir}, {len(tasks)} to run", file=stream)
+    start = time.monotonic()
+    progress = StudyProgress(len(tasks), study.settings.total_timesteps, stream=stream)
+    try:
+        records = executor.run(tasks, runs_dir, progress) if tasks else {}
+    finally:
+        progress.close()
+    failed = tuple((key, str(r.get("error"))) for key, r in records.items() if r.get("status") != "complete")
+    completed = tuple(key for key, r in records.items() if r.get("status") == "complete")
+    return CompareOutcome(tuple(skipped), completed, failed, time.monotonic() - start)

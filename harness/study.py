@@ -1,0 +1,266 @@
+"""A study: a TOML file read with `tomllib` into frozen dataclasses, checked before anything runs.
+
+    [study]
+    name = "cartpole-v1"
+    env_id = "CartPole-v1"
+    seeds = [0, 1, 2]
+    total_timesteps = 50_000
+    eval_freq = 2_500
+    n_eval_episodes = 20
+
+    [agents.tabular_q]          # the table key is the agent's label
+    kind = "tabular_q"
+    num_bins = [3, 3, 6, 6]     # every other key is a hyperparameter of that kind
+
+Every problem (unknown key, kind or env id, a wrong type, an impossible value, no seeds, a
+non-positive budget, a label used twice) raises `StudyError` with one line naming the file, the
+key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import pathlib
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from custom_agents.config import convert_value, describe
+from harness.agents import KINDS, check_against_env, resolve_hyperparameters
+from harness.envs import check_env_id
+from harness.seeding import EVAL_SEED_BASE
+
+EMBEDDED_STUDIES = ("cartpole", "quick")
+
+
+class StudyError(ValueError):
+    """A study that cannot run; the message is one line naming the file and the key."""
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """The `[study]` table: what every agent of the study shares."""
+
+    name: str
+    """Folder name under the runs and reports folders (letters, digits, '.', '_', '-')."""
+    seeds: tuple[int, ...]
+    """Training seeds; every agent runs once per seed."""
+    total_timesteps: int
+    """The budget of every run, in env steps."""
+    eval_freq: int
+    """Env steps between evaluations (plus one before training and one at the end)."""
+    env_id: str = "CartPole-v1"
+    """A gymnasium env id."""
+    n_eval_episodes: int = 20
+    """Evaluation episodes at each evaluation point, deterministic policy."""
+    eval_seed: int = EVAL_SEED_BASE
+    """Evaluation episode i starts from `reset(seed=eval_seed + i)`, for every agent and point."""
+    description: str = ""
+    """One line shown in the report."""
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """One `[agents.<label>]` table, hyperparameters resolved (preset applied, defaults filled)."""
+
+    label: str
+    kind: str
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Study:
+    """A checked study."""
+
+    settings: StudySettings
+    agents: tuple[AgentSpec, ...]
+    source: str
+    """Where it was read from."""
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    def agent(self, label: str) -> AgentSpec:
+        """The agent with this label (`StudyError` if none)."""
+        for spec in self.agents:
+            if spec.label == label:
+                return spec
+        raise StudyError(f"{self.source}: no agent labelled {label!r}; labels: {', '.join(self.labels)}")
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(spec.label for spec in self.agents)
+
+    def replace(self, **settings: Any) -> Study:
+        """A copy with some `[study]` values changed (checked like the file's)."""
+        values = {**dataclasses.asdict(self.settings), **settings}
+        return Study(_settings(values, self.source), self.agents, self.source)
+
+    def select(self, labels: Sequence[str] | None = None, seeds: Sequence[int] | None = None) -> Study:
+        """A copy restricted to some agents and seeds (`StudyError` for unknown labels or empty lists)."""
+        agents = self.agents
+        if labels is not None:
+            unknown = [label for label in labels if label not in self.labels]
+            if unknown:
+                raise StudyError(
+                    f"--agents: unknown label {unknown[0]!r}; labels in {self.source}: {', '.join(self.labels)}"
+                )
+            agents = tuple(spec for spec in self.agents if spec.label in labels)
+        settings = self.settings
+        if seeds is not None:
+            settings = _settings({**dataclasses.asdict(settings), "seeds": list(seeds)}, self.source)
+        return Study(settings, agents, self.source)
+
+
+def study_path(name_or_path: str) -> pathlib.Path | importlib.resources.abc.Traversable:
+    """The file of an embedded study name (`cartpole`, `quick`) or a path."""
+    if name_or_path in EMBEDDED_STUDIES:
+        return importlib.resources.files("harness") / "studies" / f"{name_or_path}.toml"
+    return pathlib.Path(name_or_path)
+
+
+def load_study(name_or_path: str) -> Study:
+    """Read and check a study file (a path or an embedded name); `StudyError` on any problem."""
+    path = study_path(name_or_path)
+    source = f"{name_or_path} ({path})" if name_or_path in EMBEDDED_STUDIES else str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StudyError(
+            f"{name_or_path}: no such study file; give a path or one of {', '.join(EMBEDDED_STUDIES)}"
+        ) from None
+    except OSError as error:
+        raise StudyError(f"{name_or_path}: cannot read: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise StudyError(f"{name_or_path}: not a UTF-8 text file") from None
+    return parse_study(text, source)
+
+
+def parse_study(text: str, source: str) -> Study:
+    """Check a study's TOML text; `source` names it in messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise StudyError(f"{source}: not valid TOML: {error}") from None
+    unknown = sorted(set(data) - {"study", "agents"})
+    if unknown:
+        raise StudyError(f"{source}: unknown table {unknown[0]!r}; allowed: [study], [agents.<label>]")
+    if not isinstance(data.get("study"), dict):
+        raise StudyError(f"{source}: study: missing [study] table")
+    settings = _settings(data["study"], source)
+    agents_table = data.get("agents")
+    if agents_table is not None and not isinstance(agents_table, dict):
+        raise StudyError(f"{source}: agents: must be tables [agents.<label>], got {agents_table!r}")
+    if not agents_table:
+        raise StudyError(f"{source}: agents: no agents; add at least one [agents.<label>] table with a kind")
+    agents = tuple(_agent(label, table, source, settings.env_id) for label, table in agents_table.items())
+    labels = [spec.label for spec in agents]
+    lowered = [label.lower() for label in labels]
+    for label in labels:
+        if lowered.count(label.lower()) > 1:
+            raise StudyError(f"{source}: agents.{label}: label used twice (labels are folder names and must differ)")
+    return Study(settings, agents, source)
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _settings(values: Mapping[str, Any], source: str) -> StudySettings:
+    fields = {f.name: f for f in dataclasses.fields(StudySettings)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise StudyError(f"{source}: study.{unknown[0]}: unknown key; allowed: {', '.join(fields)}")
+    missing = [name for name, f in fields.items() if f.default is dataclasses.MISSING and name not in values]
+    if missing:
+        raise StudyError(f"{source}: study.{missing[0]}: missing; it is required")
+    hints = {
+        "name": str,
+        "seeds": tuple[int, ...],
+        "total_timesteps": int,
+        "eval_freq": int,
+        "env_id": str,
+        "n_eval_episodes": int,
+        "eval_seed": int,
+        "description": str,
+    }
+    converted = {}
+    for key, value in values.items():
+        try:
+            converted[key] = convert_value(key, value, hints[key])
+        except ValueError:
+            raise StudyError(f"{source}: study.{key}: must be {describe(hints[key])}, got {value!r}") from None
+    settings = StudySettings(**converted)
+    if not _NAME.match(settings.name):
+        raise StudyError(f"{source}: study.name: must be letters, digits, '.', '_' or '-', got {settings.name!r}")
+    if not settings.seeds:
+        raise StudyError(f"{source}: study.seeds: empty; give at least one seed, e.g. [0, 1, 2]")
+    if any(s < 0 for s in settings.seeds) or len(set(settings.seeds)) != len(settings.seeds):
+        raise StudyError(f"{source}: study.seeds: must be distinct integers >= 0, got {list(settings.seeds)}")
+    for key in ("total_timesteps", "eval_freq", "n_eval_episodes"):
+        if getattr(settings, key) <= 0:
+            raise StudyError(f"{source}: study.{key}: must be > 0, got {getattr(settings, key)}")
+    if settings.eval_seed < 0:
+        raise StudyError(f"{source}: study.eval_seed: must be >= 0, got {settings.eval_seed}")
+    try:
+        check_env_id(settings.env_id)
+    except ValueError as error:
+        raise StudyError(f"{source}: study.env_id: {error}") from None
+    return settings
+
+
+def _agent(label: str, table: Any, source: str, env_id: str) -> AgentSpec:
+    if not _NAME.match(label):
+        raise StudyError(f"{source}: agents.{label}: a label must be letters, digits, '.', '_' or '-'")
+    if not isinstance(table, dict):
+        raise StudyError(f"{source}: agents.{label}: must be a table with a kind")
+    kind = table.get("kind")
+    if kind is None:
+        raise StudyError(f"{source}: agents.{label}.kind: missing; allowed: {', '.join(KINDS)}")
+    if kind not in KINDS:
+        raise StudyError(f"{source}: agents.{label}.kind: unknown kind {kind!r}; allowed: {', '.join(KINDS)}")
+    hyperparameters = {key: value for key, value in table.items() if key != "kind"}
+    try:
+        resolved = resolve_hyperparameters(kind, hyperparameters)
+        check_against_env(kind, resolved, env_id)
+    except ValueError as error:
+        key = _named_key(str(error))
+        where = f"agents.{label}.{key}" if key else f"agents.{label}"
+        raise StudyError(f"{source}: {where}: {error}") from None
+    return AgentSpec(label, kind, resolved)
+
+
+def _named_key(message: str) -> str | None:
+    match = re.search(r"hyperparameter '([^']+)'", message)
+    return match.group(1) if match else None
+
+
+def to_toml(study: Study) -> str:
+    """The study as TOML text (values resolved), readable back by `parse_study`."""
+    lines = ["[study]"]
+    lines += [f"{key} = {_toml_value(value)}" for key, value in dataclasses.asdict(study.settings).items()]
+    for spec in study.agents:
+        lines += ["", f"[agents.{spec.label}]", f"kind = {_toml_value(spec.kind)}"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in spec.hyperparameters.items() if value is not None]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value:
+            return "nan"
+        if value in (float("inf"), float("-inf")):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")

@@ -1,0 +1,335 @@
+"""`harness compare` as a user runs it: resume after a kill or Ctrl-C, failure isolation, the
+consistency check, and running a study in parts. Every run goes through `python -m harness` in a
+subprocess (always with `--no-report`)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import pytest
+
+from harness.results import is_complete, read_run
+from harness.scheduler import check_consistent, merge_recorded
+from harness.study import StudyError, load_study, parse_study, to_toml
+
+DQN_TABLE = 'preset = "zoo"\nnet_arch = [64, 64]\nlearning_starts = 500\ntrain_freq = 64\ngradient_steps = 16'
+AGENT_TABLES = {
+    "random": 'kind = "random"',
+    "tabular_q": 'kind = "tabular_q"',
+    "tabular_sarsa": 'kind = "tabular_sarsa"',
+    "custom_dqn": 'kind = "custom_dqn"\n' + DQN_TABLE,
+    "sb3_dqn": 'kind = "sb3_dqn"\n' + DQN_TABLE,
+}
+"""quick.toml's agents."""
+
+
+def study_text(
+    name: str = "tiny",
+    seeds: tuple[int, ...] = (0, 1),
+    total_timesteps: int = 1500,
+    eval_freq: int = 500,
+    agents: dict[str, str] = AGENT_TABLES,
+) -> str:
+    """A small study: quick.toml's agents with a small budget."""
+    lines = [
+        "[study]",
+        f'name = "{name}"',
+        'env_id = "CartPole-v1"',
+        f"seeds = {list(seeds)}",
+        f"total_timesteps = {total_timesteps}",
+        f"eval_freq = {eval_freq}",
+        "n_eval_episodes = 3",
+    ]
+    for label, table in agents.items():
+        lines += ["", f"[agents.{label}]", table]
+    return "\n".join(lines) + "\n"
+
+
+TINY = study_text()
+TINY_PAIRS = [f"{label}/seed_{seed}" for label in AGENT_TABLES for seed in (0, 1)]
+
+
+def harness(*args: object, cwd: pathlib.Path) -> subprocess.CompletedProcess[str]:
+    """Run `python -m harness ARGS` in `cwd` to the end."""
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=400
+    )
+
+
+def compare_args(study: str, runs: str = "runs", *extra: object) -> list[object]:
+    return ["compare", study, "--no-report", "--runs-dir", runs, *extra]
+
+
+def start(args: list[object], cwd: pathlib.Path) -> subprocess.Popen[bytes]:
+    """Start `python -m harness ARGS` in its own process group, output to files in `cwd`."""
+    with open(cwd / "stdout.txt", "wb") as out, open(cwd / "stderr.txt", "wb") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "harness", *map(str, args)],
+            cwd=cwd,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+
+
+def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 240
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"the study ended (exit {process.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def stop_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> int:
+    """Send `sig` to the process group of `process` and wait for it."""
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+    try:
+        return process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
+
+
+def pair_dirs(study_dir: pathlib.Path) -> dict[str, pathlib.Path]:
+    return {f"{p.parent.name}/{p.name}": p for p in sorted(study_dir.glob("*/seed_*"))}
+
+
+def complete_records(study_dir: pathlib.Path) -> dict[str, bytes]:
+    """`run.json` bytes of the complete pairs, by pair."""
+    return {key: (path / "run.json").read_bytes() for key, path in pair_dirs(study_dir).items() if is_complete(path)}
+
+
+def in_progress(path: pathlib.Path) -> bool:
+    return path.is_dir() and not (path / "run.json").exists()
+
+
+def read_csv(path: pathlib.Path) -> list[dict[str, str]]:
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def without_wall_time(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{k: v for k, v in row.items() if k != "wall_time_s"} for row in rows]
+
+
+def one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    assert "Traceback" not in text
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """An uninterrupted run of the tiny study (all five kinds, two seeds): its study folder."""
+    root = tmp_path_factory.mktemp("reference")
+    (root / "tiny.toml").write_text(TINY)
+    result = harness(*compare_args("tiny.toml", "runs", "--jobs", "2"), cwd=root)
+    assert result.returncode == 0, result.stderr
+    return root / "runs" / "tiny"
+
+
+@pytest.mark.slow
+def test_an_uninterrupted_run_completes_every_pair(reference: pathlib.Path):
+    assert list(pair_dirs(reference)) == sorted(TINY_PAIRS)
+    assert sorted(complete_records(reference)) == sorted(TINY_PAIRS)
+    # Every agent is evaluated on the same episodes.
+    seeds = {
+        key: [(r["eval_step"], r["episode"], r["eval_seed"]) for r in read_csv(path / "evals.csv")]
+        for key, path in pair_dirs(reference).items()
+    }
+    assert len(set(map(tuple, seeds.values()))) == 1
+    assert seeds["random/seed_0"][:3] == [("0", "0", "1000000"), ("0", "1", "1000001"), ("0", "2", "1000002")]
+
+
+@pytest.mark.slow
+def test_a_killed_study_resumes_to_the_result_of_an_uninterrupted_run(reference: pathlib.Path, tmp_path: pathlib.Path):
+    (tmp_path / "tiny.toml").write_text(TINY)
+    study_dir = tmp_path / "runs" / "tiny"
+    process = start(compare_args("tiny.toml", "runs", "--jobs", "1"), cwd=tmp_path)
+    try:
+        wait_for(
+            lambda: bool(complete_records(study_dir)) and in_progress(study_dir / "sb3_dqn" / "seed_0"),
+            process,
+            "a pair completed and a later one started",
+        )
+    finally:
+        stop_group(process, signal.SIGKILL)
+    before = complete_records(study_dir)
+    assert 0 < len(before) < len(TINY_PAIRS)
+
+    result = harness(*compare_args("tiny.toml", "runs", "--jobs", "2"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"{len(before)} pair(s) already complete" in result.stdout
+    assert f"{len(TINY_PAIRS) - len(before)} to run" in result.stdout
+
+    after = complete_records(study_dir)
+    assert sorted(after) == sorted(TINY_PAIRS)
+    for key in before:  # not rerun
+        assert after[key] == before[key], key
+    for key, path in pair_dirs(study_dir).items():
+        ref = reference / key
+        assert (path / "evals.csv").read_bytes() == (ref / "evals.csv").read_bytes(), key
+        assert without_wall_time(read_csv(path / "episodes.csv")) == without_wall_time(
+            read_csv(ref / "episodes.csv")
+        ), key
+        assert len(list(path.glob("events.out.tfevents.*"))) == 1, f"{key}: two attempts in one folder"
+        assert json.loads(after[key])["steps_done"] == 1500
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_with_exit_130_keeps_complete_pairs_and_resumes(tmp_path: pathlib.Path):
+    agents = {label: AGENT_TABLES[label] for label in ("random", "sb3_dqn")}
+    (tmp_path / "sig.toml").write_text(study_text("sig", seeds=(0,), total_timesteps=3000, agents=agents))
+    assert parse_study((tmp_path / "sig.toml").read_text(), "sig.toml").labels == ("random", "sb3_dqn")
+    study_dir = tmp_path / "runs" / "sig"
+    process = start(compare_args("sig.toml", "runs", "--jobs", "1"), cwd=tmp_path)
+    try:
+        wait_for(
+            lambda: is_complete(study_dir / "random" / "seed_0") and in_progress(study_dir / "sb3_dqn" / "seed_0"),
+            process,
+            "random complete and sb3_dqn running",
+        )
+    finally:
+        code = stop_group(process, signal.SIGINT)
+    stderr = (tmp_path / "stderr.txt").read_text()
+    assert code == 130, stderr
+    assert "interrupted" in stderr.strip().splitlines()[-1]
+    before = complete_records(study_dir)
+    assert list(before) == ["random/seed_0"]
+    assert not (study_dir / "sb3_dqn" / "seed_0" / "run.json").exists()
+
+    result = harness(*compare_args("sig.toml", "runs", "--jobs", "1"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "1 pair(s) already complete" in result.stdout
+    after = complete_records(study_dir)
+    assert sorted(after) == ["random/seed_0", "sb3_dqn/seed_0"]
+    assert after["random/seed_0"] == before["random/seed_0"]
+
+
+@pytest.mark.slow
+def test_a_failing_agent_leaves_the_others_complete_and_exit_1(tmp_path: pathlib.Path):
+    # Passes validation (a finite, positive learning rate) but diverges at run time, where RunGuard
+    # catches the NaN loss.
+    agents = {
+        "random": AGENT_TABLES["random"],
+        "tabular_q": AGENT_TABLES["tabular_q"],
+        "custom_dqn": AGENT_TABLES["custom_dqn"] + "\nlearning_rate = 1e30",
+    }
+    (tmp_path / "fail.toml").write_text(study_text("fail", seeds=(0,), agents=agents))
+    study_dir = tmp_path / "runs" / "fail"
+
+    result = harness(*compare_args("fail.toml", "runs", "--jobs", "2"), cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "failed: custom_dqn/seed_0: NonFiniteLossError" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "2 run(s) complete, 1 failed" in result.stdout
+    failed = read_run(study_dir / "custom_dqn" / "seed_0")
+    assert failed is not None
+    assert failed["status"] == "failed"
+    assert failed["error"].startswith("NonFiniteLossError: train/loss is ")
+    assert "NonFiniteLossError" in failed["traceback"]
+    assert 500 < failed["steps_done"] < 1500
+    names = {p.name for p in (study_dir / "custom_dqn" / "seed_0").iterdir()}
+    assert not names & {"model.pt", "episodes.csv", "evals.csv"}
+    complete = complete_records(study_dir)
+    assert sorted(complete) == ["random/seed_0", "tabular_q/seed_0"]
+
+    again = harness(*compare_args("fail.toml", "runs", "--jobs", "2"), cwd=tmp_path)
+    assert again.returncode == 1
+    assert "2 pair(s) already complete" in again.stdout and "1 to run" in again.stdout
+    assert "[1/1] custom_dqn/seed_0: FAILED" in again.stdout
+    assert complete_records(study_dir) == complete
+
+
+@pytest.mark.slow
+def test_a_changed_study_is_refused_until_fresh(reference: pathlib.Path, tmp_path: pathlib.Path):
+    shutil.copytree(reference.parent, tmp_path / "runs")
+    (tmp_path / "tiny.toml").write_text(TINY)
+    study_dir = tmp_path / "runs" / "tiny"
+    before = complete_records(study_dir)
+    study_toml = (study_dir / "study.toml").read_bytes()
+
+    changed = harness(*compare_args("tiny.toml", "runs", "--total-timesteps", "1000"), cwd=tmp_path)
+    assert changed.returncode == 2
+    message = one_line(changed.stderr)
+    assert "total_timesteps" in message and "--fresh" in message
+    assert complete_records(study_dir) == before
+    assert (study_dir / "study.toml").read_bytes() == study_toml
+
+    fresh = harness(
+        *compare_args(
+            "tiny.toml", "runs", "--total-timesteps", "1000", "--fresh", "--agents", "random", "--seeds", "0"
+        ),
+        cwd=tmp_path,
+    )
+    assert fresh.returncode == 0, fresh.stderr
+    assert list(pair_dirs(study_dir)) == ["random/seed_0"]
+    record = read_run(study_dir / "random" / "seed_0")
+    assert record is not None
+    assert (record["status"], record["total_timesteps"], record["steps_done"]) == ("complete", 1000, 1000)
+
+
+def test_check_consistent_names_what_changed(reference: pathlib.Path):
+    study = parse_study(TINY, "tiny.toml")
+    check_consistent(study, reference.parent)  # as run: accepted
+    changes = [
+        (TINY.replace("eval_freq = 500", "eval_freq = 250"), "evaluation"),
+        (TINY.replace('kind = "tabular_q"', 'kind = "tabular_q"\ngamma = 0.9'), "hyperparameters"),
+        (TINY.replace('kind = "tabular_sarsa"', 'kind = "tabular_q"'), "kind"),
+    ]
+    for text, what in changes:
+        with pytest.raises(StudyError, match="--fresh") as error:
+            check_consistent(parse_study(text, "tiny.toml"), reference.parent)
+        assert f"another {what}" in str(error.value)
+        assert "\n" not in str(error.value)
+
+
+@pytest.mark.slow
+def test_seeds_and_agents_run_only_those_pairs_and_study_toml_records_the_union(tmp_path: pathlib.Path):
+    agents = {label: AGENT_TABLES[label] for label in ("random", "tabular_q")}
+    (tmp_path / "parts.toml").write_text(
+        study_text("parts", seeds=(0, 1, 2), total_timesteps=500, eval_freq=250, agents=agents)
+    )
+    study_dir = tmp_path / "runs" / "parts"
+
+    first = harness(*compare_args("parts.toml", "runs", "--seeds", "0", "--agents", "random"), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert list(pair_dirs(study_dir)) == ["random/seed_0"]
+    recorded = parse_study((study_dir / "study.toml").read_text(), "study.toml")
+    assert (recorded.labels, recorded.settings.seeds) == (("random",), (0,))
+    random_0 = complete_records(study_dir)["random/seed_0"]
+
+    second = harness(*compare_args("parts.toml", "runs", "--seeds", "1-2", "--agents", "tabular_q"), cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "2 run(s) complete" in second.stdout
+    assert sorted(complete_records(study_dir)) == ["random/seed_0", "tabular_q/seed_1", "tabular_q/seed_2"]
+    assert complete_records(study_dir)["random/seed_0"] == random_0
+    recorded = parse_study((study_dir / "study.toml").read_text(), "study.toml")
+    assert sorted(recorded.labels) == ["random", "tabular_q"]
+    assert recorded.settings.seeds == (0, 1, 2)
+
+
+def test_merge_recorded_grows_the_study_by_what_the_folder_recorded(tmp_path: pathlib.Path):
+    quick = load_study("quick")
+    (tmp_path / "study.toml").write_text(to_toml(quick.select(labels=["random", "tabular_q"], seeds=[0, 3])))
+    merged = merge_recorded(quick.select(labels=["sb3_dqn"], seeds=[1]), tmp_path)
+    assert merged.labels == ("sb3_dqn", "random", "tabular_q")
+    assert merged.settings.seeds == (0, 1, 3)
+
+    assert merge_recorded(quick, tmp_path / "nowhere") == quick
+    (tmp_path / "study.toml").write_text("not = [valid")
+    assert merge_recorded(quick, tmp_path) == quick

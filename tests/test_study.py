@@ -1,0 +1,237 @@
+"""Study files: every bad input refused before anything runs, with one line naming the file and the key."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import pytest
+
+from harness.seeding import EVAL_SEED_BASE
+from harness.study import Study, StudyError, load_study, parse_study, to_toml
+
+SOURCE = "/studies/my_study.toml"
+
+STUDY = """\
+[study]
+name = "t"
+seeds = [0, 1]
+total_timesteps = 100
+eval_freq = 50
+n_eval_episodes = 2
+"""
+RANDOM = """
+[agents.a]
+kind = "random"
+"""
+
+
+def with_study(old: str, new: str) -> str:
+    """The `[study]` table with one line replaced, followed by a random agent."""
+    assert old in STUDY
+    return STUDY.replace(old, new) + RANDOM
+
+
+def with_agent(kind: str, *lines: str) -> str:
+    """The `[study]` table and one agent `a` of `kind` with extra lines."""
+    return STUDY + "\n[agents.a]\n" + f'kind = "{kind}"\n' + "".join(line + "\n" for line in lines)
+
+
+# (id, TOML text, fragments the one-line message must hold besides the file name)
+BAD_STUDIES = [
+    (
+        "unknown key in [study]",
+        with_study("n_eval_episodes = 2", "n_eval_episodes = 2\ncolour = 1"),
+        ["study.colour", "unknown key", "allowed:", "total_timesteps"],
+    ),
+    (
+        "unknown key in an agent table",
+        with_agent("tabular_q", "colour = 1"),
+        ["agents.a.colour", "unknown hyperparameter", "allowed:", "num_bins"],
+    ),
+    (
+        "unknown hyperparameter",
+        with_agent("custom_dqn", "learning_rat = 0.1"),
+        ["agents.a.learning_rat", "unknown hyperparameter", "learning_rate"],
+    ),
+    (
+        "hyperparameter of another kind",
+        with_agent("random", "num_bins = [1, 1, 1, 1]"),
+        ["agents.a.num_bins", "unknown hyperparameter"],
+    ),
+    ("unknown kind", with_agent("ppo"), ["agents.a.kind", "'ppo'", "allowed:", "tabular_q", "sb3_dqn"]),
+    ("missing kind", STUDY + "\n[agents.a]\nnum_bins = [1, 1, 1, 1]\n", ["agents.a.kind", "missing", "random"]),
+    ("agent not a table", STUDY + "\n[agents]\na = 3\n", ["agents.a", "table"]),
+    (
+        "unknown env id",
+        with_study('name = "t"', 'name = "t"\nenv_id = "NoSuchEnv-v9"'),
+        ["study.env_id", "NoSuchEnv-v9", "CartPole-v1"],
+    ),
+    (
+        "string for an integer",
+        with_study("total_timesteps = 100", 'total_timesteps = "100"'),
+        ["study.total_timesteps", "integer", "'100'"],
+    ),
+    (
+        "float for an integer",
+        with_study("total_timesteps = 100", "total_timesteps = 100.0"),
+        ["study.total_timesteps", "integer"],
+    ),
+    ("bool for an integer", with_study("eval_freq = 50", "eval_freq = true"), ["study.eval_freq", "integer"]),
+    ("scalar for the seeds", with_study("seeds = [0, 1]", "seeds = 0"), ["study.seeds"]),
+    ("string seeds", with_study("seeds = [0, 1]", 'seeds = ["0"]'), ["study.seeds"]),
+    ("number for the name", with_study('name = "t"', "name = 3"), ["study.name", "string"]),
+    (
+        "wrong type of hyperparameter",
+        with_agent("custom_dqn", 'learning_starts = "500"'),
+        ["agents.a.learning_starts", "integer"],
+    ),
+    ("empty seeds", with_study("seeds = [0, 1]", "seeds = []"), ["study.seeds", "empty"]),
+    ("negative seed", with_study("seeds = [0, 1]", "seeds = [-1]"), ["study.seeds", ">= 0"]),
+    ("repeated seed", with_study("seeds = [0, 1]", "seeds = [1, 1]"), ["study.seeds", "distinct"]),
+    ("zero budget", with_study("total_timesteps = 100", "total_timesteps = 0"), ["study.total_timesteps", "> 0"]),
+    (
+        "negative budget",
+        with_study("total_timesteps = 100", "total_timesteps = -5"),
+        ["study.total_timesteps", "> 0", "-5"],
+    ),
+    ("zero eval_freq", with_study("eval_freq = 50", "eval_freq = 0"), ["study.eval_freq", "> 0"]),
+    (
+        "zero n_eval_episodes",
+        with_study("n_eval_episodes = 2", "n_eval_episodes = 0"),
+        ["study.n_eval_episodes", "> 0"],
+    ),
+    ("missing budget", with_study("total_timesteps = 100\n", ""), ["study.total_timesteps", "missing"]),
+    ("name not a folder name", with_study('name = "t"', 'name = "../t"'), ["study.name", "'../t'"]),
+    (
+        "labels differing only in case",
+        STUDY + '\n[agents.dqn]\nkind = "random"\n\n[agents.DQN]\nkind = "random"\n',
+        ["agents.dqn", "used twice"],
+    ),
+    ("label not a folder name", STUDY + '\n[agents."a/b"]\nkind = "random"\n', ["agents.a/b", "label"]),
+    ("unknown table", STUDY + RANDOM + "\n[extra]\nx = 1\n", ["'extra'", "unknown table", "[study]"]),
+    ("missing [study]", RANDOM, ["study", "missing [study]"]),
+    ("[study] not a table", "study = 3\n" + RANDOM, ["study", "missing [study]"]),
+    ("no agents", STUDY, ["agents", "no agents"]),
+    ("empty [agents]", STUDY + "\n[agents]\n", ["agents", "no agents"]),
+    ("list hyperparameter given a string", with_agent("tabular_q", 'num_bins = "x"'), ["agents.a.num_bins", "'x'"]),
+    (
+        "list hyperparameter with a bad value",
+        with_agent("tabular_q", "num_bins = [0, 1, 1, 1]"),
+        ["agents.a.num_bins", ">= 1"],
+    ),
+    ("tabular gamma out of range", with_agent("tabular_q", "gamma = 2"), ["agents.a.gamma", "[0, 1]"]),
+    ("dqn gamma out of range", with_agent("custom_dqn", "gamma = 2"), ["agents.a.gamma", "[0, 1]"]),
+    ("sb3 gamma out of range", with_agent("sb3_dqn", "gamma = 2"), ["agents.a.gamma", "[0, 1]"]),
+    ("zero learning rate", with_agent("custom_dqn", "learning_rate = 0.0"), ["agents.a.learning_rate", "> 0"]),
+    ("nan learning rate", with_agent("custom_dqn", "learning_rate = nan"), ["agents.a.learning_rate", "finite"]),
+    ("unknown preset", with_agent("sb3_dqn", 'preset = "nope"'), ["agents.a.preset", "zoo", "assignment"]),
+    ("option sb3 lacks", with_agent("sb3_dqn", 'loss = "mse"'), ["agents.a.loss", "huber", "sb3_dqn"]),
+    ("invalid TOML", STUDY + "[agents.a\n", ["not valid TOML"]),
+    ("table declared twice", STUDY + RANDOM + RANDOM, ["not valid TOML"]),
+]
+
+
+@pytest.mark.parametrize(("text", "fragments"), [c[1:] for c in BAD_STUDIES], ids=[c[0] for c in BAD_STUDIES])
+def test_bad_study_is_refused_with_one_line_naming_file_and_key(text: str, fragments: list[str]):
+    with pytest.raises(StudyError) as error:
+        parse_study(text, SOURCE)
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(f"{SOURCE}: ")
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_a_good_study_parses_with_defaults_filled():
+    study = parse_study(STUDY + RANDOM + '\n[agents.q]\nkind = "tabular_q"\ngamma = 0.9\n', SOURCE)
+    assert study.name == "t"
+    assert study.settings.seeds == (0, 1)
+    assert study.settings.env_id == "CartPole-v1"
+    assert study.settings.eval_seed == EVAL_SEED_BASE
+    assert study.labels == ("a", "q")
+    assert study.agent("q").kind == "tabular_q"
+    assert study.agent("q").hyperparameters["gamma"] == 0.9
+    assert study.agent("q").hyperparameters["num_bins"] == [3, 3, 6, 6]  # the default, resolved
+    assert study.source == SOURCE
+
+
+def test_several_labels_may_share_a_kind():
+    study = parse_study(
+        STUDY + '\n[agents.q]\nkind = "tabular_q"\n\n[agents.q_fine]\nkind = "tabular_q"\nnum_bins = [1, 1, 8, 12]\n',
+        SOURCE,
+    )
+    assert [spec.kind for spec in study.agents] == ["tabular_q", "tabular_q"]
+    assert study.agent("q_fine").hyperparameters["num_bins"] == [1, 1, 8, 12]
+
+
+def test_missing_file_is_refused_naming_it(tmp_path: pathlib.Path):
+    path = tmp_path / "nope.toml"
+    with pytest.raises(StudyError, match="no such study file") as error:
+        load_study(str(path))
+    assert str(path) in str(error.value)
+    assert "cartpole" in str(error.value)  # the embedded names are offered
+    assert "\n" not in str(error.value)
+
+
+def test_a_folder_is_refused(tmp_path: pathlib.Path):
+    with pytest.raises(StudyError, match="cannot read"):
+        load_study(str(tmp_path))
+
+
+def test_a_file_that_is_not_utf8_is_refused(tmp_path: pathlib.Path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'[study]\nname = "\xff"\n')
+    with pytest.raises(StudyError, match=r"latin1\.toml"):
+        load_study(str(path))
+
+
+def test_load_names_the_file_in_messages(tmp_path: pathlib.Path):
+    path = tmp_path / "bad.toml"
+    path.write_text(with_study("seeds = [0, 1]", "seeds = []"))
+    with pytest.raises(StudyError) as error:
+        load_study(str(path))
+    assert str(error.value).startswith(f"{path}: study.seeds")
+
+
+@pytest.mark.parametrize("name", ["cartpole", "quick"])
+def test_embedded_studies_load_and_round_trip_through_to_toml(name: str):
+    study = load_study(name)
+    assert set(study.labels) >= {"random", "tabular_q", "tabular_sarsa", "custom_dqn", "sb3_dqn"}
+    again = parse_study(to_toml(study), "resolved.toml")
+    assert again.settings == study.settings
+    assert [(s.label, s.kind, dict(s.hyperparameters)) for s in again.agents] == [
+        (s.label, s.kind, dict(s.hyperparameters)) for s in study.agents
+    ]
+
+
+def test_select_restricts_agents_and_seeds():
+    study = load_study("quick")
+    part = study.select(labels=["sb3_dqn", "random"], seeds=[1])
+    assert part.labels == ("random", "sb3_dqn")  # the study's order
+    assert part.settings.seeds == (1,)
+    assert dataclasses.replace(part.settings, seeds=study.settings.seeds) == study.settings
+
+
+def test_select_refuses_unknown_labels_and_empty_seeds():
+    study = load_study("quick")
+    with pytest.raises(StudyError, match="--agents: unknown label 'nope'"):
+        study.select(labels=["random", "nope"])
+    with pytest.raises(StudyError, match="empty"):
+        study.select(seeds=[])
+    with pytest.raises(StudyError, match="no agent labelled 'nope'"):
+        study.agent("nope")
+
+
+def test_replace_checks_values_like_the_file():
+    study = load_study("quick")
+    assert study.replace(total_timesteps=500).settings.total_timesteps == 500
+    with pytest.raises(StudyError, match="total_timesteps: must be > 0"):
+        study.replace(total_timesteps=0)
+
+
+def test_study_is_frozen():
+    study = load_study("quick")
+    assert isinstance(study, Study)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        study.settings.total_timesteps = 1  # type: ignore[misc]
