@@ -1,0 +1,1 @@
+"""Benchmarks that train for minutes and print tables: run them with `make bench-parity`."""

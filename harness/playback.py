@@ -1,0 +1,80 @@
+"""`harness play RUNS_DIR/STUDY/AGENT/seed_S`: load a run's final model and watch it play.
+
+Episode i starts from `reset(seed=eval_seed + i)`, the study's evaluation episodes, so episode 0
+is the first episode of every evaluation; the policy is deterministic. The env id, the evaluation
+seed and the model file come from the run's `run.json` (the record of what that run used).
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+from harness.agents import KINDS
+from harness.evaluation import EpisodeResult
+from harness.results import COMPLETE, RUN_FILE, read_run
+from harness.video import record_episode, render_fps, write_video
+
+VIDEO_SUFFIXES = (".mp4", ".gif")
+
+
+class PlaybackError(Exception):
+    """A run folder that cannot be played; the message is one line naming the folder or file."""
+
+
+def play(run_dir: pathlib.Path, episodes: int, video: pathlib.Path | None) -> list[EpisodeResult]:
+    """Play `episodes` deterministic episodes of the final model in `run_dir`; with `video`
+    (.mp4 or .gif), write all their frames there, one episode after the other."""
+    if episodes < 1:
+        raise PlaybackError(f"episodes: must be >= 1, got {episodes}")
+    if video is not None and video.suffix.lower() not in VIDEO_SUFFIXES:
+        raise PlaybackError(f"{video}: the video must end in .mp4 or .gif")
+    record = _complete_record(run_dir)
+    model = load_model(run_dir, record)
+    env_id = str(record["env_id"])
+    eval_seed = int(record["evaluation"]["eval_seed"])
+    results, frames = [], []
+    for i in range(episodes):
+        result, episode_frames = record_episode(model, env_id, eval_seed + i, render=video is not None)
+        results.append(result)
+        frames += episode_frames
+    if video is not None:
+        video.parent.mkdir(parents=True, exist_ok=True)
+        write_video(frames, video, render_fps(env_id))
+    return results
+
+
+def load_model(run_dir: pathlib.Path, record: dict[str, Any]) -> Any:
+    """The final model of a complete run (`KINDS[kind].load` on `run.json`'s `model_file`),
+    its random sources seeded with the run's seed: a policy that draws random numbers even when
+    asked to be deterministic (the random agent) then plays the same episodes every time."""
+    path = run_dir / str(record["model_file"])
+    if not path.is_file():
+        raise PlaybackError(f"{path}: model file missing")
+    try:
+        model = KINDS[record["kind"]].load(path)
+        if hasattr(model, "set_random_seed"):
+            model.set_random_seed(int(record.get("seed") or 0))
+    except Exception as error:  # any load failure is reported in one line
+        message = " ".join(str(error).split())
+        raise PlaybackError(f"{path}: cannot load the model: {type(error).__name__}: {message}") from None
+    return model
+
+
+def _complete_record(run_dir: pathlib.Path) -> dict[str, Any]:
+    if not run_dir.is_dir():
+        raise PlaybackError(f"{run_dir}: no such run folder")
+    record = read_run(run_dir)
+    if record is None:
+        raise PlaybackError(f"{run_dir / RUN_FILE}: missing or unreadable; is this a run folder?")
+    if record.get("status") != COMPLETE:
+        why = f": {record['error']}" if record.get("error") else ""
+        raise PlaybackError(f"{run_dir / RUN_FILE}: the run is not complete (status {record.get('status')}{why})")
+    missing = [key for key in ("kind", "env_id", "evaluation", "model_file") if not record.get(key)]
+    if not missing and "eval_seed" not in record["evaluation"]:
+        missing = ["evaluation.eval_seed"]
+    if missing:
+        raise PlaybackError(f"{run_dir / RUN_FILE}: incomplete record, no {missing[0]!r}")
+    if record["kind"] not in KINDS:
+        raise PlaybackError(f"{run_dir / RUN_FILE}: unknown agent kind {record['kind']!r}")
+    return record

@@ -1,0 +1,330 @@
+"""The report on a synthetic runs folder made here, with known numbers."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+import pytest
+
+from harness.cli import main
+from harness.report import ReportError, write_report
+from harness.results import EPISODE_COLUMNS, EVAL_COLUMNS, csv_bytes
+from harness.study import parse_study, to_toml
+
+EVAL_SEED = 1_000_000
+BUDGET = 1_000
+REPS = 200
+"""Bootstrap resamples in these tests (the report's default is 2,000): enough for the checks, fast."""
+PICTURES = ("eval_return.png", "train_return.png", "success_rate.png", "final_return.png")
+
+# Final evaluation mean return of each seed: mean 275.0, IQM (middle two) 250.0.
+FINAL = {0: 100.0, 1: 200.0, 2: 300.0, 3: 500.0}
+
+
+def study_toml(agents: Mapping[str, str], seeds: Sequence[int], n_eval_episodes: int = 2) -> str:
+    """A resolved study (as `compare` writes it) with a command on its first line."""
+    lines = [
+        "[study]",
+        'name = "synthetic"',
+        f"seeds = {list(seeds)}",
+        f"total_timesteps = {BUDGET}",
+        "eval_freq = 500",
+        f"n_eval_episodes = {n_eval_episodes}",
+        f"eval_seed = {EVAL_SEED}",
+    ]
+    for label, kind in agents.items():
+        lines += ["", f"[agents.{label}]", f'kind = "{kind}"']
+        if kind in ("custom_dqn", "sb3_dqn"):
+            lines.append('preset = "zoo"')
+    study = parse_study("\n".join(lines) + "\n", "test")
+    return "# The resolved study, as run by: harness compare synthetic.toml --runs-dir runs\n" + to_toml(study)
+
+
+def write_run(
+    study_dir: pathlib.Path,
+    label: str,
+    kind: str,
+    seed: int,
+    evals: Mapping[int, Sequence[float]],
+    train_returns: Sequence[float] = (10.0, 20.0, 500.0),
+    wall_time_s: float = 2.0,
+) -> pathlib.Path:
+    """A complete run folder: `evals` maps eval_step -> the returns of its episodes."""
+    path = study_dir / label / f"seed_{seed}"
+    path.mkdir(parents=True)
+    rows, step = [], 0
+    for i, ret in enumerate(train_returns):
+        rows.append((i, step, step + int(ret), ret, int(ret), ret < 500, ret >= 500, ret >= 500, 0.1 * i))
+        step += int(ret)
+    (path / "episodes.csv").write_bytes(csv_bytes(EPISODE_COLUMNS, rows))
+    eval_rows = [(s, i, EVAL_SEED + i, r, int(r), r >= 500) for s in sorted(evals) for i, r in enumerate(evals[s])]
+    (path / "evals.csv").write_bytes(csv_bytes(EVAL_COLUMNS, eval_rows))
+    record = {
+        "status": "complete",
+        "error": None,
+        "study": "synthetic",
+        "label": label,
+        "kind": kind,
+        "seed": seed,
+        "env_id": "CartPole-v1",
+        "total_timesteps": BUDGET,
+        "evaluation": {"eval_freq": 500, "n_eval_episodes": len(evals[0]), "eval_seed": EVAL_SEED},
+        "versions": {"python": "3.11.0", "torch": "2.0"},
+        "machine": {"cpu": "Test CPU", "cores": 4, "torch_threads": 1},
+        "model_file": "model.npz",
+        "steps_done": BUDGET,
+        "timings": {"wall_time_s": wall_time_s, "train_steps_per_s": 1000.0},
+    }
+    (path / "run.json").write_text(json.dumps(record))
+    return path
+
+
+def make_study(root: pathlib.Path, with_problems: bool = False) -> pathlib.Path:
+    """Three agents x four seeds. custom_dqn's final returns are FINAL (two episodes, +-10 around
+    it); sb3_dqn's are 50 lower on every episode; random's are 20. With `with_problems`, random's
+    seed 3 failed and sb3_dqn's seed 2 has no folder."""
+    agents = {"random": "random", "custom_dqn": "custom_dqn", "sb3_dqn": "sb3_dqn"}
+    study_dir = root / "runs" / "synthetic"
+    study_dir.mkdir(parents=True)
+    (study_dir / "study.toml").write_text(study_toml(agents, sorted(FINAL)))
+    for seed, final in FINAL.items():
+        # custom_dqn: 0 at step 0, 250 at 500 (seed 3: 480), then its final return: seed 3 reaches 475 at 500.
+        middle = 480.0 if seed == 3 else 250.0
+        write_run(
+            study_dir,
+            "custom_dqn",
+            "custom_dqn",
+            seed,
+            {0: [0.0, 0.0], 500: [middle, middle], 1000: [final - 10, final + 10]},
+        )
+        if not (with_problems and seed == 2):
+            write_run(
+                study_dir,
+                "sb3_dqn",
+                "sb3_dqn",
+                seed,
+                {0: [0.0, 0.0], 500: [10.0, 10.0], 1000: [final - 60, final - 40]},
+            )
+        if with_problems and seed == 3:
+            (study_dir / "random" / "seed_3").mkdir(parents=True)
+            (study_dir / "random" / "seed_3" / "run.json").write_text(
+                json.dumps({"status": "failed", "error": "ValueError: boom", "label": "random", "seed": 3})
+            )
+        else:
+            write_run(study_dir, "random", "random", seed, {0: [20.0, 20.0], 500: [20.0, 20.0], 1000: [20.0, 20.0]})
+    return study_dir
+
+
+def summary_row(out: pathlib.Path, agent: str) -> pd.Series:
+    summary = pd.read_csv(out / "summary.csv")
+    return summary.set_index("agent").loc[agent]
+
+
+def section(readme: str, heading: str) -> str:
+    """The text under a heading up to the next heading, table padding squeezed to one space."""
+    lines = readme.splitlines()
+    start = lines.index(heading) + 1
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith("#")), len(lines))
+    return "\n".join(re.sub(" +", " ", line) for line in lines[start:end])
+
+
+def readme_row(text: str, first_cells: str) -> str:
+    """The first table row of `text` starting with these cells (padding squeezed)."""
+    rows = (re.sub(" +", " ", line) for line in text.splitlines())
+    return next(row for row in rows if row.startswith(f"| {first_cells} |"))
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Path, str]:
+    """The synthetic study's report (default resamples), built once for the tests that only read it:
+    (its folder, its README text)."""
+    root = tmp_path_factory.mktemp("report")
+    out = root / "reports" / "synthetic"
+    readme_path = write_report(make_study(root), out, video=False)
+    assert readme_path == out / "README.md"
+    return out, readme_path.read_text()
+
+
+def test_summary_holds_the_known_numbers(report: tuple[pathlib.Path, str]) -> None:
+    out, readme = report
+    row = summary_row(out, "custom_dqn")
+    assert row["final_return_mean"] == 275.0
+    assert row["final_return_iqm"] == 250.0
+    assert row["eval_success_rate"] == 0.125  # one episode of seed 3 (510: the time limit) of 8
+    assert row["steps_to_threshold_median"] == 500.0 and row["seeds_reaching_threshold"] == 1
+    assert row["runs_complete"] == 4 and row["train_success_rate"] == pytest.approx(1 / 3, abs=1e-4)
+    assert summary_row(out, "random")["final_return_mean"] == 20.0
+    assert summary_row(out, "random")["auc_normalised"] == 0.04  # 20 / 500 throughout
+    assert summary_row(out, "sb3_dqn")["final_return_mean"] == 225.0
+    assert "275.0 [" in readme_row(readme, "custom_dqn") and "250.0 [" in readme_row(readme, "custom_dqn")
+    assert "20.0 [20.0, 20.0]" in readme_row(readme, "random")
+    assert "custom_dqn has the highest IQM final return (250.0 [" in readme
+    assert "harness compare synthetic.toml --runs-dir runs" in readme
+
+
+def test_auc_of_a_seed_follows_the_trapezoid_rule(report: tuple[pathlib.Path, str]) -> None:
+    # custom_dqn seed 0's curve 0, 250, 100: ((0 + 250) / 2 * 500 + (250 + 100) / 2 * 500) / (1000 * 500)
+    appendix = section(report[1], "## Appendix: every run")
+    assert "| 0.300 |" in readme_row(appendix, "custom_dqn | 0")
+
+
+def test_summary_csv_and_markdown_agree(report: tuple[pathlib.Path, str]) -> None:
+    out, readme = report
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["agent"]) == ["random", "custom_dqn", "sb3_dqn"]
+    for _, row in summary.iterrows():
+        line = readme_row(readme, row["agent"])
+        for key, digits in (("final_return_mean", 1), ("final_return_iqm", 1), ("eval_success_rate", 2)):
+            cell = f"{row[key]:.{digits}f} [{row[key + '_low']:.{digits}f}, {row[key + '_high']:.{digits}f}]"
+            assert cell in line, (key, cell, line)
+        assert f"| {row['auc_normalised']:.3f} |" in line
+        assert f"| {row['wall_time_s_per_run']:.1f} |" in line
+
+
+def test_paired_dqn_comparison_uses_the_shared_episodes(report: tuple[pathlib.Path, str]) -> None:
+    readme = report[1]
+    row = readme_row(section(readme, "### The two DQNs on the same episodes"), "custom_dqn | sb3_dqn")
+    assert "| 4 | 8 |" in row  # 4 seeds, 8 episode pairs
+    assert "+50.0 [+50.0, +50.0]" in row and "8 / 0 / 0" in row
+    assert "the interval lies above 0 (custom_dqn scores higher)" in readme
+
+
+def test_probability_of_improvement_table(report: tuple[pathlib.Path, str]) -> None:
+    table = section(report[1], "### Probability of improvement")
+    assert "| 0.00 [0.00, 0.00] | custom_dqn |" in readme_row(table, "random | custom_dqn")
+    # custom_dqn 100, 200, 300, 500 against sb3_dqn 50, 150, 250, 450: 10 of 16 pairs higher
+    assert "2 of 3 intervals exclude 0.50; the one that includes it: custom_dqn vs sb3_dqn (0.62 [" in table
+
+
+def test_pictures_are_written_and_non_empty(report: tuple[pathlib.Path, str]) -> None:
+    out, readme = report
+    for name in PICTURES:
+        data = (out / name).read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 5_000
+        assert f"]({name})" in readme
+
+
+def test_failed_and_missing_pairs_are_marked(tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "out"
+    readme = write_report(make_study(tmp_path, with_problems=True), out, video=False, reps=REPS).read_text()
+    assert summary_row(out, "random")["failed_or_missing"] == "seed 3 failed"
+    assert summary_row(out, "random")["runs_complete"] == 3
+    assert summary_row(out, "sb3_dqn")["failed_or_missing"] == "seed 2 missing"
+    assert "ValueError: boom" in readme
+    assert "| missing |" in readme_row(section(readme, "## Appendix: every run"), "sb3_dqn | 2")
+    paired = readme_row(section(readme, "### The two DQNs on the same episodes"), "custom_dqn | sb3_dqn")
+    assert "| 3 | 6 |" in paired  # the 3 seeds both completed
+
+
+def test_same_runs_give_the_same_report(tmp_path: pathlib.Path) -> None:
+    study_dir = make_study(tmp_path)
+    first, second = tmp_path / "a" / "synthetic", tmp_path / "b" / "synthetic"
+    write_report(study_dir, first, video=False, reps=REPS)
+    write_report(study_dir, second, video=False, reps=REPS)
+    assert sorted(p.name for p in first.iterdir()) == sorted(p.name for p in second.iterdir())
+    for path in first.iterdir():
+        if path.name == "README.md":
+            continue
+        assert path.read_bytes() == (second / path.name).read_bytes(), path.name
+
+    def without_date_and_out(text: str, out: pathlib.Path) -> list[str]:
+        return [line.replace(str(out), "OUT") for line in text.splitlines() if not line.startswith("- **date**")]
+
+    assert without_date_and_out((first / "README.md").read_text(), first) == without_date_and_out(
+        (second / "README.md").read_text(), second
+    )
+
+
+def test_a_corrupt_csv_is_named_and_the_old_report_kept(tmp_path: pathlib.Path) -> None:
+    study_dir = make_study(tmp_path)
+    out = tmp_path / "reports" / "synthetic"
+    write_report(study_dir, out, video=False, reps=REPS)
+    before = (out / "summary.csv").read_bytes()
+    bad = study_dir / "sb3_dqn" / "seed_1" / "evals.csv"
+    bad.write_text("eval_step,episode,eval_seed,return,length,success\n0,0,1000000,lots,9,false\n")
+    with pytest.raises(ReportError, match=re.escape(str(bad))) as error:
+        write_report(study_dir, out, video=False, reps=REPS)
+    assert "\n" not in str(error.value)
+    assert (out / "summary.csv").read_bytes() == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["synthetic"]  # no temporary folder left
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ("eval_step,episode\n0,0\n", "missing column"),
+        ("eval_step,episode,eval_seed,return,length,success\n", "no rows"),
+        ("eval_step,episode,eval_seed,return,length,success\n0,0,1,nan,9,false\n", "non-finite"),
+        ("\x00\x01garbage\n1,2,3", "corrupt CSV"),
+    ],
+)
+def test_corrupt_csv_variants(tmp_path: pathlib.Path, content: str, why: str) -> None:
+    study_dir = make_study(tmp_path)
+    (study_dir / "random" / "seed_0" / "evals.csv").write_text(content)
+    with pytest.raises(ReportError, match=why):
+        write_report(study_dir, tmp_path / "out", video=False, reps=REPS)
+
+
+def test_a_missing_csv_of_a_complete_run_is_named(tmp_path: pathlib.Path) -> None:
+    study_dir = make_study(tmp_path)
+    (study_dir / "random" / "seed_0" / "episodes.csv").unlink()
+    with pytest.raises(ReportError, match=r"episodes.csv: missing"):
+        write_report(study_dir, tmp_path / "out", video=False, reps=REPS)
+
+
+def test_empty_and_missing_folders_are_one_line_errors(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(ReportError, match=r"no such folder"):
+        write_report(tmp_path / "nothing", tmp_path / "out", video=False, reps=REPS)
+    (tmp_path / "bare").mkdir()
+    with pytest.raises(ReportError, match=r"study.toml: missing"):
+        write_report(tmp_path / "bare", tmp_path / "out", video=False, reps=REPS)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "study.toml").write_text(study_toml({"random": "random"}, [0, 1]))
+    with pytest.raises(ReportError, match=r"empty"):
+        write_report(empty, tmp_path / "out", video=False, reps=REPS)
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_report_exit_codes(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(tmp_path / "nothing"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such folder" in err
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "study.toml").write_text(study_toml({"random": "random"}, [0]))
+    assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 2
+    assert "empty" in capsys.readouterr().err
+
+
+def test_an_existing_report_is_replaced_whole(tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "stale.png").write_bytes(b"old")
+    (tmp_path / ".out.tmp-999999999").mkdir()  # left by a build that was killed (no such process)
+    write_report(make_study(tmp_path), out, video=False, reps=REPS)
+    assert not (out / "stale.png").exists() and (out / "README.md").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "runs"]
+
+
+def test_episodes_are_rendered_to_gif_and_mp4(tmp_path: pathlib.Path) -> None:
+    from harness.agents import KINDS
+    from harness.envs import make_training_env
+
+    study_dir = tmp_path / "runs" / "synthetic"
+    study_dir.mkdir(parents=True)
+    (study_dir / "study.toml").write_text(study_toml({"tabular_q": "tabular_q"}, [0, 1]))
+    for seed, final in ((0, 9.0), (1, 11.0)):
+        path = write_run(study_dir, "tabular_q", "tabular_q", seed, {0: [9.0, 9.0], 1000: [final, final]})
+        env = make_training_env("CartPole-v1", seed)
+        KINDS["tabular_q"].build(env, seed, KINDS["tabular_q"].resolve({})).save(path / "model")
+        env.close()
+    out = tmp_path / "out"
+    readme = write_report(study_dir, out, video=True, reps=REPS).read_text()
+    for name in ("episode_tabular_q.gif", "episode_tabular_q.mp4"):
+        assert (out / name).stat().st_size > 1_000
+    row = readme_row(section(readme, "## An episode of each agent"), "tabular_q | 0")  # lower middle seed of two
+    assert "![tabular_q](episode_tabular_q.gif)" in row and "(episode_tabular_q.mp4)" in row
