@@ -1,0 +1,151 @@
+"""Run a study's pairs as Ray tasks: `harness compare ... --executor ray [--address ADDRESS]`.
+
+Each pair is one task asking for one CPU (and `gpus_per_run` GPUs for DQN pairs). A worker needs
+no shared filesystem: it trains into a temporary folder of its own and returns the run's files;
+the driver writes them into `runs/` with the same rule as the local executor (every file through
+a temporary name, `run.json` last). A worker that dies (a crash, a lost node) is retried up to
+`max_retries` times by Ray; after that the pair is marked failed and the study goes on.
+
+Without `address` a local Ray instance is started for the study and stopped after it, listening
+on loopback only (127.0.0.1, no dashboard, usage stats off): an unauthenticated cluster must not
+be open to the network.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+from harness.executors import ExecutorUnavailable, lost_record
+from harness.progress import StudyProgress
+from harness.results import RUN_FILE, collect_files, install_files, json_bytes, read_run, run_dir
+from harness.runner import PairTask, run_pair
+
+DQN_KINDS = ("custom_dqn", "sb3_dqn")
+
+
+class RayUnavailable(ExecutorUnavailable):
+    """Ray is not installed (or cannot start); the message says what to do."""
+
+
+def _import_ray(local: bool) -> Any:
+    if local:
+        # Read by Ray when it is imported: keep a local instance's addresses on loopback.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        import ray
+    except ImportError:
+        raise RayUnavailable(
+            "--executor ray needs Ray: pip install 'cartpole-compare[ray]' (or the dev extra)"
+        ) from None
+    return ray
+
+
+def _run_remote(task: PairTask, reporter: Any) -> dict[str, bytes]:
+    """The body of a Ray task: one pair in a temporary folder, its files returned."""
+    key = task.key
+
+    def progress(n: int) -> None:
+        reporter.report.remote(key, n)
+
+    with tempfile.TemporaryDirectory(prefix="harness-run-") as tmp:
+        out = pathlib.Path(tmp) / "run"
+        run_pair(task, out, progress=progress, capture_output=True)
+        return collect_files(out)
+
+
+class _ProgressBoard:
+    """A Ray actor holding the latest step count of each running pair."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, int] = {}
+
+    def report(self, key: str, n: int) -> None:
+        self.steps[key] = n
+
+    def snapshot(self) -> dict[str, int]:
+        return dict(self.steps)
+
+
+class RayExecutor:
+    """Runs pairs as Ray tasks (see the module docstring). Use it as a context manager: it
+    connects on entry (starting a local instance when `address` is None) and disconnects on exit.
+
+    :param address: `auto`, `HOST:PORT` or `ray://HOST:PORT` of a running cluster; None starts a
+        local, loopback-only instance.
+    :param num_cpus: CPUs of the local instance (ignored with `address`).
+    :param gpus_per_run: GPUs each DQN pair asks for.
+    :param max_retries: times Ray reruns a pair whose worker died.
+    """
+
+    def __init__(
+        self, address: str | None = None, num_cpus: int | None = None, gpus_per_run: float = 0.0, max_retries: int = 2
+    ) -> None:
+        if gpus_per_run < 0:
+            raise ValueError(f"--gpus-per-run must be >= 0, got {gpus_per_run}")
+        self.address = address
+        self.num_cpus = num_cpus
+        self.gpus_per_run = gpus_per_run
+        self.max_retries = max_retries
+        self.ray = _import_ray(local=address is None)
+
+    def __enter__(self) -> RayExecutor:
+        ray = self.ray
+        try:
+            if self.address is None:
+                ray.init(
+                    num_cpus=self.num_cpus,
+                    include_dashboard=False,
+                    _node_ip_address="127.0.0.1",
+                    configure_logging=False,
+                    log_to_driver=False,
+                )
+            else:
+                ray.init(address=self.address, configure_logging=False, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as error:
+            where = self.address or "a local instance"
+            hint = ""
+            if isinstance(error, ray.exceptions.AuthenticationError) or "Authentication" in str(error):
+                hint = " (the cluster uses token authentication: set RAY_AUTH_MODE=token and its token)"
+            raise RayUnavailable(f"cannot start or reach Ray at {where}: {str(error).splitlines()[0]}{hint}") from None
+        self._reporter = ray.remote(num_cpus=0)(_ProgressBoard).remote()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.ray.shutdown()
+
+    def run(self, tasks: Sequence[PairTask], runs_dir: pathlib.Path, progress: StudyProgress) -> dict[str, dict]:
+        ray = self.ray
+        remote = ray.remote(_run_remote)
+        pending: dict[Any, PairTask] = {}
+        for task in tasks:
+            gpus = self.gpus_per_run if task.study.agent(task.label).kind in DQN_KINDS else 0
+            options = {"num_cpus": 1, "num_gpus": gpus, "max_retries": self.max_retries, "name": f"harness {task.key}"}
+            pending[remote.options(**options).remote(task, self._reporter)] = task
+        records: dict[str, dict] = {}
+        try:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+                for key, n in ray.get(self._reporter.snapshot.remote()).items():
+                    progress.steps(key, n)
+                for ref in ready:
+                    task = pending.pop(ref)
+                    path = run_dir(runs_dir, task.study.name, task.label, task.seed)
+                    try:
+                        install_files(path, ray.get(ref))
+                        record = read_run(path) or lost_record(task, "the worker returned no run.json")
+                    except ray.exceptions.RayError as error:
+                        why = f"Ray task lost after {self.max_retries} retries: {type(error).__name__}"
+                        record = lost_record(task, why)
+                        install_files(path, {RUN_FILE: json_bytes(record)})
+                    records[task.key] = record
+                    progress.finished(task.key, record)
+        except KeyboardInterrupt:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
+        return records

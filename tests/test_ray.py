@@ -1,0 +1,241 @@
+"""The Ray executor against a real local Ray cluster, on loopback only.
+
+The cluster is started here (`ray start --head --node-ip-address 127.0.0.1`) with Ray's
+loopback switch (`RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`) and usage stats off, and stopped
+afterwards. The quick study run through it must give the same files as the local executor.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import pathlib
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness.results import read_run
+from harness.study import load_study
+
+pytestmark = pytest.mark.slow
+
+# Loopback only, no usage stats, and token authentication with a token of this test run's own
+# (so that ~/.ray is neither read nor written).
+RAY_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AUTH_MODE": "token",
+    "RAY_AUTH_TOKEN": secrets.token_hex(32),
+}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ray_env() -> dict[str, str]:
+    return {**os.environ, **RAY_ENV}
+
+
+def ray_command() -> str:
+    return str(pathlib.Path(sys.executable).with_name("ray"))
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory):
+    """A head node on 127.0.0.1 with 2 CPUs; yields its address, stops it afterwards."""
+    port = free_port()
+    temp = tmp_path_factory.mktemp("ray")
+    started = subprocess.run(
+        [
+            ray_command(),
+            "start",
+            "--head",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--num-cpus",
+            "2",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            "--temp-dir",
+            str(temp),
+        ],
+        env=ray_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    output = re.sub(r"\x1b\[[0-9;]*m", "", started.stdout + started.stderr)  # no colour codes
+    try:
+        assert started.returncode == 0, output
+        node_ips = set(re.findall(r"[Ll]ocal node IP:?\s*([0-9.]+)", output))
+        assert node_ips == {"127.0.0.1"}, f"the head is not on loopback only:\n{output}"
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([ray_command(), "stop", "--force"], env=ray_env(), capture_output=True, timeout=120)
+
+
+def harness(*args: str, cwd: pathlib.Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        cwd=cwd,
+        env=ray_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def without_wall_time(text: str) -> list[dict[str, str]]:
+    rows = list(csv.DictReader(io.StringIO(text)))
+    for row in rows:
+        row.pop("wall_time_s")
+    return rows
+
+
+def test_quick_study_on_ray_matches_the_local_executor(cluster: str, tmp_path: pathlib.Path):
+    local = harness("compare", "quick", "--jobs", "2", "--runs-dir", "local", "--no-report", cwd=tmp_path)
+    assert local.returncode == 0, local.stderr
+    on_ray = harness(
+        "compare", "quick", "--executor", "ray", "--address", cluster, "--runs-dir", "ray", "--no-report", cwd=tmp_path
+    )
+    assert on_ray.returncode == 0, on_ray.stderr
+
+    study = load_study("quick")
+    for spec in study.agents:
+        for seed in study.settings.seeds:
+            a = tmp_path / "local" / "quick" / spec.label / f"seed_{seed}"
+            b = tmp_path / "ray" / "quick" / spec.label / f"seed_{seed}"
+            assert read_run(b)["status"] == "complete"
+            assert (a / "evals.csv").read_bytes() == (b / "evals.csv").read_bytes(), (spec.label, seed)
+            # Every column but the measured wall clock, byte for byte.
+            assert without_wall_time((a / "episodes.csv").read_text()) == without_wall_time(
+                (b / "episodes.csv").read_text()
+            ), (spec.label, seed)
+            names = {p.name for p in b.iterdir()}
+            assert {"episodes.csv", "evals.csv", "run.json", "progress.csv"} <= names
+            assert any(name.startswith("events.out.tfevents.") for name in names)
+            assert any(name.startswith("model.") for name in names)
+            assert not any(name.startswith(".") for name in names), names
+
+
+KILL_STUDY = """
+[study]
+name = "kill"
+seeds = [0]
+total_timesteps = 12_000
+eval_freq = 6_000
+n_eval_episodes = 3
+
+[agents.custom_dqn]
+kind = "custom_dqn"
+preset = "zoo"
+"""
+
+
+def test_a_task_killed_mid_run_is_retried_not_lost(cluster: str, tmp_path: pathlib.Path):
+    psutil = pytest.importorskip("psutil")
+    (tmp_path / "kill.toml").write_text(KILL_STUDY)
+    driver = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "compare",
+            "kill.toml",
+            "--executor",
+            "ray",
+            "--address",
+            cluster,
+            "--runs-dir",
+            "runs",
+            "--no-report",
+        ],
+        cwd=tmp_path,
+        env=ray_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    killed = None
+    deadline = time.monotonic() + 240
+    try:
+        while killed is None and time.monotonic() < deadline and driver.poll() is None:
+            for process in psutil.process_iter(["pid", "cmdline"]):
+                if "harness custom_dqn/seed_0" in " ".join(process.info["cmdline"] or []):
+                    os.kill(process.info["pid"], signal.SIGKILL)
+                    killed = process.info["pid"]
+                    break
+            time.sleep(0.2)
+        _out, err = driver.communicate(timeout=400)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert killed is not None, "never saw the task's worker process"
+    record = read_run(tmp_path / "runs" / "kill" / "custom_dqn" / "seed_0")
+    assert record is not None, "the pair was lost"
+    # Ray reruns a task whose worker died (max_retries); the pair is complete, or marked failed.
+    assert record["status"] in ("complete", "failed"), record
+    if record["status"] == "complete":
+        assert driver.returncode == 0, err
+        assert record["steps_done"] == 12_000
+    else:
+        assert driver.returncode == 1, err
+        assert "Ray task lost" in record["error"]
+
+
+def test_missing_ray_is_a_one_line_error(tmp_path: pathlib.Path):
+    """Without Ray importable, `--executor ray` names the extra to install."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "ray.py").write_text("raise ImportError('no ray here')\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "harness", "compare", "quick", "--executor", "ray", "--runs-dir", "runs"],
+        cwd=tmp_path,
+        env={**ray_env(), "PYTHONPATH": str(shadow)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cartpole-compare[ray]" in lines[0], result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_local_instance_listens_on_loopback_only():
+    """`--executor ray` without an address starts its own instance: every socket it opens
+    listens on 127.0.0.1, even when the caller set none of Ray's variables."""
+    pytest.importorskip("psutil")
+    code = (
+        "import os\n"
+        "from harness.ray_executor import RayExecutor\n"
+        "with RayExecutor(num_cpus=1):\n"
+        "    import ray\n"
+        "    import psutil  # Ray's own copy\n"
+        "    print('NODE', ray.util.get_node_ip_address())\n"
+        "    pids = {p.pid for p in psutil.process_iter() if 'ray' in ' '.join(p.cmdline() or []).lower()"
+        " or p.name() in ('raylet', 'gcs_server')}\n"
+        "    pids.add(os.getpid())\n"
+        "    for c in psutil.net_connections('inet'):\n"
+        "        if c.status == 'LISTEN' and c.pid in pids:\n"
+        "            print('LISTEN', c.laddr.ip)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr
+    assert "NODE 127.0.0.1" in result.stdout
+    listening = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("LISTEN")}
+    assert listening, result.stdout
+    assert listening <= {"127.0.0.1", "::ffff:127.0.0.1"}, listening
