@@ -15,7 +15,7 @@ ARGS       ?=
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test compare quick tensorboard bench bench-parity lint clean
+.PHONY: install test compare quick tensorboard bench bench-parity bench-tabular lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench: $(STAMP)  ## speed figures (tabular and DQN training steps/s)
 
 bench-parity: $(STAMP)  ## hand-written vs SB3 DQN, zoo preset, seeds 0-9, 50,000 steps
 	$(BIN)/python -m benchmarks.parity $(ARGS)
+
+bench-tabular: $(STAMP)  ## the tabular agents after the assignment's 300 episodes, seeds 0-9
+	$(BIN)/python -m benchmarks.tabular_episodes $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check harness custom_agents tests benchmarks
