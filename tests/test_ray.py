@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from harness.results import read_run
@@ -145,7 +146,6 @@ preset = "zoo"
 
 
 def test_a_task_killed_mid_run_is_retried_not_lost(cluster: str, tmp_path: pathlib.Path):
-    psutil = pytest.importorskip("psutil")
     (tmp_path / "kill.toml").write_text(KILL_STUDY)
     driver = subprocess.Popen(
         [
@@ -217,13 +217,12 @@ def test_missing_ray_is_a_one_line_error(tmp_path: pathlib.Path):
 def test_local_instance_listens_on_loopback_only():
     """`--executor ray` without an address starts its own instance: every socket it opens
     listens on 127.0.0.1, even when the caller set none of Ray's variables."""
-    pytest.importorskip("psutil")
     code = (
         "import os\n"
         "from harness.ray_executor import RayExecutor\n"
         "with RayExecutor(num_cpus=1):\n"
         "    import ray\n"
-        "    import psutil  # Ray's own copy\n"
+        "    import psutil\n"
         "    print('NODE', ray.util.get_node_ip_address())\n"
         "    pids = {p.pid for p in psutil.process_iter() if 'ray' in ' '.join(p.cmdline() or []).lower()"
         " or p.name() in ('raylet', 'gcs_server')}\n"
