@@ -31,14 +31,14 @@ test: $(STAMP)  ## the whole test suite
 compare: $(STAMP)  ## run the default study end to end and write reports/<study>/
 	$(BIN)/harness compare $(STUDY) --jobs $(JOBS) --runs-dir $(RUNS_DIR) --reports-dir $(REPORTS_DIR) $(ARGS)
 
-quick: $(STAMP)  ## the tiny study (under 2 minutes)
+quick: $(STAMP)  ## the tiny study (about 20 seconds here)
 	$(BIN)/harness compare quick --jobs $(JOBS) --runs-dir $(RUNS_DIR) --reports-dir $(REPORTS_DIR) $(ARGS)
 
 tensorboard: $(STAMP)  ## watch the curves of the default study (loopback only)
 	$(BIN)/tensorboard --logdir $(RUNS_DIR)/$(or $(STUDY_NAME),cartpole-v1) --host 127.0.0.1
 
 bench: $(STAMP)  ## speed figures (tabular and DQN training steps/s)
-	$(BIN)/python -m harness.bench $(ARGS)
+	$(BIN)/harness bench $(ARGS)
 
 bench-parity: $(STAMP)  ## hand-written vs SB3 DQN, zoo preset, seeds 0-9, 50,000 steps
 	$(BIN)/python -m benchmarks.parity $(ARGS)

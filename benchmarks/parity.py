@@ -22,7 +22,7 @@ import pandas as pd
 
 from harness.cli import parse_seeds
 from harness.executors import LocalExecutor
-from harness.results import run_dir
+from harness.rundata import load_study_runs
 from harness.scheduler import compare
 from harness.stats import iqm_interval, mean_interval
 from harness.study import parse_study
@@ -48,14 +48,10 @@ preset = "zoo"
 RANDOM_STATE = 0
 
 
-def final_returns(runs_dir: pathlib.Path, study: str, label: str, seeds: list[int]) -> np.ndarray:
-    """Final evaluation returns, shape (n_seeds, n_eval_episodes)."""
-    rows = []
-    for seed in seeds:
-        evals = pd.read_csv(run_dir(runs_dir, study, label, seed) / "evals.csv")
-        last = evals[evals["eval_step"] == evals["eval_step"].max()].sort_values("episode")
-        rows.append(last["return"].to_numpy())
-    return np.array(rows)
+def final_returns(study_dir: pathlib.Path, label: str) -> np.ndarray:
+    """Final evaluation returns of `label`'s runs, shape (n_seeds, n_eval_episodes), by seed."""
+    runs = load_study_runs(study_dir).runs(label)
+    return np.array([run.final_evals["return"].to_numpy() for run in runs])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for label in study.labels:
-        returns = final_returns(args.runs_dir, study.name, label, list(args.seeds))
+        returns = final_returns(args.runs_dir / study.name, label)
         per_seed = returns.mean(axis=1)
         rows.append(
             {

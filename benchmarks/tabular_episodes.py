@@ -34,9 +34,12 @@ def measure(kind: str, seed: int, episodes: int) -> dict[str, float]:
     model.learn(10**9, callback=[recorder, StopTrainingOnMaxEpisodes(episodes)])
     lengths = np.array([row.length for row in recorder.rows])
     full = np.flatnonzero(lengths >= 500)
-    greedy = run_episodes(model, make_eval_envs("CartPole-v1", 20), evaluation_seeds(20))
+    envs = make_eval_envs("CartPole-v1", 20)
+    greedy = run_episodes(model, envs, evaluation_seeds(20))
+    for env in envs:
+        env.close()
     return {
-        "episodes reaching 500": int(len(full)),
+        "episodes reaching 500": len(full),
         "mean length, last 50": float(lengths[-50:].mean()),
         "greedy mean return (20 eval episodes)": float(np.mean([r.episode_return for r in greedy])),
         "first episode reaching 500": float(full[0]) if len(full) else float("nan"),
@@ -52,11 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     single_thread()
     for kind in ("tabular_q", "tabular_sarsa"):
         frame = pd.DataFrame([measure(kind, seed, args.episodes) for seed in args.seeds], index=args.seeds)
-        summary = pd.DataFrame({
-            "mean over seeds": frame.mean(),
-            "range": [f"{frame[c].min():.0f}-{frame[c].max():.0f}" for c in frame.columns],
-            "seeds that got there": [int(frame[c].notna().sum()) for c in frame.columns],
-        })
+        summary = pd.DataFrame(
+            {
+                "mean over seeds": frame.mean(),
+                "range": [f"{frame[c].min():.0f}-{frame[c].max():.0f}" for c in frame.columns],
+                "seeds that got there": [int(frame[c].notna().sum()) for c in frame.columns],
+            }
+        )
         print(f"\n{kind}, {args.episodes} training episodes, seeds {args.seeds[0]}-{args.seeds[-1]}\n")
         print(summary.to_markdown(floatfmt=".1f"))
     return 0

@@ -99,7 +99,8 @@ class DQNConfig:
     device: str = "cpu"
     """Torch device: "cpu", "cuda", "cuda:N" or "auto" (CUDA when available)."""
     preset: str | None = field(default=None)
-    """The named preset these values started from (set by `resolve_hyperparameters`)."""
+    """The named preset (`"zoo"`, `"assignment"`) the other values start from, as given; explicit
+    values override it (see `resolve_hyperparameters`)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.train_freq, int):  # SB3 accepts `train_freq=4`

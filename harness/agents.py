@@ -45,12 +45,14 @@ class AgentKind:
     """A model saved by `model.save(path)`."""
     model_suffix: str
     """What `model.save("model")` appends."""
+    uses_gpu: bool = False
+    """Whether a run can use a GPU (with `device = "cuda"`): Ray's `--gpus-per-run` goes to these."""
     check: Callable[[Any, Any, Mapping[str, Any]], None] | None = None
     """Raises `ValueError` when resolved hyperparameters cannot work on an env's (observation,
     action) spaces."""
 
 
-def _hand_written(name: str, cls: type[BaseAgent], description: str) -> AgentKind:
+def _hand_written(name: str, cls: type[BaseAgent], description: str, uses_gpu: bool = False) -> AgentKind:
     def check(observation_space: Any, action_space: Any, values: Mapping[str, Any]) -> None:
         # Building the agent without an env runs every check that needs the spaces.
         cls(None, observation_space=observation_space, action_space=action_space, **values)
@@ -60,8 +62,10 @@ def _hand_written(name: str, cls: type[BaseAgent], description: str) -> AgentKin
         description=description,
         resolve=lambda values: to_plain(cls.make_config(values)),
         build=lambda env, seed, values: cls(env, seed=seed, **values),
-        load=lambda path: cls.load(path),
+        # A model trained on a GPU is looked at (play, the report's episodes) on the CPU.
+        load=(lambda path: cls.load(path, device="cpu")) if uses_gpu else cls.load,
         model_suffix=cls.save_suffix,
+        uses_gpu=uses_gpu,
         check=check,
     )
 
@@ -103,7 +107,7 @@ KINDS: dict[str, AgentKind] = {
     "random": _hand_written("random", RandomAgent, "uniform random policy (the floor)"),
     "tabular_q": _hand_written("tabular_q", TabularQAgent, "hand-written tabular Q-learning"),
     "tabular_sarsa": _hand_written("tabular_sarsa", TabularSarsaAgent, "hand-written tabular SARSA"),
-    "custom_dqn": _hand_written("custom_dqn", DQNAgent, "hand-written PyTorch DQN"),
+    "custom_dqn": _hand_written("custom_dqn", DQNAgent, "hand-written PyTorch DQN", uses_gpu=True),
     "sb3_dqn": AgentKind(
         name="sb3_dqn",
         description="Stable-Baselines3's DQN",
@@ -111,6 +115,7 @@ KINDS: dict[str, AgentKind] = {
         build=_sb3_build,
         load=lambda path: DQN.load(path, device="cpu"),
         model_suffix=".zip",
+        uses_gpu=True,
         check=_sb3_check,
     ),
 }

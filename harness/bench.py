@@ -159,20 +159,3 @@ def run_bench(repeats: int = 3, dqn_steps: int = 20_000, quick: bool = False, pr
         "\n(sb3_dqn with the assignment preset uses SB3's Huber loss, linear exploration and "
         "env-step target updates: SB3 has no counterpart for the assignment's choices)"
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m harness.bench [--repeats N] [--steps N] [--quick]`."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m harness.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=20_000, help="DQN training steps per repeat")
-    parser.add_argument("--quick", action="store_true", help="a short smoke run")
-    args = parser.parse_args(argv)
-    run_bench(repeats=args.repeats, dqn_steps=args.steps, quick=args.quick)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

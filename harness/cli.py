@@ -8,7 +8,6 @@ Exit codes: 0 all done; 1 some run failed (the others completed and the report m
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import pathlib
 import shlex
@@ -65,6 +64,23 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    seeds = parse_seeds(text)
+    if len(seeds) != 1:
+        raise argparse.ArgumentTypeError(f"give one seed, got {text!r}")
+    return seeds[0]
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="harness", description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -83,7 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="Ray cluster address (auto, HOST:PORT, ray://HOST:PORT); "
         "without it a local loopback-only instance is started",
     )
-    compare.add_argument("--gpus-per-run", type=float, default=0.0, help="GPUs per DQN pair (Ray executor)")
+    compare.add_argument(
+        "--gpus-per-run",
+        type=_non_negative_float,
+        default=0.0,
+        help='GPUs each DQN pair asks Ray for (Ray executor); set device = "cuda" in the study to use them',
+    )
     compare.add_argument("--fresh", action="store_true", help="delete the study's runs and start over")
     compare.add_argument("--no-report", action="store_true", help="skip writing the report")
 
@@ -94,10 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="run one pair in this process with SB3-style output")
     train.add_argument("label", metavar="AGENT_LABEL")
-    train.add_argument("--seed", type=int, required=True)
+    train.add_argument("--seed", type=_seed, required=True)
     train.add_argument("study", nargs="?", help="study file or embedded name (default: cartpole)")
     train.add_argument("--total-timesteps", type=_positive)
     train.add_argument("--runs-dir", type=pathlib.Path, default=pathlib.Path("runs"))
+    train.add_argument("--fresh", action="store_true", help="train the pair again if it is complete")
 
     play = commands.add_parser("play", help="load a saved model and run it")
     play.add_argument("run_dir", type=pathlib.Path, metavar="RUNS_DIR/STUDY/AGENT/seed_S")
@@ -173,13 +195,14 @@ def _compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
         except ExecutorUnavailable as error:
             raise BadInput(f"harness compare: {error}") from None
     else:
-        if args.address:
-            raise BadInput("harness compare: --address needs --executor ray")
+        for option, value in (("--address", args.address), ("--gpus-per-run", args.gpus_per_run)):
+            if value:
+                raise BadInput(f"harness compare: {option} needs --executor ray")
         from harness.executors import LocalExecutor
 
         executor = LocalExecutor(args.jobs)
     try:
-        with executor if hasattr(executor, "__enter__") else contextlib.nullcontext():
+        with executor:
             outcome = compare(study, args.runs_dir, executor, fresh=args.fresh, command=_command_line(argv))
     except StudyError as error:
         raise BadInput(str(error)) from None
@@ -192,10 +215,12 @@ def _compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
     for key, error in outcome.failed:
         print(f"  failed: {key}: {error}", file=sys.stderr)
     if not args.no_report:
-        out = args.reports_dir / study.name
-        code = _write_report(args.runs_dir / study.name, out, video=True)
-        if code != EXIT_OK:
-            return code
+        try:
+            _write_report(args.runs_dir / study.name, args.reports_dir / study.name, video=True)
+        except BadInput as error:
+            if not outcome.failed:
+                raise
+            print(f"{error} (no report)", file=sys.stderr)  # runs failed: exit 1, not 2
     return EXIT_FAILED if outcome.failed else EXIT_OK
 
 
@@ -206,6 +231,8 @@ def _write_report(study_dir: pathlib.Path, out: pathlib.Path, video: bool) -> in
         path = write_report(study_dir, out, video=video)
     except ReportError as error:
         raise BadInput(f"harness report: {error}") from None
+    except OSError as error:
+        raise BadInput(f"harness report: {out}: {error.strerror or error}") from None
     print(f"report: {path}")
     return EXIT_OK
 
@@ -216,14 +243,23 @@ def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.results import run_dir
+    from harness.results import is_complete, run_dir
     from harness.runner import PairTask, run_pair
+    from harness.scheduler import prepare_study_dir
+    from harness.study import StudyError
 
     study = _load(args.study, args.total_timesteps)
     if args.label not in study.labels:
         raise BadInput(f"harness train: unknown agent label {args.label!r}; labels: {', '.join(study.labels)}")
+    study = study.select(labels=[args.label], seeds=[args.seed])
     task = PairTask(study, args.label, args.seed, _command_line(argv))
     path = run_dir(args.runs_dir, study.name, args.label, args.seed)
+    if is_complete(path) and not args.fresh:
+        raise BadInput(f"harness train: {path} is already complete; add --fresh to train it again")
+    try:
+        prepare_study_dir(study, args.runs_dir, command=task.command)
+    except StudyError as error:
+        raise BadInput(str(error)) from None
     record = run_pair(task, path, verbose=True)
     if record["status"] != "complete":
         print(f"{task.key}: failed: {record['error']}", file=sys.stderr)
@@ -243,6 +279,8 @@ def _play(args: argparse.Namespace, argv: Sequence[str]) -> int:
         results = play(args.run_dir, episodes=args.episodes, video=args.video)
     except PlaybackError as error:
         raise BadInput(f"harness play: {error}") from None
+    except OSError as error:
+        raise BadInput(f"harness play: {args.video}: {error.strerror or error}") from None
     for i, result in enumerate(results):
         print(
             f"episode {i}: return {result.episode_return:.1f}, length {result.length}"

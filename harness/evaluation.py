@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -37,16 +37,22 @@ def run_episodes(
     envs: Sequence[gym.Env],
     seeds: Sequence[int],
     deterministic: bool = True,
+    on_step: Callable[[int, gym.Env], None] | None = None,
 ) -> list[EpisodeResult]:
     """Play one episode in each env, env i reset with `seeds[i]`, all stepped together.
 
     Each step calls `model.predict` once on the observations of the episodes still running
-    (shape (n_running, *obs_shape)); a finished episode's env is not stepped again. Returns the
-    episodes in the order of `seeds`.
+    (shape (n_running, *obs_shape)); a finished episode's env is not stepped again. `on_step(i,
+    env)`, when given, is called after env i's reset and after each of its steps (to render it).
+    Returns the episodes in the order of `seeds`.
     """
     if len(envs) != len(seeds):
         raise ValueError(f"{len(envs)} envs for {len(seeds)} seeds")
-    first = [env.reset(seed=int(seed))[0] for env, seed in zip(envs, seeds)]
+    first = []
+    for i, (env, seed) in enumerate(zip(envs, seeds)):
+        first.append(env.reset(seed=int(seed))[0])
+        if on_step is not None:
+            on_step(i, env)
     obs = np.stack(first)
     returns = [0.0] * len(envs)
     lengths = [0] * len(envs)
@@ -60,6 +66,8 @@ def run_episodes(
         still_running = []
         for i, action in zip(running, actions):
             ob, reward, terminated, truncated, _info = envs[i].step(action)
+            if on_step is not None:
+                on_step(i, envs[i])
             returns[i] += float(reward)
             lengths[i] += 1
             if terminated or truncated:

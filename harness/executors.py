@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import multiprocessing
 import pathlib
-import queue as queue_module
 import signal
 import sys
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
 from harness.progress import StudyProgress
-from harness.results import FAILED, RUN_FILE, json_bytes, read_run, run_dir, write_atomic
-from harness.runner import PairTask, run_pair
+from harness.results import FAILED, RUN_FILE, clear_run_dir, json_bytes, read_run, run_dir, write_atomic
+from harness.runner import PairTask, run_pair, run_settings
 
 
 class ExecutorUnavailable(RuntimeError):
@@ -27,7 +28,12 @@ class ExecutorUnavailable(RuntimeError):
 
 
 class Executor(Protocol):
-    """Runs pairs and writes their run folders under `runs_dir`."""
+    """Runs pairs and writes their run folders under `runs_dir`; a context manager that holds
+    whatever it needs (a cluster connection) while the study runs."""
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
     def run(self, tasks: Sequence[PairTask], runs_dir: pathlib.Path, progress: StudyProgress) -> dict[str, dict]:
         """Run every task; return its `run.json` record by `task.key`. Ctrl-C stops the running
@@ -42,25 +48,36 @@ def lost_record(task: PairTask, why: str) -> dict[str, Any]:
         "error": why,
         "study": task.study.name,
         "label": task.label,
-        "kind": task.study.agent(task.label).kind,
         "seed": task.seed,
+        **run_settings(task.study, task.label),
         "command": task.command,
     }
 
 
-def _child(task: PairTask, path: str, progress_queue: Any) -> None:
-    """A worker process: one pair, its output to the run folder, its progress to the queue."""
+def _child(task: PairTask, path: str, progress: Connection) -> None:
+    """A worker process: one pair, its output to the run folder, its step counts to the pipe."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    key = task.key
     try:
-        run_pair(task, pathlib.Path(path), progress=lambda n: progress_queue.put((key, n)), capture_output=True)
+        run_pair(task, pathlib.Path(path), progress=progress.send, capture_output=True)
     except KeyboardInterrupt:  # the driver says so; no traceback from every worker
         sys.exit(130)
+    finally:
+        progress.close()
+
+
+@dataclass
+class _Worker:
+    process: Any
+    task: PairTask
+    path: pathlib.Path
+    progress: Connection
+    """The read end of the pipe the worker sends its step counts through."""
 
 
 class LocalExecutor:
     """Each pair in a fresh process forked from a server that has the harness imported (fast to
-    start, and a crash or a leak stays inside its pair); at most `jobs` pairs at once.
+    start, and a crash or a leak stays inside its pair); at most `jobs` pairs at once. Progress
+    comes back through one pipe per worker.
 
     :param jobs: pairs run in parallel (each single-threaded in torch).
     """
@@ -70,55 +87,62 @@ class LocalExecutor:
             raise ValueError(f"--jobs must be >= 1, got {jobs}")
         self.jobs = jobs
 
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
     def run(self, tasks: Sequence[PairTask], runs_dir: pathlib.Path, progress: StudyProgress) -> dict[str, dict]:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["harness.runner"])
-        progress_queue = context.Queue()
         pending = deque(tasks)
-        running: dict[str, tuple[Any, PairTask, pathlib.Path]] = {}
+        running: dict[str, _Worker] = {}
         records: dict[str, dict] = {}
         try:
             while pending or running:
                 while pending and len(running) < self.jobs:
                     task = pending.popleft()
                     path = run_dir(runs_dir, task.study.name, task.label, task.seed)
-                    process = context.Process(
-                        target=_child, args=(task, str(path), progress_queue), name=f"harness {task.key}"
-                    )
+                    clear_run_dir(path)  # no earlier attempt's run.json can pass for this one's
+                    reader, writer = context.Pipe(duplex=False)
+                    process = context.Process(target=_child, args=(task, str(path), writer), name=f"harness {task.key}")
+                    running[task.key] = _Worker(process, task, path, reader)
                     process.start()
-                    running[task.key] = (process, task, path)
-                self._drain(progress_queue, progress, timeout=0.2)
-                for key, (process, task, path) in list(running.items()):
-                    if process.exitcode is None:
+                    writer.close()  # the worker holds the write end now
+                ready = wait([worker.progress for worker in running.values()], timeout=0.2)
+                for key, worker in list(running.items()):
+                    if worker.progress in ready:
+                        self._read_progress(key, worker, progress)
+                    if worker.process.exitcode is None:
                         continue
-                    process.join()
+                    worker.process.join()
+                    self._read_progress(key, worker, progress)
+                    worker.progress.close()
                     del running[key]
-                    self._drain(progress_queue, progress, timeout=0.0)
-                    record = read_run(path)
+                    record = read_run(worker.path)
                     if record is None:
-                        record = lost_record(
-                            task, f"worker process exited with code {process.exitcode} before writing its result"
-                        )
-                        write_atomic(path / RUN_FILE, json_bytes(record))
+                        why = f"worker process exited with code {worker.process.exitcode} before writing its result"
+                        record = lost_record(worker.task, why)
+                        write_atomic(worker.path / RUN_FILE, json_bytes(record))
                     records[key] = record
                     progress.finished(key, record)
-        except KeyboardInterrupt:
-            for process, _task, _path in running.values():
-                process.terminate()
-            for process, _task, _path in running.values():
-                process.join()
+        except BaseException:  # Ctrl-C, or an error here: no worker goes on writing into runs/
+            for worker in running.values():
+                if worker.process.pid is not None:
+                    worker.process.terminate()
+            for worker in running.values():
+                if worker.process.pid is not None:
+                    worker.process.join()
+                worker.progress.close()
             raise
-        finally:
-            progress_queue.close()
         return records
 
     @staticmethod
-    def _drain(progress_queue: Any, progress: StudyProgress, timeout: float) -> None:
+    def _read_progress(key: str, worker: _Worker, progress: StudyProgress) -> None:
+        """Take every step count the worker has sent so far."""
         try:
-            key, n = progress_queue.get(timeout=timeout) if timeout else progress_queue.get_nowait()
-            progress.steps(key, n)
-            while True:
-                key, n = progress_queue.get_nowait()
-                progress.steps(key, n)
-        except queue_module.Empty:
+            while worker.progress.poll():
+                progress.steps(key, worker.progress.recv())
+        except (EOFError, OSError):  # the worker is gone; what it sent was read
             pass

@@ -1,7 +1,8 @@
 """`harness play RUNS_DIR/STUDY/AGENT/seed_S`: load a run's final model and watch it play.
 
-Episode i starts from `reset(seed=eval_seed + i)`, the study's evaluation episodes, so episode 0
-is the first episode of every evaluation; the policy is deterministic. The env id, the evaluation
+Episode i starts from `reset(seed=eval_seed + i)`, the study's evaluation episodes, and all are
+played together as an evaluation plays them (so `--episodes` equal to the study's
+`n_eval_episodes` replays the run's final evaluation exactly); the policy is deterministic. The env id, the evaluation
 seed and the model file come from the run's `run.json` (the record of what that run used).
 """
 
@@ -13,7 +14,8 @@ from typing import Any
 from harness.agents import KINDS
 from harness.evaluation import EpisodeResult
 from harness.results import COMPLETE, RUN_FILE, read_run
-from harness.video import record_episode, render_fps, write_video
+from harness.seeding import evaluation_seeds
+from harness.video import record_episodes, render_fps, write_video
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
 
@@ -33,12 +35,10 @@ def play(run_dir: pathlib.Path, episodes: int, video: pathlib.Path | None) -> li
     model = load_model(run_dir, record)
     env_id = str(record["env_id"])
     eval_seed = int(record["evaluation"]["eval_seed"])
-    results, frames = [], []
-    for i in range(episodes):
-        result, episode_frames = record_episode(model, env_id, eval_seed + i, render=video is not None)
-        results.append(result)
-        frames += episode_frames
+    seeds = evaluation_seeds(episodes, eval_seed)
+    results, frames_by_episode = record_episodes(model, env_id, seeds, render=range(episodes) if video else ())
     if video is not None:
+        frames = [frame for i in range(episodes) for frame in frames_by_episode[i]]
         video.parent.mkdir(parents=True, exist_ok=True)
         write_video(frames, video, render_fps(env_id))
     return results

@@ -6,6 +6,7 @@ a log file) it prints one plain line per finished pair instead.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from typing import Any, TextIO
@@ -39,7 +40,9 @@ class StudyProgress:
                 unit="step",
                 unit_scale=True,
                 file=self.stream,
-                dynamic_ncols=True,
+                # A terminal that reports no size (some ptys) would get an invisible bar.
+                ncols=min(shutil.get_terminal_size().columns, 120),
+                nrows=shutil.get_terminal_size().lines,
                 smoothing=0.05,
             )
             if use_bar

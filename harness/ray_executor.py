@@ -19,12 +19,12 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
+from harness.agents import KINDS
 from harness.executors import ExecutorUnavailable, lost_record
 from harness.progress import StudyProgress
 from harness.results import RUN_FILE, collect_files, install_files, json_bytes, read_run, run_dir
+from harness.rundata import one_line
 from harness.runner import PairTask, run_pair
-
-DQN_KINDS = ("custom_dqn", "sb3_dqn")
 
 
 class RayUnavailable(ExecutorUnavailable):
@@ -78,7 +78,8 @@ class RayExecutor:
     :param address: `auto`, `HOST:PORT` or `ray://HOST:PORT` of a running cluster; None starts a
         local, loopback-only instance.
     :param num_cpus: CPUs of the local instance (ignored with `address`).
-    :param gpus_per_run: GPUs each DQN pair asks for.
+    :param gpus_per_run: GPUs each pair of a kind that can use one (the DQNs) asks for; the study
+        sets `device = "cuda"` (or "auto") for them to use it.
     :param max_retries: times Ray reruns a pair whose worker died.
     """
 
@@ -123,7 +124,7 @@ class RayExecutor:
         remote = ray.remote(_run_remote)
         pending: dict[Any, PairTask] = {}
         for task in tasks:
-            gpus = self.gpus_per_run if task.study.agent(task.label).kind in DQN_KINDS else 0
+            gpus = self.gpus_per_run if KINDS[task.study.agent(task.label).kind].uses_gpu else 0
             options = {"num_cpus": 1, "num_gpus": gpus, "max_retries": self.max_retries, "name": f"harness {task.key}"}
             pending[remote.options(**options).remote(task, self._reporter)] = task
         records: dict[str, dict] = {}
@@ -138,13 +139,16 @@ class RayExecutor:
                     try:
                         install_files(path, ray.get(ref))
                         record = read_run(path) or lost_record(task, "the worker returned no run.json")
-                    except ray.exceptions.RayError as error:
+                    except ray.exceptions.RayTaskError as error:  # raised in the task, not retried
+                        record = lost_record(task, f"the Ray task raised: {one_line(error.cause or error)}")
+                        install_files(path, {RUN_FILE: json_bytes(record)})
+                    except ray.exceptions.RayError as error:  # a dead worker or node, after Ray's retries
                         why = f"Ray task lost after {self.max_retries} retries: {type(error).__name__}"
                         record = lost_record(task, why)
                         install_files(path, {RUN_FILE: json_bytes(record)})
                     records[task.key] = record
                     progress.finished(task.key, record)
-        except KeyboardInterrupt:
+        except BaseException:  # Ctrl-C, or an error here: nothing goes on running on the cluster
             for ref in pending:
                 ray.cancel(ref, force=True)
             raise

@@ -22,7 +22,6 @@ import math
 import os
 import pathlib
 import shutil
-import subprocess
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -380,7 +379,8 @@ def appendix_table(data: StudyRuns, numbers: Mapping[tuple[str, int], RunNumbers
 
 
 def problems_section(data: StudyRuns) -> str:
-    """The failed, incomplete and missing pairs with their errors ('' when there are none)."""
+    """The pairs without a complete result counted in the report, with their errors ('' when there
+    are none)."""
     problems = [pair for pair in data.pairs if pair.status != "complete"]
     if not problems:
         return ""
@@ -394,9 +394,11 @@ def problems_section(data: StudyRuns) -> str:
         for p in problems
     ]
     return (
-        f"## Failed, incomplete and missing runs\n\n{len(problems)} of {len(data.pairs)} pairs have no complete "
-        "result; the tables and pictures use the complete runs only. `harness compare` with the "
-        "same arguments reruns them.\n\n" + _table(pd.DataFrame(rows)) + "\n"
+        f"## Failed, incomplete, stale and missing runs\n\n{len(problems)} of {len(data.pairs)} pairs have no "
+        "complete result counted here; the tables and pictures use the complete runs only. `harness compare` "
+        "with the same arguments reruns the failed, incomplete and missing ones.\n\n"
+        + _table(pd.DataFrame(rows))
+        + "\n"
     )
 
 
@@ -494,7 +496,8 @@ def median_seed(runs: Sequence[Run], numbers: Mapping[tuple[str, int], RunNumber
 def episodes_section(out: pathlib.Path, data: StudyRuns, numbers: Mapping[tuple[str, int], RunNumbers]) -> str:
     """Render one episode of each agent to episode_<label>.gif/.mp4 and describe them."""
     from harness.playback import load_model
-    from harness.video import record_episode, render_fps, write_gif, write_mp4
+    from harness.seeding import evaluation_seeds
+    from harness.video import record_episodes, render_fps, write_gif, write_mp4
 
     settings = data.study.settings
     fps = render_fps(settings.env_id)
@@ -511,9 +514,11 @@ def episodes_section(out: pathlib.Path, data: StudyRuns, numbers: Mapping[tuple[
         }
         try:
             model = load_model(data.study_dir / label / f"seed_{run.seed}", dict(run.record))
-            result, frames = record_episode(model, settings.env_id, settings.eval_seed)
-            write_gif(frames, out / f"episode_{label}.gif", fps)
-            write_mp4(frames, out / f"episode_{label}.mp4", fps)
+            seeds = evaluation_seeds(settings.n_eval_episodes, settings.eval_seed)
+            results, frames = record_episodes(model, settings.env_id, seeds, render=[0])
+            result = results[0]
+            write_gif(frames[0], out / f"episode_{label}.gif", fps)
+            write_mp4(frames[0], out / f"episode_{label}.mp4", fps)
         except Exception as error:  # one agent's video must not stop the report
             rows.append(
                 {
@@ -537,8 +542,9 @@ def episodes_section(out: pathlib.Path, data: StudyRuns, numbers: Mapping[tuple[
     intro = (
         f"The final policy of each agent's median seed (the seed whose final return is the median of the "
         f"agent's seeds; the lower middle one for an even count), playing the first evaluation episode "
-        f"(reset seed {settings.eval_seed}) with its deterministic policy. The GIF is scaled down and keeps every "
-        f"second frame; the MP4 has every frame."
+        f"(reset seed {settings.eval_seed}) with its deterministic policy, replayed exactly as its final "
+        f"evaluation played it (so the return is that episode's in evals.csv). The GIF is scaled down and keeps "
+        f"every second frame; the MP4 has every frame."
     )
     return intro + "\n\n" + _table(pd.DataFrame(rows))
 
@@ -564,7 +570,8 @@ def _distinct(records: Sequence[Mapping[str, Any]], key: str) -> list[tuple[dict
 def _versions_text(records: Sequence[Mapping[str, Any]]) -> str:
     parts = []
     for versions, count in _distinct(records, "versions"):
-        text = ", ".join(f"{name} {version}" for name, version in versions.items()) or "unknown"
+        text = ", ".join(f"{name} {version}" for name, version in versions.items() if name != "git_commit")
+        text = text or "unknown"
         parts.append(text if len(records) == count else f"{text} ({count} runs)")
     return "; ".join(parts)
 
@@ -584,22 +591,15 @@ def _machine_text(records: Sequence[Mapping[str, Any]]) -> str:
     return "; ".join(parts)
 
 
-def git_commit() -> str:
-    """`git rev-parse --short HEAD` of the current folder, '-dirty' when tracked files under
-    harness/ or custom_agents/ changed; 'unknown' outside a repository."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
-        if head.returncode != 0:
-            return "unknown"
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", "harness", "custom_agents"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return head.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
+def _commit_text(records: Sequence[Mapping[str, Any]]) -> str:
+    """The commits of the code that made the runs (`run.json` versions.git_commit)."""
+    commits: dict[str, int] = {}
+    for record in records:
+        commit = (record.get("versions") or {}).get("git_commit", "not recorded")
+        commits[commit] = commits.get(commit, 0) + 1
+    if len(commits) == 1:
+        return next(iter(commits))
+    return "; ".join(f"{commit} ({count} runs)" for commit, count in sorted(commits.items(), key=lambda kv: -kv[1]))
 
 
 def header(data: StudyRuns, scale: ReturnScale, now: datetime.datetime) -> str:
@@ -626,7 +626,7 @@ def header(data: StudyRuns, scale: ReturnScale, now: datetime.datetime) -> str:
         f"{settings.eval_freq:,} env steps and at the end of training; episode i starts from reset seed "
         f"{settings.eval_seed} + i ({eval_seeds}), the same for every agent and evaluation",
         f"- **date**: {now.strftime('%Y-%m-%d %H:%M')} UTC",
-        f"- **git commit**: {git_commit()}",
+        f"- **git commit** (of the code that made the runs): {_commit_text(records)}",
         f"- **versions**: {_versions_text(records)}",
         f"- **machine**: {_machine_text(records)}",
         f"- **total wall time**: {sum(w for w, _ in walls):,.1f} s summed over {len(walls)} complete runs"
@@ -640,18 +640,18 @@ def header(data: StudyRuns, scale: ReturnScale, now: datetime.datetime) -> str:
 
 
 def reproduce_section(data: StudyRuns, out: pathlib.Path) -> str:
-    """The command that made the runs, and the one that rebuilds this report."""
-    command = data.command or f"harness compare {data.study_dir / STUDY_FILE} --runs-dir <a new folder>"
-    origin = (
-        "the last command that wrote study.toml"
+    """The commands that make the runs again, and the one that rebuilds this report."""
+    last = (
+        f"The last command that wrote study.toml (a study run in parts shows only its last part):\n\n"
+        f"```sh\n{data.command}\n```\n\n"
         if data.command
-        else "study.toml records no command; this runs the same resolved study"
+        else ""
     )
     return (
-        f"Train every pair ({origin}; pairs already complete in the runs folder are kept, add `--fresh` "
-        f"to train them again):\n\n```sh\n{command}\n```\n\n"
-        f"The default study (`cartpole`) is also run by `make compare`. Rebuild this report from the run "
-        f"files:\n\n```sh\nharness report {data.study_dir} --out {out}\n```\n"
+        f"Train every pair of this study again, into a new runs folder (study.toml is the resolved study, "
+        f"a study file itself):\n\n```sh\nharness compare {data.study_dir / STUDY_FILE} --runs-dir runs-again\n"
+        f"```\n\n{last}The default study (`cartpole`) is also run by `make compare`. Rebuild this report from "
+        f"the run files:\n\n```sh\nharness report {data.study_dir} --out {out}\n```\n"
     )
 
 
@@ -733,7 +733,11 @@ def write_report(study_dir: pathlib.Path, out: pathlib.Path, video: bool, *, rep
     replaced only once the whole new report is written. `reps`: bootstrap resamples per interval."""
     data = load_study_runs(pathlib.Path(study_dir))
     out = pathlib.Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _check_out(out, pathlib.Path(study_dir))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ReportError(f"{out.parent}: cannot create: {one_line(error)}") from None
     _remove_leftovers(out)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     old = out.parent / f".{out.name}.old-{os.getpid()}"
@@ -753,13 +757,29 @@ def write_report(study_dir: pathlib.Path, out: pathlib.Path, video: bool, *, rep
     return out / README_FILE
 
 
+def _check_out(out: pathlib.Path, study_dir: pathlib.Path) -> None:
+    """Refuse an output folder that is not a report (it will be replaced whole) or that overlaps
+    the runs."""
+    out_abs, runs_abs = out.resolve(), study_dir.resolve()
+    if out_abs == runs_abs or runs_abs in out_abs.parents or out_abs in runs_abs.parents:
+        raise ReportError(f"{out}: the report folder must not be, contain or sit inside the runs folder {study_dir}")
+    if out.exists():
+        is_report = out.is_dir() and (out / README_FILE).is_file() and (out / SUMMARY_FILE).is_file()
+        if not is_report or any(path.is_dir() for path in out.iterdir()):
+            raise ReportError(f"{out}: exists and is not a report (it would be replaced); choose another --out")
+
+
 def _remove_leftovers(out: pathlib.Path) -> None:
-    """Delete the temporary folders of earlier builds of `out` that were killed midway (their
-    process is gone); a build running now in another process keeps its own."""
-    for path in sorted(out.parent.glob(f".{out.name}.tmp-*")) + sorted(out.parent.glob(f".{out.name}.old-*")):
+    """Clean up after earlier builds of `out` that were killed midway (their process is gone): a
+    report they had moved aside comes back if `out` is missing, their temporary folders go; a build
+    running now in another process keeps its own."""
+    for path in sorted(out.parent.glob(f".{out.name}.old-*")) + sorted(out.parent.glob(f".{out.name}.tmp-*")):
         pid = path.name.rsplit("-", 1)[-1]
         if pid.isdigit() and (int(pid) == os.getpid() or not _process_alive(int(pid))):
-            shutil.rmtree(path, ignore_errors=True)
+            if ".old-" in path.name and not out.exists():
+                os.replace(path, out)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _process_alive(pid: int) -> bool:

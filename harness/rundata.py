@@ -36,6 +36,7 @@ from harness.results import (
     STUDY_FILE,
     read_run,
 )
+from harness.runner import run_settings
 from harness.study import Study, StudyError, parse_study
 
 _EVAL_DTYPES = {
@@ -98,7 +99,8 @@ class Pair:
     label: str
     seed: int
     status: str
-    """complete, failed (run.json says so), incomplete (no complete run.json) or missing (no folder)."""
+    """complete, failed (run.json says so), stale (complete, but run with other settings than
+    study.toml's), incomplete (no complete run.json) or missing (no folder)."""
     error: str = ""
     run: Run | None = None
 
@@ -141,14 +143,14 @@ def load_study_runs(study_dir: pathlib.Path) -> StudyRuns:
     first = text.splitlines()[0] if text else ""
     command = first[len(COMMAND_PREFIX) :].strip() if first.startswith(COMMAND_PREFIX) else ""
     pairs = tuple(
-        _read_pair(study_dir, spec.label, seed) for spec in study.agents for seed in sorted(study.settings.seeds)
+        _read_pair(study_dir, study, spec.label, seed) for spec in study.agents for seed in sorted(study.settings.seeds)
     )
     if not any(pair.run for pair in pairs):
         raise ReportError(f"{study_dir}: empty: no run folder holds a complete {RUN_FILE}; run `harness compare` first")
     return StudyRuns(study, study_dir, command, pairs)
 
 
-def _read_pair(study_dir: pathlib.Path, label: str, seed: int) -> Pair:
+def _read_pair(study_dir: pathlib.Path, study: Study, label: str, seed: int) -> Pair:
     path = study_dir / label / f"seed_{seed}"
     if not path.is_dir():
         return Pair(label, seed, "missing")
@@ -157,6 +159,9 @@ def _read_pair(study_dir: pathlib.Path, label: str, seed: int) -> Pair:
         return Pair(label, seed, "incomplete", f"no complete {RUN_FILE} (interrupted?)")
     if record["status"] == FAILED:
         return Pair(label, seed, "failed", one_line(record.get("error") or "failed"))
+    for key, value in run_settings(study, label).items():
+        if record.get(key) != value:
+            return Pair(label, seed, "stale", f"run with another {key} than study.toml's: not counted")
     episodes = _read_csv(path / "episodes.csv", EPISODE_COLUMNS, _EPISODE_DTYPES, need_rows=False)
     evals = _read_csv(path / "evals.csv", EVAL_COLUMNS, _EVAL_DTYPES, need_rows=True)
     return Pair(label, seed, "complete", run=Run(label, seed, record, episodes, evals))

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import os
 import pathlib
 import platform
 import shutil
+import subprocess
 import time
 import traceback
 from collections.abc import Callable
@@ -229,11 +231,35 @@ def versions() -> dict[str, str]:
     return {
         "python": platform.python_version(),
         "cartpole_compare": __version__,
+        "git_commit": source_commit(),
         "torch": torch.__version__,
         "stable_baselines3": stable_baselines3.__version__,
         "gymnasium": gymnasium.__version__,
         "numpy": numpy.__version__,
     }
+
+
+@functools.cache
+def source_commit() -> str:
+    """`git rev-parse --short HEAD` of the code running now, '-dirty' when tracked files under
+    harness/ or custom_agents/ differ from it; 'unknown' when it is not a git checkout."""
+    root = pathlib.Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        if head.returncode != 0:
+            return "unknown"
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "harness", "custom_agents"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
 
 
 def machine() -> dict[str, Any]:

@@ -66,6 +66,21 @@ def merge_recorded(study: Study, study_dir: pathlib.Path) -> Study:
     return Study(study.settings, agents, study.source).select(seeds=seeds)
 
 
+def prepare_study_dir(study: Study, runs_dir: pathlib.Path, *, fresh: bool = False, command: str = "") -> pathlib.Path:
+    """Before running pairs of `study`: with `fresh`, delete its folder; refuse (`StudyError`)
+    when the folder holds complete runs of other settings, for this study's pairs or for those
+    recorded before; write `study.toml` (this study merged with the recorded one). Returns the
+    study's folder."""
+    study_dir = runs_dir / study.name
+    if fresh and study_dir.exists():
+        shutil.rmtree(study_dir)
+    recorded = merge_recorded(study, study_dir)
+    check_consistent(recorded, runs_dir)
+    header = f"{COMMAND_PREFIX}{command}\n" if command else ""
+    write_atomic(study_dir / STUDY_FILE, (header + to_toml(recorded)).encode())
+    return study_dir
+
+
 def compare(
     study: Study,
     runs_dir: pathlib.Path,
@@ -79,13 +94,7 @@ def compare(
     `study.toml` (this study merged with what the folder recorded before). Ctrl-C raises
     `KeyboardInterrupt` after the running pairs were stopped (complete pairs stay complete)."""
     stream = stream or sys.stdout
-    study_dir = runs_dir / study.name
-    if fresh and study_dir.exists():
-        shutil.rmtree(study_dir)
-    check_consistent(study, runs_dir)
-    recorded = merge_recorded(study, study_dir)
-    header = f"{COMMAND_PREFIX}{command}\n" if command else ""
-    write_atomic(study_dir / STUDY_FILE, (header + to_toml(recorded)).encode())
+    study_dir = prepare_study_dir(study, runs_dir, fresh=fresh, command=command)
 
     skipped, tasks = [], []
     for label in study.labels:

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
+import json
 import pathlib
 import re
 import tomllib
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,16 +179,7 @@ def _settings(values: Mapping[str, Any], source: str) -> StudySettings:
     missing = [name for name, f in fields.items() if f.default is dataclasses.MISSING and name not in values]
     if missing:
         raise StudyError(f"{source}: study.{missing[0]}: missing; it is required")
-    hints = {
-        "name": str,
-        "seeds": tuple[int, ...],
-        "total_timesteps": int,
-        "eval_freq": int,
-        "env_id": str,
-        "n_eval_episodes": int,
-        "eval_seed": int,
-        "description": str,
-    }
+    hints = typing.get_type_hints(StudySettings)
     converted = {}
     for key, value in values.items():
         try:
@@ -220,7 +213,7 @@ def _agent(label: str, table: Any, source: str, env_id: str) -> AgentSpec:
     kind = table.get("kind")
     if kind is None:
         raise StudyError(f"{source}: agents.{label}.kind: missing; allowed: {', '.join(KINDS)}")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise StudyError(f"{source}: agents.{label}.kind: unknown kind {kind!r}; allowed: {', '.join(KINDS)}")
     hyperparameters = {key: value for key, value in table.items() if key != "kind"}
     try:
@@ -260,7 +253,7 @@ def _toml_value(value: Any) -> str:
             return "inf" if value > 0 else "-inf"
         return repr(value)
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return json.dumps(value)  # a JSON string is a valid TOML basic string (escapes included)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {value!r} as TOML")

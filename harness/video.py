@@ -1,11 +1,10 @@
 """Episodes of a saved model, rendered to frames and written with moviepy (GIF and MP4).
 
-    result, frames = record_episode(model, "CartPole-v1", seed=1_000_000)
-    write_gif(frames, "agent.gif", fps=render_fps("CartPole-v1"))   # small: ~300 px, every 2nd frame
-    write_mp4(frames, "agent.mp4", fps=render_fps("CartPole-v1"))   # full size, every frame
+    results, frames = record_episodes(model, "CartPole-v1", seeds, render=[0])
+    write_gif(frames[0], "agent.gif", fps=render_fps("CartPole-v1"))   # small: ~300 px, every 2nd frame
+    write_mp4(frames[0], "agent.mp4", fps=render_fps("CartPole-v1"))   # full size, every frame
 
-The episode is played exactly as an evaluation episode: `make_env(env_id)` reset with `seed`, the
-deterministic policy, one observation at a time (shape (1, *obs_shape)) through `predict`.
+The episodes are played exactly as an evaluation plays them (`harness.evaluation.run_episodes`).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from harness.envs import make_env
-from harness.evaluation import EpisodeResult, Predictor
+from harness.evaluation import EpisodeResult, Predictor, run_episodes
 
 GIF_WIDTH = 300
 """GIF frames are scaled down by a whole factor to about this width (pixels): 600 -> 300 on CartPole."""
@@ -36,30 +35,27 @@ def render_fps(env_id: str) -> int:
         env.close()
 
 
-def record_episode(
-    model: Predictor, env_id: str, seed: int, render: bool = True
-) -> tuple[EpisodeResult, list[np.ndarray]]:
-    """Play one deterministic episode from `reset(seed=seed)`; return its result and, when
-    `render`, its frames (each shape (height, width, 3), uint8; the first is the start state)."""
+def record_episodes(
+    model: Predictor, env_id: str, seeds: Sequence[int], render: Sequence[int] = (0,)
+) -> tuple[list[EpisodeResult], dict[int, list[np.ndarray]]]:
+    """Play one deterministic episode per seed exactly as an evaluation does (`run_episodes`: the
+    same envs, all stepped together, one batched `predict` per step), so that the results equal
+    the evaluation's; return them and the frames of the episodes listed in `render` (by index;
+    each frame shape (height, width, 3), uint8, the first one the start state)."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame draws off-screen
-    env = make_env(env_id, render_mode="rgb_array" if render else None)
-    frames: list[np.ndarray] = []
+    frames: dict[int, list[np.ndarray]] = {i: [] for i in render}
+    envs = [make_env(env_id, render_mode="rgb_array" if i in frames else None) for i in range(len(seeds))]
+
+    def keep_frame(i: int, env: Any) -> None:
+        if i in frames:
+            frames[i].append(np.asarray(env.render()))
+
     try:
-        obs, _ = env.reset(seed=int(seed))
-        if render:
-            frames.append(np.asarray(env.render()))
-        total, length, terminated, truncated = 0.0, 0, False, False
-        while not (terminated or truncated):
-            actions, _ = model.predict(np.asarray(obs)[None], deterministic=True)
-            action = np.asarray(actions).reshape(1, -1)[0]
-            obs, reward, terminated, truncated, _ = env.step(action[0] if action.shape == (1,) else action)
-            total += float(reward)
-            length += 1
-            if render:
-                frames.append(np.asarray(env.render()))
+        results = run_episodes(model, envs, seeds, deterministic=True, on_step=keep_frame)
     finally:
-        env.close()
-    return EpisodeResult(int(seed), total, length, bool(truncated and not terminated)), frames
+        for env in envs:
+            env.close()
+    return results, frames
 
 
 def write_gif(frames: Sequence[np.ndarray], path: pathlib.Path, fps: int) -> None:

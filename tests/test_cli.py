@@ -101,6 +101,8 @@ BAD_ARGUMENTS = {
     "unknown option": ("study.toml", ["--bogus"], "--bogus"),
     "unknown agent label": ("study.toml", ["--agents", "random,nope"], "'nope'"),
     "address without ray": ("study.toml", ["--address", "auto"], "--address needs --executor ray"),
+    "gpus without ray": ("study.toml", ["--gpus-per-run", "1"], "--gpus-per-run needs --executor ray"),
+    "negative gpus": ("study.toml", ["--executor", "ray", "--gpus-per-run", "-1"], "--gpus-per-run"),
     "missing study file": ("nope.toml", [], "no such study file"),
 }
 
@@ -193,6 +195,49 @@ def test_train_runs_one_pair_in_this_process(
     assert "ep_rew_mean" in out and "mean_reward" in out  # SB3-style log tables
     record = json.loads((tmp_path / "r" / "t" / "random" / "seed_1" / "run.json").read_text())
     assert (record["status"], record["total_timesteps"], record["steps_done"]) == ("complete", 200, 200)
+
+
+def test_train_refuses_a_complete_pair_unless_fresh_and_records_the_study(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "study.toml").write_text(STUDY)
+    train = ["train", "random", "study.toml", "--seed", "0", "--total-timesteps", "200"]
+    assert main(train) == 0
+    run_json = tmp_path / "runs" / "t" / "random" / "seed_0" / "run.json"
+    first = run_json.read_bytes()
+    assert "random" in (tmp_path / "runs" / "t" / "study.toml").read_text()  # the report can read it
+    capsys.readouterr()
+    assert main(train) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already complete" in err[0] and "--fresh" in err[0]
+    assert run_json.read_bytes() == first
+    assert main([*train, "--fresh"]) == 0
+    assert run_json.read_bytes() != first
+    capsys.readouterr()
+    assert main(["train", "random", "study.toml", "--seed", "1", "--total-timesteps", "300"]) == 2  # other budget
+    assert "another total_timesteps" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", ["-1", "x", "0-2"])
+def test_train_refuses_a_bad_seed(seed: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "study.toml").write_text(STUDY)
+    assert main(["train", "random", "study.toml", "--seed", seed]) == 2
+    assert files_under(tmp_path) == ["study.toml"]
+
+
+def test_report_into_an_unusable_folder_is_one_line(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "study.toml").write_text(STUDY)
+    assert main(["compare", "study.toml", "--seeds", "0", "--no-report"]) == 0
+    (tmp_path / "afile").write_text("x")
+    capsys.readouterr()
+    assert main(["report", "runs/t", "--out", "afile/report", "--no-video"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("harness report: ") and "afile" in err[0]
 
 
 def test_train_refuses_an_unknown_label(

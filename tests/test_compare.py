@@ -255,6 +255,32 @@ def test_a_failing_agent_leaves_the_others_complete_and_exit_1(tmp_path: pathlib
     assert complete_records(study_dir) == complete
 
 
+def test_a_study_whose_every_run_fails_exits_1_without_a_report(tmp_path: pathlib.Path):
+    agents = {"custom_dqn": AGENT_TABLES["custom_dqn"] + "\nlearning_rate = 1e30"}
+    (tmp_path / "fail.toml").write_text(study_text("allfail", seeds=(0,), agents=agents))
+    result = harness("compare", "fail.toml", "--runs-dir", "runs", "--reports-dir", "reports", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "no run folder holds a complete run.json" in result.stderr and "(no report)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+def test_agents_run_in_parts_with_other_settings_are_refused(tmp_path: pathlib.Path):
+    """Running one agent, then another with a different budget, would leave the first agent's runs
+    at the old budget in a folder whose study.toml says the new one: refused."""
+    (tmp_path / "tiny.toml").write_text(TINY)
+    first = harness(*compare_args("tiny.toml", "runs", "--agents", "random", "--seeds", "0"), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = harness(
+        *compare_args("tiny.toml", "runs", "--agents", "tabular_q", "--seeds", "1", "--total-timesteps", "300"),
+        cwd=tmp_path,
+    )
+    assert again.returncode == 2
+    assert one_line(again.stderr).endswith("use --fresh to start over or another --runs-dir")
+    assert "random" in one_line(again.stderr) and "total_timesteps" in one_line(again.stderr)
+    assert not (tmp_path / "runs" / "tiny" / "tabular_q").exists()
+
+
 @pytest.mark.slow
 def test_a_changed_study_is_refused_until_fresh(reference: pathlib.Path, tmp_path: pathlib.Path):
     shutil.copytree(reference.parent, tmp_path / "runs")

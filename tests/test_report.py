@@ -13,6 +13,7 @@ import pytest
 from harness.cli import main
 from harness.report import ReportError, write_report
 from harness.results import EPISODE_COLUMNS, EVAL_COLUMNS, csv_bytes
+from harness.runner import run_settings
 from harness.study import parse_study, to_toml
 
 EVAL_SEED = 1_000_000
@@ -79,6 +80,8 @@ def write_run(
         "steps_done": BUDGET,
         "timings": {"wall_time_s": wall_time_s, "train_steps_per_s": 1000.0},
     }
+    # As the runner records them: the study's settings and the agent's resolved hyperparameters.
+    record.update(run_settings(parse_study((study_dir / "study.toml").read_text(), "test"), label))
     (path / "run.json").write_text(json.dumps(record))
     return path
 
@@ -300,14 +303,64 @@ def test_cli_report_exit_codes(tmp_path: pathlib.Path, capsys: pytest.CaptureFix
     assert "empty" in capsys.readouterr().err
 
 
+def old_report(out: pathlib.Path) -> None:
+    """A previous report in `out`, with a file the new one does not have."""
+    out.mkdir()
+    for name in ("README.md", "summary.csv", "stale.png"):
+        (out / name).write_bytes(b"old")
+
+
 def test_an_existing_report_is_replaced_whole(tmp_path: pathlib.Path) -> None:
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "stale.png").write_bytes(b"old")
+    old_report(out)
     (tmp_path / ".out.tmp-999999999").mkdir()  # left by a build that was killed (no such process)
     write_report(make_study(tmp_path), out, video=False, reps=REPS)
-    assert not (out / "stale.png").exists() and (out / "README.md").exists()
+    assert not (out / "stale.png").exists() and (out / "README.md").read_bytes() != b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "runs"]
+
+
+def test_a_report_moved_aside_by_a_killed_build_comes_back(tmp_path: pathlib.Path) -> None:
+    old_report(tmp_path / ".out.old-999999999")  # killed between moving the old report and the new one in
+    study_dir = make_study(tmp_path)
+    with pytest.raises(ReportError):  # this build fails too (its --out overlaps the runs) ...
+        write_report(study_dir, study_dir, video=False, reps=REPS)
+    write_report(study_dir, tmp_path / "other", video=False, reps=REPS)
+    assert (tmp_path / ".out.old-999999999").exists()  # ... and a build of another folder leaves it alone
+    write_report(study_dir, tmp_path / "out", video=False, reps=REPS)
+    assert not (tmp_path / ".out.old-999999999").exists()
+    assert (tmp_path / "out" / "README.md").read_bytes() != b"old"
+
+
+@pytest.mark.parametrize("where", ["data folder", "runs folder", "inside runs", "around runs"])
+def test_an_out_folder_that_is_not_a_report_is_refused_and_kept(tmp_path: pathlib.Path, where: str) -> None:
+    study_dir = make_study(tmp_path)
+    out = {
+        "data folder": tmp_path / "data",
+        "runs folder": study_dir,
+        "inside runs": study_dir / "report",
+        "around runs": tmp_path,
+    }[where]
+    if where == "data folder":
+        out.mkdir()
+        (out / "precious.csv").write_text("keep me")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(ReportError) as error:
+        write_report(study_dir, out, video=False, reps=REPS)
+    assert "\n" not in str(error.value) and str(out) in str(error.value)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_run_made_with_other_settings_is_not_counted(tmp_path: pathlib.Path) -> None:
+    study_dir = make_study(tmp_path)
+    path = study_dir / "custom_dqn" / "seed_0" / "run.json"
+    record = json.loads(path.read_text())
+    record["total_timesteps"] = 999
+    path.write_text(json.dumps(record))
+    readme = write_report(study_dir, tmp_path / "out", video=False, reps=REPS).read_text()
+    assert re.search(r"\| custom_dqn +\| 0 +\| stale +\| run with another total_timesteps", readme), readme
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv")
+    row = summary.set_index("agent").loc["custom_dqn"]
+    assert (row["runs_complete"], row["runs_planned"]) == (3, 4)
 
 
 def test_episodes_are_rendered_to_gif_and_mp4(tmp_path: pathlib.Path) -> None:

@@ -235,3 +235,14 @@ def test_study_is_frozen():
     assert isinstance(study, Study)
     with pytest.raises(dataclasses.FrozenInstanceError):
         study.settings.total_timesteps = 1  # type: ignore[misc]
+
+
+def test_a_kind_that_is_not_a_string_is_refused():
+    text = STUDY + '\n[agents.a]\nkind = ["random"]\n'
+    with pytest.raises(StudyError, match=r"agents\.a\.kind: unknown kind"):
+        parse_study(text, "t.toml")
+
+
+def test_a_description_with_quotes_and_newlines_round_trips_through_study_toml():
+    study = load_study("quick").replace(description='two\nlines, "quoted", back\\slash, \u00e9')
+    assert parse_study(to_toml(study), "again").settings.description == study.settings.description
