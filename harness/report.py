@@ -543,8 +543,9 @@ def episodes_section(out: pathlib.Path, data: StudyRuns, numbers: Mapping[tuple[
         f"The final policy of each agent's median seed (the seed whose final return is the median of the "
         f"agent's seeds; the lower middle one for an even count), playing the first evaluation episode "
         f"(reset seed {settings.eval_seed}) with its deterministic policy, replayed exactly as its final "
-        f"evaluation played it (so the return is that episode's in evals.csv). The GIF is scaled down and keeps "
-        f"every second frame; the MP4 has every frame."
+        f"evaluation played it (so the return is that episode's in evals.csv, but for a policy that draws "
+        f"random actions, such as the random agent's). The GIF is scaled down and keeps every second frame; "
+        f"the MP4 has every frame."
     )
     return intro + "\n\n" + _table(pd.DataFrame(rows))
 
