@@ -36,7 +36,7 @@ from harness.results import (
     STUDY_FILE,
     read_run,
 )
-from harness.runner import run_settings
+from harness.runner import changed_setting
 from harness.study import Study, StudyError, parse_study
 
 _EVAL_DTYPES = {
@@ -159,9 +159,9 @@ def _read_pair(study_dir: pathlib.Path, study: Study, label: str, seed: int) -> 
         return Pair(label, seed, "incomplete", f"no complete {RUN_FILE} (interrupted?)")
     if record["status"] == FAILED:
         return Pair(label, seed, "failed", one_line(record.get("error") or "failed"))
-    for key, value in run_settings(study, label).items():
-        if record.get(key) != value:
-            return Pair(label, seed, "stale", f"run with another {key} than study.toml's: not counted")
+    key = changed_setting(record, study, label)
+    if key is not None:
+        return Pair(label, seed, "stale", f"run with another {key} than study.toml's: not counted")
     episodes = _read_csv(path / "episodes.csv", EPISODE_COLUMNS, _EPISODE_DTYPES, need_rows=False)
     evals = _read_csv(path / "evals.csv", EVAL_COLUMNS, _EVAL_DTYPES, need_rows=True)
     return Pair(label, seed, "complete", run=Run(label, seed, record, episodes, evals))

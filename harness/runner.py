@@ -208,6 +208,15 @@ def run_settings(study: Study, label: str) -> dict[str, Any]:
     }
 
 
+def changed_setting(record: dict[str, Any], study: Study, label: str) -> str | None:
+    """The first of `run_settings` that `record` (a `run.json`) holds another value of, or None
+    when the run was made with the settings `study` asks for."""
+    for key, value in run_settings(study, label).items():
+        if record.get(key) != value:
+            return key
+    return None
+
+
 def build_run(task: PairTask) -> tuple[Any, Any]:
     """Seed everything with the pair's seed, then build its env and agent: the one sequence every
     run of every agent goes through."""

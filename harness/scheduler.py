@@ -18,7 +18,7 @@ from typing import TextIO
 from harness.executors import Executor
 from harness.progress import StudyProgress
 from harness.results import COMMAND_PREFIX, STUDY_FILE, is_complete, read_run, run_dir, write_atomic
-from harness.runner import PairTask, run_settings
+from harness.runner import PairTask, changed_setting, run_settings
 from harness.study import Study, StudyError, parse_study, to_toml
 
 
@@ -38,17 +38,17 @@ def check_consistent(study: Study, runs_dir: pathlib.Path) -> None:
     """Refuse (`StudyError`) when a complete pair of this study's folder was run with other
     settings or hyperparameters than the study asks for now."""
     for spec in study.agents:
-        expected = run_settings(study, spec.label)
         for seed in study.settings.seeds:
             record = read_run(run_dir(runs_dir, study.name, spec.label, seed))
             if record is None or record.get("status") != "complete":
                 continue
-            for key, value in expected.items():
-                if record.get(key) != value:
-                    raise StudyError(
-                        f"{runs_dir / study.name / spec.label / f'seed_{seed}'}: was run with another {key} "
-                        f"({record.get(key)!r}, now {value!r}); use --fresh to start over or another --runs-dir"
-                    )
+            key = changed_setting(record, study, spec.label)
+            if key is not None:
+                now = run_settings(study, spec.label)[key]
+                raise StudyError(
+                    f"{runs_dir / study.name / spec.label / f'seed_{seed}'}: was run with another {key} "
+                    f"({record.get(key)!r}, now {now!r}); use --fresh to start over or another --runs-dir"
+                )
 
 
 def merge_recorded(study: Study, study_dir: pathlib.Path) -> Study:
