@@ -10,7 +10,6 @@ from __future__ import annotations
 import multiprocessing
 import pathlib
 import signal
-import sys
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,12 +54,10 @@ def lost_record(task: PairTask, why: str) -> dict[str, Any]:
 
 
 def _child(task: PairTask, path: str, progress: Connection) -> None:
-    """A worker process: one pair, its output to the run folder, its step counts to the pipe."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    """A worker process: one pair, its output to the run folder, its step counts to the pipe.
+    SIGINT is blocked here (see `LocalExecutor`): on Ctrl-C the driver stops its workers."""
     try:
         run_pair(task, pathlib.Path(path), progress=progress.send, capture_output=True)
-    except KeyboardInterrupt:  # the driver says so; no traceback from every worker
-        sys.exit(130)
     finally:
         progress.close()
 
@@ -77,7 +74,8 @@ class _Worker:
 class LocalExecutor:
     """Each pair in a fresh process forked from a server that has the harness imported (fast to
     start, and a crash or a leak stays inside its pair); at most `jobs` pairs at once. Progress
-    comes back through one pipe per worker.
+    comes back through one pipe per worker. Ctrl-C is the driver's alone: it terminates the
+    running workers (they leave no run.json) and raises `KeyboardInterrupt`.
 
     :param jobs: pairs run in parallel (each single-threaded in torch).
     """
@@ -108,7 +106,14 @@ class LocalExecutor:
                     reader, writer = context.Pipe(duplex=False)
                     process = context.Process(target=_child, args=(task, str(path), writer), name=f"harness {task.key}")
                     running[task.key] = _Worker(process, task, path, reader)
-                    process.start()
+                    # With SIGINT blocked while it starts, a Ctrl-C cannot cut a worker's start in
+                    # half (it arrives just after), and the worker, like the fork server it comes
+                    # from, keeps SIGINT blocked: only the driver reacts, and stops its workers.
+                    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+                    try:
+                        process.start()
+                    finally:
+                        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
                     writer.close()  # the worker holds the write end now
                 ready = wait([worker.progress for worker in running.values()], timeout=0.2)
                 for key, worker in list(running.items()):
