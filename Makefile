@@ -15,7 +15,7 @@ ARGS       ?=
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test compare quick tensorboard bench bench-parity bench-tabular lint clean
+.PHONY: install test compare quick example tensorboard bench bench-parity bench-tabular lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ compare: $(STAMP)  ## run the default study end to end and write reports/<study>
 quick: $(STAMP)  ## the tiny study (about 20 seconds here)
 	$(BIN)/harness compare quick --jobs $(JOBS) --runs-dir $(RUNS_DIR) --reports-dir $(REPORTS_DIR) $(ARGS)
 
+example: $(STAMP)  ## bring your own agent: check examples/my_agents.py, then run examples/study.toml
+	$(BIN)/harness check-agent examples/my_agents.py:ExpectedSarsaAgent
+	$(BIN)/harness compare examples/study.toml --jobs $(JOBS) --runs-dir $(RUNS_DIR) --reports-dir $(REPORTS_DIR) $(ARGS)
+
 tensorboard: $(STAMP)  ## watch the curves of the default study (loopback only)
 	$(BIN)/tensorboard --logdir $(RUNS_DIR)/$(or $(STUDY_NAME),cartpole-v1) --host 127.0.0.1
 
@@ -46,9 +50,9 @@ bench-parity: $(STAMP)  ## hand-written vs SB3 DQN, zoo preset, seeds 0-9, 50,00
 bench-tabular: $(STAMP)  ## the tabular agents after the assignment's 300 episodes, seeds 0-9
 	$(BIN)/python -m benchmarks.tabular_episodes $(ARGS)
 
-lint: $(STAMP)
-	$(BIN)/ruff check harness custom_agents tests benchmarks
-	$(BIN)/ruff format --check harness custom_agents tests benchmarks
+lint: $(STAMP)  ## ruff on the code, tests, examples and benchmarks
+	$(BIN)/ruff check harness custom_agents tests benchmarks examples
+	$(BIN)/ruff format --check harness custom_agents tests benchmarks examples
 
 clean:  ## remove the venv, caches and runs/ (reports/ is kept: the reference report is committed)
 	rm -rf $(VENV) $(RUNS_DIR) .pytest_cache .ruff_cache build *.egg-info

@@ -18,18 +18,19 @@ import numpy as np
 import pandas as pd
 from stable_baselines3.common.callbacks import StopTrainingOnMaxEpisodes
 
-from harness.agents import KINDS
 from harness.callbacks import EpisodeRecorder
 from harness.cli import parse_seeds
-from harness.envs import make_eval_envs, make_training_env
+from harness.envs import make_eval_envs
 from harness.evaluation import run_episodes
-from harness.seeding import evaluation_seeds, seed_everything, single_thread
+from harness.registry import resolve_kind
+from harness.runner import build_model
+from harness.seeding import evaluation_seeds, single_thread
 
 
 def measure(kind: str, seed: int, episodes: int) -> dict[str, float]:
     """One seed of one agent: the per-seed figures."""
-    seed_everything(seed)
-    model = KINDS[kind].build(make_training_env("CartPole-v1", seed), seed, KINDS[kind].resolve({}))
+    resolved = resolve_kind(kind)
+    _, model = build_model(resolved, "CartPole-v1", seed, resolved.resolve({}))
     recorder = EpisodeRecorder()
     model.learn(10**9, callback=[recorder, StopTrainingOnMaxEpisodes(episodes)])
     lengths = np.array([row.length for row in recorder.rows])

@@ -1,35 +1,65 @@
-"""The Stable-Baselines3 algorithm surface, written once for every hand-written agent.
+"""`BaseAgent`: Stable-Baselines3's algorithm surface written once, and the extension point for
+hand-written agents (the project's own and yours).
 
-`BaseAgent` owns the counters, the training loop and the order in which callbacks are called;
-an agent fills in a few small hooks. Stock SB3 callbacks (`EvalCallback`, `CheckpointCallback`,
-`ProgressBarCallback`, `StopTrainingOnRewardThreshold`, `CallbackList`, plain functions) and
-`evaluate_policy` work on any subclass unchanged, because the loop calls them exactly as SB3's
-off-policy loop does:
+`BaseAgent` owns the counters, the training loop and the order in which callbacks are called; a
+subclass fills in a few small hooks and gets, unchanged, everything the harness and SB3's tools
+use: stock callbacks (`EvalCallback`, `CheckpointCallback`, `ProgressBarCallback`,
+`StopTrainingOnRewardThreshold`, `CallbackList`, plain functions), `evaluate_policy`, SB3's logger
+keys, `save`/`load`, and `harness check-agent`, which checks all of it.
 
-    learn():   init_callback -> on_training_start(locals, globals)
-               repeat: on_rollout_start
-                       per env step: step env -> num_timesteps += 1 -> update_locals(locals)
-                                     -> on_step() (False stops training) -> agent learns
-                                     -> episode bookkeeping and log dumps
-                       on_rollout_end -> agent trains on the rollout
-               on_training_end
+Writing an agent (see `examples/my_agents.py` for a whole one):
 
-The loop-local names stock callbacks read (`dones`, `infos`, `rewards`, `new_obs`, `actions`,
-`total_timesteps`) are SB3's. Episode statistics come from the `Monitor` info (`info["episode"]`)
-and `info["is_success"]`, as SB3 reads them.
+    @dataclass(frozen=True)
+    class MyConfig:                      # the hyperparameter schema: the study's keys
+        learning_rate: float = 0.1
+        # one line of docstring under each field says what it is
 
-Hooks for a subclass (see `TabularQAgent` and `DQNAgent`):
+    class MyAgent(BaseAgent):
+        config_class = MyConfig          # required: a frozen dataclass (an empty one if none)
+        save_suffix = ".npz"             # what save("model") appends
 
-- `config_class`: the frozen dataclass of hyperparameters; `save_suffix`: the model file suffix.
-- `_setup_model()`: build tables or networks (random sources are already seeded).
-- `_sample_actions(obs)`: the behaviour policy; obs has shape (n_envs, *obs_shape).
-- `_on_transition(obs, actions, rewards, new_obs, dones, infos)`: learn from one env step.
-- `_on_episode_end()`: per-episode schedules.
-- `_rollout_complete(n_steps, n_episodes)`: when a rollout ends (default: one episode).
-- `_train(n_steps)`: learn after a rollout (default: nothing).
-- `_predict(obs, deterministic)`: actions for a batch of observations, shape (n,).
-- `_record_logs()`: agent-specific `logger.record` calls made at each log dump.
-- `_state()` / `_load_state(state)` / `_write_file` / `_read_file`: what `save`/`load` keep.
+        def _setup_model(self): ...                    # required: build tables or networks
+        def _sample_actions(self, obs): ...            # required: the behaviour policy
+        def _predict(self, obs, deterministic): ...    # required: actions for a batch
+        def _on_transition(self, obs, actions, rewards, new_obs, dones, infos): ...  # learn per step
+        def _state(self): ...  /  def _load_state(self, state): ...                 # what save keeps
+
+The order `learn(total_timesteps, callback)` calls them in (SB3's off-policy loop):
+
+    init_callback -> on_training_start(locals, globals)
+    repeat until num_timesteps >= total_timesteps or a callback returns False:
+        on_rollout_start
+        until _rollout_complete(n_steps, n_episodes):        (default: one episode)
+            actions = _sample_actions(obs)
+            env.step(actions); num_timesteps += 1
+            callback.update_locals(locals()); callback.on_step()   (False stops training here)
+            _on_transition(obs, actions, rewards, new_obs, dones, infos)
+            at an episode end: episode statistics, _episode_num += 1, _on_episode_end(), log dump
+        on_rollout_end
+        _train(n_steps)                                      (default: nothing)
+    on_training_end
+
+What a subclass may rely on:
+
+- `self.config`: its `config_class` instance, checked (unknown keys, wrong types and whatever the
+  dataclass's `__post_init__` refuses raise `ValueError` naming the field, before anything runs);
+- `self.observation_space`, `self.action_space` (a `Discrete` action space; observations as the env
+  gives them), `self.env` (a one-env `VecEnv`, or None for a prediction-only agent);
+- `self.rng`: a numpy `Generator` seeded from `seed`, for training; `self.predict_rng`: another,
+  for `predict(deterministic=False)` (so evaluating an agent never changes its training);
+  `random`, `numpy` and `torch` are seeded too, as SB3's `set_random_seed` does;
+- `self.num_timesteps` (env steps so far), `self._episode_num` (finished episodes),
+  `self._total_timesteps` (this `learn`'s budget), `self.logger` (SB3's `Logger`);
+- in `_on_transition`: arrays of one env (shape (1, ...)); when `dones[0]`, `new_obs` is already
+  the next episode's first observation and the last one is `infos[0]["terminal_observation"]`;
+  `infos[0]["TimeLimit.truncated"]` tells a time-limit cut (bootstrap) from a termination.
+
+Optional hooks: `_on_episode_end()` (per-episode schedules), `_rollout_complete(n_steps,
+n_episodes)` and `_train(n_steps)` (learn from a rollout, as a DQN does), `_record_logs()`
+(agent-specific `logger.record` calls at each log dump), `_write_file`/`_read_file` (another
+save format). The loop-local names stock callbacks read (`dones`, `infos`, `rewards`, `new_obs`,
+`actions`, `total_timesteps`) are SB3's; episode statistics come from the `Monitor` info
+(`info["episode"]`) and `info["is_success"]`, as SB3 reads them.
 """
 
 from __future__ import annotations

@@ -14,43 +14,12 @@ from torch.optim.adam import adam
 
 from custom_agents.base import BaseAgent
 from custom_agents.config import build_config, require, require_finite
+from custom_agents.presets import DQN_PRESETS
 from custom_agents.qnetwork import QNetwork, numpy_greedy_action, numpy_q_values
 from custom_agents.replay import ReplayMemory
 
-PRESETS: dict[str, dict[str, Any]] = {
-    # rl-baselines3-zoo, hyperparams/dqn.yml, CartPole-v1.
-    "zoo": {
-        "learning_rate": 2.3e-3,
-        "batch_size": 64,
-        "buffer_size": 100_000,
-        "learning_starts": 1_000,
-        "gamma": 0.99,
-        "target_update_interval": 10,
-        "train_freq": 256,
-        "gradient_steps": 128,
-        "exploration_fraction": 0.16,
-        "exploration_final_eps": 0.04,
-        "net_arch": (256, 256),
-    },
-    # The course assignment's DQN, as closely as a correct implementation allows (see DQNAgent).
-    "assignment": {
-        "learning_rate": 1e-3,
-        "batch_size": 64,
-        "buffer_size": 10_000,
-        "learning_starts": 64,
-        "gamma": 0.9,
-        "train_freq": (1, "episode"),
-        "gradient_steps": 1,
-        "target_update_interval": 10,
-        "target_update_unit": "update",
-        "exploration_initial_eps": 1.0,
-        "exploration_final_eps": 0.1,
-        "exploration_decay": 0.1 ** (1 / 500),
-        "loss": "mse",
-        "max_grad_norm": math.inf,
-        "net_arch": (256, 256, 256),
-    },
-}
+PRESETS = DQN_PRESETS
+"""Preset name -> hyperparameters (`custom_agents.presets.DQN_PRESETS`)."""
 
 
 @dataclass(frozen=True)

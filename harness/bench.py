@@ -22,16 +22,26 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import StopTrainingOnMaxEpisodes
 
-from harness.agents import KINDS
+from custom_agents.presets import DQN_PRESETS, sb3_kwargs
 from harness.envs import make_training_env
-from harness.seeding import seed_everything, single_thread
+from harness.registry import resolve_kind
+from harness.runner import build_model
+from harness.seeding import single_thread
 
 ENV_ID = "CartPole-v1"
 SEED = 0
 TABULAR_EPISODES = 300
-# SB3's DQN has no counterpart for three of the assignment's choices; for sb3_dqn the benchmark
-# keeps everything else and uses SB3's (same cost: one batch of 64 after each episode).
-SB3_ASSIGNMENT_APPROXIMATION = {"loss": "huber", "exploration_decay": None, "target_update_unit": "step"}
+# SB3's DQN has no counterpart for three of the assignment's choices (MSE loss, per-update
+# epsilon decay, target updates counted in gradient updates); for sb3_dqn the benchmark keeps
+# everything else and uses SB3's (same cost: one batch of 64 after each episode).
+SB3_NEAREST_TO_ASSIGNMENT = sb3_kwargs(
+    {k: v for k, v in DQN_PRESETS["assignment"].items() if k not in ("loss", "exploration_decay", "target_update_unit")}
+)
+BENCH_HYPERPARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
+    "zoo": {"custom_dqn": {"preset": "zoo"}, "sb3_dqn": {"preset": "zoo"}},
+    "assignment": {"custom_dqn": {"preset": "assignment"}, "sb3_dqn": SB3_NEAREST_TO_ASSIGNMENT},
+}
+"""Per preset, the hyperparameters of each DQN kind."""
 
 
 @dataclass(frozen=True)
@@ -70,16 +80,14 @@ def raw_steps_per_s(n_steps: int) -> float:
 
 def tabular_steps(kind: str) -> int:
     """Env steps that `TABULAR_EPISODES` training episodes of `kind` take with seed `SEED`."""
-    seed_everything(SEED)
-    agent = KINDS[kind].build(make_training_env(ENV_ID, SEED), SEED, KINDS[kind].resolve({}))
+    agent = _build(kind, {})
     agent.learn(10**9, callback=StopTrainingOnMaxEpisodes(TABULAR_EPISODES))
     return agent.num_timesteps
 
 
 def tabular_steps_per_s(kind: str, n_steps: int) -> float:
     """Env steps/s of training `kind` for `n_steps` (no callback: the agent's own cost)."""
-    seed_everything(SEED)
-    agent = KINDS[kind].build(make_training_env(ENV_ID, SEED), SEED, KINDS[kind].resolve({}))
+    agent = _build(kind, {})
     start = time.perf_counter()
     agent.learn(n_steps)
     return n_steps / (time.perf_counter() - start)
@@ -87,11 +95,10 @@ def tabular_steps_per_s(kind: str, n_steps: int) -> float:
 
 def dqn_run(kind: str, hyperparameters: Mapping[str, Any], n_steps: int) -> tuple[float, float, float]:
     """Train a DQN for `n_steps`; (env steps/s, ms per gradient update, us per step outside updates)."""
-    seed_everything(SEED)
-    model = KINDS[kind].build(make_training_env(ENV_ID, SEED), SEED, KINDS[kind].resolve(hyperparameters))
+    model = _build(kind, hyperparameters)
     spent = [0.0]
     updates_before = _n_updates(model)
-    name = "_train" if kind == "custom_dqn" else "train"
+    name = "_train" if hasattr(model, "_train") else "train"  # the hand-written base's hook, or SB3's
     inner: Callable[..., Any] = getattr(model, name)
 
     def timed(*args: Any, **kwargs: Any) -> Any:
@@ -108,6 +115,11 @@ def dqn_run(kind: str, hyperparameters: Mapping[str, Any], n_steps: int) -> tupl
     updates = _n_updates(model) - updates_before
     update_ms = spent[0] / updates * 1e3 if updates else float("nan")
     return n_steps / total, update_ms, (total - spent[0]) / n_steps * 1e6
+
+
+def _build(kind: str, hyperparameters: Mapping[str, Any]) -> Any:
+    resolved = resolve_kind(kind)
+    return build_model(resolved, ENV_ID, SEED, resolved.resolve(hyperparameters))[1]
 
 
 def _n_updates(model: Any) -> int:
@@ -140,13 +152,11 @@ def run_bench(repeats: int = 3, dqn_steps: int = 20_000, quick: bool = False, pr
         "update and us per env step outside updates"
     )
     print_fn(f"{header} {'ms/upd':>9} {'us/step':>9}")
-    for preset in ("zoo", "assignment"):
-        custom_hp = {"preset": preset}
-        sb3_hp = {"preset": preset, **(SB3_ASSIGNMENT_APPROXIMATION if preset == "assignment" else {})}
-        results: dict[str, list[tuple[float, float, float]]] = {"custom_dqn": [], "sb3_dqn": []}
+    for preset, kinds in BENCH_HYPERPARAMETERS.items():
+        results: dict[str, list[tuple[float, float, float]]] = {kind: [] for kind in kinds}
         for _ in range(repeats):
-            results["custom_dqn"].append(dqn_run("custom_dqn", custom_hp, dqn_steps))
-            results["sb3_dqn"].append(dqn_run("sb3_dqn", sb3_hp, dqn_steps))
+            for kind, hyperparameters in kinds.items():
+                results[kind].append(dqn_run(kind, hyperparameters, dqn_steps))
         timings = {
             kind: Timing(f"{kind} ({preset})", *(tuple(column) for column in zip(*runs, strict=True)))
             for kind, runs in results.items()

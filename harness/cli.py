@@ -1,4 +1,4 @@
-"""`harness` / `python -m harness`: compare, report, train, play, bench.
+"""`harness` / `python -m harness`: compare, report, train, play, bench, check-agent.
 
 Exit codes: 0 all done; 1 some run failed (the others completed and the report marks it);
 2 bad input (study file, arguments), with a one-line message on stderr and no traceback;
@@ -126,6 +126,20 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--episodes", type=_positive, default=1)
     play.add_argument("--video", type=pathlib.Path, help="write an MP4 (or GIF) of the episodes")
 
+    check = commands.add_parser("check-agent", help="run the agent contract on any kind (as check_env does for envs)")
+    check.add_argument("kind", metavar="KIND", help="a built-in kind or an import path (module:Class, file.py:Class)")
+    check.add_argument("--env", default="CartPole-v1", metavar="ENV_ID", help="the env to check it on")
+    check.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a hyperparameter, VALUE in TOML (e.g. --set learning_rate=1e-3 --set 'policy_kwargs={net_arch=[64]}')",
+    )
+    check.add_argument("--total-timesteps", type=_positive, default=3_000, help="budget of the longer checks")
+    check.add_argument("--seed", type=_seed, default=0)
+
     bench = commands.add_parser("bench", help="print training speed figures")
     bench.add_argument("--repeats", type=_positive, default=3)
     bench.add_argument("--steps", type=_positive, default=20_000, help="DQN training steps per repeat")
@@ -138,7 +152,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = _parse(build_parser(), argv)
-        handler = {"compare": _compare, "report": _report, "train": _train, "play": _play, "bench": _bench}
+        handler = {
+            "compare": _compare,
+            "report": _report,
+            "train": _train,
+            "play": _play,
+            "bench": _bench,
+            "check-agent": _check_agent,
+        }
         return handler[args.command](args, argv)
     except BadInput as error:
         print(str(error), file=sys.stderr)
@@ -149,8 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    """Parse, accepting DESIGN's `train AGENT_LABEL --seed S STUDY` order (argparse alone takes
-    the optional STUDY positional only before the options)."""
+    """Parse, accepting the documented `train AGENT_LABEL --seed S STUDY` order (argparse alone
+    takes the optional STUDY positional only before the options)."""
     args, extras = parser.parse_known_args(argv)
     if args.command == "train" and args.study is None and len(extras) == 1 and not extras[0].startswith("-"):
         args.study = extras.pop()
@@ -168,67 +189,68 @@ def _command_line(argv: Sequence[str]) -> str:
 def _load(
     study: str, total_timesteps: int | None, agents: list[str] | None = None, seeds: list[int] | None = None
 ) -> Any:
-    from harness.study import StudyError, load_study
+    from harness.api import _study
+    from harness.study import StudyError
 
     try:
-        loaded = load_study(study)
-        if total_timesteps is not None:
-            loaded = loaded.replace(total_timesteps=total_timesteps)
-        if agents is not None or seeds is not None:
-            loaded = loaded.select(labels=agents, seeds=seeds)
-        return loaded
+        return _study(study, total_timesteps, agents, seeds)
     except StudyError as error:
         raise BadInput(str(error)) from None
 
 
 def _compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.executors import ExecutorUnavailable
-    from harness.scheduler import compare
+    from harness.api import compare
+    from harness.errors import ExecutorUnavailable, ReportError
     from harness.study import StudyError
 
-    study = _load(args.study, args.total_timesteps, args.agents, args.seeds)
-    if args.executor == "ray":
-        from harness.ray_executor import RayExecutor
-
-        try:
-            executor: Any = RayExecutor(address=args.address, num_cpus=args.jobs, gpus_per_run=args.gpus_per_run)
-        except ExecutorUnavailable as error:
-            raise BadInput(f"harness compare: {error}") from None
-    else:
+    if args.executor != "ray":
         for option, value in (("--address", args.address), ("--gpus-per-run", args.gpus_per_run)):
             if value:
                 raise BadInput(f"harness compare: {option} needs --executor ray")
-        from harness.executors import LocalExecutor
-
-        executor = LocalExecutor(args.jobs)
     try:
-        with executor:
-            outcome = compare(study, args.runs_dir, executor, fresh=args.fresh, command=_command_line(argv))
+        result = compare(
+            args.study,
+            seeds=args.seeds,
+            agents=args.agents,
+            total_timesteps=args.total_timesteps,
+            runs_dir=args.runs_dir,
+            reports_dir=args.reports_dir,
+            jobs=args.jobs,
+            executor=args.executor,
+            address=args.address,
+            gpus_per_run=args.gpus_per_run,
+            fresh=args.fresh,
+            report=not args.no_report,
+            command=_command_line(argv),
+        )
     except StudyError as error:
         raise BadInput(str(error)) from None
-    except ExecutorUnavailable as error:  # e.g. a Ray cluster that cannot be started or reached
+    except ExecutorUnavailable as error:  # e.g. Ray missing, or a cluster that cannot be started or reached
         raise BadInput(f"harness compare: {error}") from None
+    except ReportError as error:
+        raise BadInput(f"harness report: {error}") from None
+    except OSError as error:
+        raise BadInput(f"harness compare: {error.filename or ''}: {error.strerror or error}") from None
     print(
-        f"{study.name}: {len(outcome.completed)} run(s) complete, {len(outcome.failed)} failed, "
-        f"{len(outcome.skipped)} already complete; {outcome.wall_time_s:.1f}s"
+        f"{result.study_dir.name}: {len(result.completed)} run(s) complete, {len(result.failed)} failed, "
+        f"{len(result.skipped)} already complete; {result.wall_time_s:.1f}s"
     )
-    for key, error in outcome.failed:
+    for key, error in result.failed:
         print(f"  failed: {key}: {error}", file=sys.stderr)
-    if not args.no_report:
-        try:
-            _write_report(args.runs_dir / study.name, args.reports_dir / study.name, video=True)
-        except BadInput as error:
-            if not outcome.failed:
-                raise
-            print(f"{error} (no report)", file=sys.stderr)  # runs failed: exit 1, not 2
-    return EXIT_FAILED if outcome.failed else EXIT_OK
+    if result.report is not None:
+        print(f"report: {result.report}")
+    elif result.report_error:
+        print(f"harness report: {result.report_error} (no report)", file=sys.stderr)  # runs failed: exit 1, not 2
+    return EXIT_FAILED if result.failed else EXIT_OK
 
 
-def _write_report(study_dir: pathlib.Path, out: pathlib.Path, video: bool) -> int:
-    from harness.report import ReportError, write_report
+def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness.api import load
+    from harness.errors import ReportError
 
+    out = args.out or pathlib.Path("reports") / args.study_dir.name
     try:
-        path = write_report(study_dir, out, video=video)
+        path = load(args.study_dir).write_report(out, video=not args.no_video)
     except ReportError as error:
         raise BadInput(f"harness report: {error}") from None
     except OSError as error:
@@ -237,21 +259,19 @@ def _write_report(study_dir: pathlib.Path, out: pathlib.Path, video: bool) -> in
     return EXIT_OK
 
 
-def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    out = args.out or pathlib.Path("reports") / args.study_dir.name
-    return _write_report(args.study_dir, out, video=not args.no_video)
-
-
 def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.results import is_complete, run_dir
     from harness.runner import PairTask, run_pair
     from harness.scheduler import prepare_study_dir
-    from harness.study import StudyError
+    from harness.study import StudyError, resolve_study
 
     study = _load(args.study, args.total_timesteps)
     if args.label not in study.labels:
         raise BadInput(f"harness train: unknown agent label {args.label!r}; labels: {', '.join(study.labels)}")
-    study = study.select(labels=[args.label], seeds=[args.seed])
+    try:
+        study = resolve_study(study.select(labels=[args.label], seeds=[args.seed]))
+    except StudyError as error:
+        raise BadInput(str(error)) from None
     task = PairTask(study, args.label, args.seed, _command_line(argv))
     path = run_dir(args.runs_dir, study.name, args.label, args.seed)
     if is_complete(path) and not args.fresh:
@@ -289,6 +309,44 @@ def _play(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.video:
         print(f"video: {args.video}")
     return EXIT_OK
+
+
+def _check_agent(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness.contract import Subject, run_contract
+    from harness.envs import check_env_id
+    from harness.registry import KindError, check_kind, resolve_kind
+
+    code_dir = pathlib.Path.cwd()
+    values = dict(_setting(text) for text in args.settings)
+    try:
+        check_env_id(args.env)
+        check_kind(args.kind, code_dir)
+        kind = resolve_kind(args.kind, code_dir)
+        resolved = kind.resolve(values)
+        kind.check_on_env(args.env, resolved)
+    except (KindError, ValueError) as error:
+        raise BadInput(f"harness check-agent: {args.kind}: {error}") from None
+    what = f"{kind.family}: {kind.class_path}"
+    print(f"harness check-agent {args.kind} ({what}) on {args.env}, budget {args.total_timesteps}")
+    subject = Subject(kind, resolved, args.env, args.total_timesteps, args.seed)
+    results = run_contract(subject, on_result=lambda result: print(result.line(), flush=True))
+    failed = [result for result in results if not result.ok]
+    print(f"{len(results) - len(failed)} of {len(results)} checks hold" + (f"; {len(failed)} fail" if failed else ""))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _setting(text: str) -> tuple[str, Any]:
+    """`key=value` with a TOML value (`lr=1e-3`, `net_arch=[64, 64]`); a bare word is a string."""
+    import tomllib
+
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise BadInput(f"harness check-agent: --set {text!r}: write KEY=VALUE")
+    try:
+        return key, tomllib.loads(f"value = {value.strip()}")["value"]
+    except tomllib.TOMLDecodeError:
+        return key, value.strip()
 
 
 def _bench(args: argparse.Namespace, argv: Sequence[str]) -> int:

@@ -11,11 +11,12 @@ episode start states is the same whatever actions an agent takes.
 
 from __future__ import annotations
 
-from typing import Any, SupportsFloat
+from typing import TYPE_CHECKING, Any, SupportsFloat
 
 import gymnasium as gym
-from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.vec_env import DummyVecEnv
 
 
 class SuccessInfo(gym.Wrapper):
@@ -48,6 +49,9 @@ def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
 def make_training_env(env_id: str, seed: int) -> DummyVecEnv:
     """A one-env `DummyVecEnv` over `Monitor(make_env(env_id))`, seeded as SB3 seeds it: the
     first reset uses `seed`, and the action space is seeded with `seed`."""
+    from stable_baselines3.common.monitor import Monitor  # SB3 (and torch) only where an env is made
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
     venv = DummyVecEnv([lambda: Monitor(make_env(env_id))])
     venv.seed(seed)
     venv.action_space.seed(seed)

@@ -21,11 +21,6 @@ from harness.results import FAILED, RUN_FILE, clear_run_dir, json_bytes, read_ru
 from harness.runner import PairTask, run_pair, run_settings
 
 
-class ExecutorUnavailable(RuntimeError):
-    """An executor cannot run here (a missing package, a cluster that cannot be reached); the
-    message is one line saying what to do."""
-
-
 class Executor(Protocol):
     """Runs pairs and writes their run folders under `runs_dir`; a context manager that holds
     whatever it needs (a cluster connection) while the study runs."""

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
-from harness.agents import KINDS
 from harness.evaluation import EpisodeResult
+from harness.registry import KindError, resolve_kind
 from harness.results import COMPLETE, RUN_FILE, read_run
 from harness.seeding import evaluation_seeds
 from harness.video import record_episodes, render_fps, write_video
@@ -45,14 +45,20 @@ def play(run_dir: pathlib.Path, episodes: int, video: pathlib.Path | None) -> li
 
 
 def load_model(run_dir: pathlib.Path, record: dict[str, Any]) -> Any:
-    """The final model of a complete run (`KINDS[kind].load` on `run.json`'s `model_file`),
-    its random sources seeded with the run's seed: a policy that draws random numbers even when
-    asked to be deterministic (the random agent) then plays the same episodes every time."""
+    """The final model of a complete run (its kind's `load` on `run.json`'s `model_file`; the
+    class is imported as the run resolved it), its random sources seeded with the run's seed: a
+    policy that draws random numbers even when asked to be deterministic (the random agent) then
+    plays the same episodes every time."""
     path = run_dir / str(record["model_file"])
     if not path.is_file():
         raise PlaybackError(f"{path}: model file missing")
+    code_dir = record.get("code_dir")
     try:
-        model = KINDS[record["kind"]].load(path)
+        kind = resolve_kind(str(record["kind"]), pathlib.Path(code_dir) if code_dir else None)
+    except KindError as error:
+        raise PlaybackError(f"{run_dir / RUN_FILE}: cannot import the agent's class: {error}") from None
+    try:
+        model = kind.load(path)
         if hasattr(model, "set_random_seed"):
             model.set_random_seed(int(record.get("seed") or 0))
     except Exception as error:  # any load failure is reported in one line
@@ -75,6 +81,4 @@ def _complete_record(run_dir: pathlib.Path) -> dict[str, Any]:
         missing = ["evaluation.eval_seed"]
     if missing:
         raise PlaybackError(f"{run_dir / RUN_FILE}: incomplete record, no {missing[0]!r}")
-    if record["kind"] not in KINDS:
-        raise PlaybackError(f"{run_dir / RUN_FILE}: unknown agent kind {record['kind']!r}")
     return record

@@ -60,6 +60,18 @@ def _random_state(*parts: object) -> int:
     return zlib.crc32("/".join(str(p) for p in parts).encode())
 
 
+def study_numbers(data: StudyRuns) -> tuple[dict[tuple[str, int], RunNumbers], ReturnScale]:
+    """The numbers of every complete run, by (label, seed), and the env's return scale."""
+    settings = data.study.settings
+    scale = return_scale(settings.env_id)
+    numbers = {
+        (pair.label, pair.seed): run_numbers(pair.run, settings.total_timesteps, scale)
+        for pair in data.pairs
+        if pair.run
+    }
+    return numbers, scale
+
+
 def summary_frame(
     data: StudyRuns, numbers: Mapping[tuple[str, int], RunNumbers], scale: ReturnScale, reps: int = stats.REPS
 ) -> pd.DataFrame:
@@ -249,24 +261,21 @@ def improvement_section(data: StudyRuns, numbers: Mapping[tuple[str, int], RunNu
     return intro + verdict + "\n\n" + _table(pd.DataFrame(rows))
 
 
-def dqn_pairs(study: Study) -> list[tuple[str, str]]:
-    """(custom_dqn label, sb3_dqn label) for every hand-written DQN label and every SB3 one."""
-    custom = [spec.label for spec in study.agents if spec.kind == "custom_dqn"]
-    sb3 = [spec.label for spec in study.agents if spec.kind == "sb3_dqn"]
-    return [(x, y) for x in custom for y in sb3]
-
-
 def paired_section(data: StudyRuns, reps: int = stats.REPS) -> str:
-    """The two DQNs on the same final evaluation episodes (same seed, same start state)."""
-    pairs = dqn_pairs(data.study)
+    """The study's declared pairs (`paired`) on the same final evaluation episodes (same seed,
+    same start state)."""
+    pairs = list(data.study.settings.paired)
     intro = (
         "Each pair is one final evaluation episode (the same seed and the same reset seed, so the same "
-        "start state) played by the final policies of both DQNs; the difference is X's return minus Y's. "
+        "start state) played by the final policies of both agents; the difference is X's return minus Y's. "
         "The mean difference has a 95% bootstrap interval across seeds (the episodes of one seed share "
         "a policy, so seeds are resampled, not episodes)."
     )
     if not pairs:
-        return "The study has no custom_dqn and sb3_dqn pair of agents to compare episode by episode."
+        return (
+            "The study declares no pairs of agents to compare episode by episode "
+            '(`paired = [["agent_x", "agent_y"]]` in its [study] table).'
+        )
     rows, sentences = [], []
     for x, y in pairs:
         xs, ys = _paired_returns(data, x, y)
@@ -671,12 +680,7 @@ def build_report(
     """Write summary.csv, the pictures (and episodes) into `out`; return the README text.
     `final_out` is where the report will live (named in the reproduce command)."""
     settings = data.study.settings
-    scale = return_scale(settings.env_id)
-    numbers = {
-        (pair.label, pair.seed): run_numbers(pair.run, settings.total_timesteps, scale)
-        for pair in data.pairs
-        if pair.run
-    }
+    numbers, scale = study_numbers(data)
     summary = summary_frame(data, numbers, scale, reps)
     summary.to_csv(out / SUMMARY_FILE, index=False, float_format="%.4f", lineterminator="\n")
     write_plots(out, data, numbers, scale, reps)
@@ -706,7 +710,7 @@ def build_report(
         "## Pairwise comparison\n",
         "### Probability of improvement\n",
         improvement_section(data, numbers, reps) + "\n",
-        "### The two DQNs on the same episodes\n",
+        "### Declared pairs on the same episodes\n",
         paired_section(data, reps) + "\n",
         "## An episode of each agent\n",
         (

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from harness import stats
+from harness.errors import ReportError
 from harness.results import (
     COMMAND_PREFIX,
     COMPLETE,
@@ -58,10 +59,6 @@ _EPISODE_DTYPES = {
     "success": "bool",
     "wall_time_s": "float64",
 }
-
-
-class ReportError(Exception):
-    """Input a report cannot be built from; the message is one line naming the folder or file."""
 
 
 # ----------------------------------------------------------------------------------------------

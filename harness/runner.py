@@ -3,6 +3,7 @@
 The sequence, the same for every agent:
 
     seed random/numpy/torch with the seed; one torch thread
+    kind  = resolve_kind(kind, code_dir)             (the class is imported here, in this process)
     env   = make_training_env(env_id, seed)          (first reset and action space seeded)
     model = kind.build(env, seed, hyperparameters)   (the agent seeds itself the same way)
     model.set_logger(SB3 logger: TensorBoard + CSV in the run folder, + stdout for `train`)
@@ -25,18 +26,18 @@ import shutil
 import subprocess
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import configure
 
 from harness import __version__
-from harness.agents import KINDS
 from harness.callbacks import EpisodeRecorder, Evaluator, RunGuard
 from harness.envs import make_training_env
+from harness.registry import resolve_kind
 from harness.results import (
     COMPLETE,
     EPISODE_COLUMNS,
@@ -51,6 +52,9 @@ from harness.results import (
 from harness.seeding import seed_everything, single_thread
 from harness.study import Study
 
+if TYPE_CHECKING:
+    from harness.families import AgentKind
+
 
 @dataclass(frozen=True)
 class PairTask:
@@ -61,6 +65,10 @@ class PairTask:
     seed: int
     command: str = ""
     """The command line that asked for it, kept in `run.json`."""
+
+    def __post_init__(self) -> None:
+        if not self.study.resolved:
+            raise ValueError("a pair runs from a resolved study: call harness.study.resolve_study first")
 
     @property
     def key(self) -> str:
@@ -92,8 +100,6 @@ def _train_and_save(
     task: PairTask, out_dir: pathlib.Path, progress: Callable[[int], None] | None, verbose: bool
 ) -> dict[str, Any]:
     settings = task.study.settings
-    spec = task.study.agent(task.label)
-    kind = KINDS[spec.kind]
     record: dict[str, Any] = {
         "status": None,
         "error": None,
@@ -101,6 +107,7 @@ def _train_and_save(
         "label": task.label,
         "seed": task.seed,
         **run_settings(task.study, task.label),
+        "code_dir": settings.code_dir,
         "command": task.command,
         "started_at": _now(),
         "versions": versions(),
@@ -110,7 +117,8 @@ def _train_and_save(
     try:
         single_thread()
         record["machine"] = machine()
-        env, model = build_run(task)
+        kind, env, model = build_run(task)
+        record.update({"class": kind.class_path, "class_file": kind.source_file, "family": kind.family})
         logger = configure(str(out_dir), ["tensorboard", "csv", *(["stdout"] if verbose else [])])
         model.set_logger(logger)
         recorder = EpisodeRecorder()
@@ -217,14 +225,21 @@ def changed_setting(record: dict[str, Any], study: Study, label: str) -> str | N
     return None
 
 
-def build_run(task: PairTask) -> tuple[Any, Any]:
-    """Seed everything with the pair's seed, then build its env and agent: the one sequence every
-    run of every agent goes through."""
-    settings = task.study.settings
+def build_run(task: PairTask) -> tuple[AgentKind, Any, Any]:
+    """Import the pair's agent class (here, in the process that trains it), seed everything with
+    the pair's seed, then build its env and agent: the one sequence every run of every agent goes
+    through. Returns (kind, env, model)."""
     spec = task.study.agent(task.label)
-    seed_everything(task.seed)
-    env = make_training_env(settings.env_id, task.seed)
-    return env, KINDS[spec.kind].build(env, task.seed, spec.hyperparameters)
+    kind = resolve_kind(spec.kind, task.study.code_dir)
+    env, model = build_model(kind, task.study.settings.env_id, task.seed, spec.hyperparameters)
+    return kind, env, model
+
+
+def build_model(kind: AgentKind, env_id: str, seed: int, hyperparameters: Mapping[str, Any]) -> tuple[Any, Any]:
+    """Seed everything with `seed`, make the training env, build the model on it: (env, model)."""
+    seed_everything(seed)
+    env = make_training_env(env_id, seed)
+    return env, kind.build(env, seed, hyperparameters)
 
 
 def _now() -> str:

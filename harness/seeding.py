@@ -5,8 +5,6 @@ from __future__ import annotations
 import random
 
 import numpy as np
-import threadpoolctl
-import torch
 
 EVAL_SEED_BASE = 1_000_000
 """Evaluation episode i of every study starts from `env.reset(seed=EVAL_SEED_BASE + i)`: far from
@@ -19,6 +17,8 @@ def seed_everything(seed: int) -> None:
     The env and its action space are seeded by `harness.envs.make_training_env`; agents seed
     their own generators from the same `seed`.
     """
+    import torch
+
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -27,6 +27,9 @@ def seed_everything(seed: int) -> None:
 def single_thread() -> None:
     """One thread per process for torch and for numpy's BLAS: runs are compared one core each,
     and parallel runs don't fight over cores."""
+    import threadpoolctl
+    import torch
+
     threadpoolctl.threadpool_limits(1)
     torch.set_num_threads(1)
     if torch.get_num_interop_threads() != 1:

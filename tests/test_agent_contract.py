@@ -1,59 +1,129 @@
-"""The SB3 algorithm surface, checked on every hand-written agent with stock SB3 callbacks.
+"""The agent contract, run on every built-in kind, a few library classes and the example agent.
 
-Add an agent by appending `(key, class, tiny hyperparameters)` to `AGENT_FACTORIES`; every test
-below then runs on it too.
+One contract, not two: the properties the harness relies on (SB3's surface, callback order,
+stock callbacks, `evaluate_policy`, exact budgets, batched predict, save/load, determinism) are
+checked by `harness.contract`, the same code `harness check-agent` runs on a user's class. Add a
+kind by appending `(kind, tiny hyperparameters)` to `KINDS`; every check then runs on it too.
+
+The tests after the contract cover what is specific to the hand-written agents (`BaseAgent`
+subclasses): the log keys each one writes, how it takes its env, how it refuses bad input.
 """
 
 from __future__ import annotations
 
 import csv
-import re
+import functools
+import pathlib
+import sys
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pytest
-from stable_baselines3.common.callbacks import (
-    BaseCallback,
-    CallbackList,
-    CheckpointCallback,
-    EvalCallback,
-    ProgressBarCallback,
-    StopTrainingOnRewardThreshold,
-)
-from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from custom_agents import DQNAgent, RandomAgent, TabularQAgent, TabularSarsaAgent
+from harness import contract
+from harness.registry import BUILTINS, resolve_kind
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+ENV_ID = "CartPole-v1"
+BUDGET = 600
+"""`total_timesteps` of the contract's longer checks: enough for a few episodes and log dumps."""
+EXAMPLE = "examples/my_agents.py:ExpectedSarsaAgent"
+
+TINY_DQN = {
+    "net_arch": [8],
+    "learning_starts": 20,
+    "batch_size": 8,
+    "buffer_size": 500,
+    "target_update_interval": 50,
+    "train_freq": 4,
+}
+
+KINDS: list[tuple[str, dict[str, Any]]] = [
+    ("random", {}),
+    ("tabular_q", {}),
+    ("tabular_sarsa", {}),
+    ("custom_dqn", TINY_DQN),
+    (
+        "sb3_dqn",
+        {
+            "preset": "zoo",
+            "learning_starts": 50,
+            "train_freq": 16,
+            "gradient_steps": 4,
+            "policy_kwargs": {"net_arch": [16]},
+        },
+    ),
+    ("stable_baselines3:PPO", {"n_steps": 64, "batch_size": 32, "n_epochs": 2}),
+    ("stable_baselines3:A2C", {"n_steps": 16}),
+    (
+        "sb3_contrib:QRDQN",
+        {
+            "buffer_size": 1_000,
+            "learning_starts": 50,
+            "batch_size": 16,
+            "train_freq": 16,
+            "policy_kwargs": {"net_arch": [16], "n_quantiles": 10},
+        },
+    ),
+    (EXAMPLE, {}),
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _forget_the_example():
+    """The example file is imported as the module `my_agents`: forget it (and its folder on
+    `sys.path`) afterwards, so that a later test may import another file of that name."""
+    path = list(sys.path)
+    yield
+    sys.path[:] = path
+    module = sys.modules.get("my_agents")
+    if module is not None and pathlib.Path(module.__file__ or "").resolve() == REPO / "examples" / "my_agents.py":
+        del sys.modules["my_agents"]
+
+
+def test_every_builtin_kind_is_checked():
+    assert set(BUILTINS) <= {kind for kind, _ in KINDS}
+
+
+@functools.cache
+def subject(kind: str) -> contract.Subject:
+    """The contract's subject for a kind of `KINDS` (resolved once per test session)."""
+    values = dict(KINDS)[kind]
+    resolved = resolve_kind(kind, REPO)
+    return contract.Subject(resolved, resolved.resolve(values), ENV_ID, BUDGET, seed=0)
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("check", list(contract.CHECKS))
+@pytest.mark.parametrize("kind", [kind for kind, _ in KINDS])
+def test_contract(kind, check):
+    result = contract.run_check(check, subject(kind))
+    assert result.name == check
+    assert result.ok, result.line()
+
+
+# -- what is specific to the hand-written agents -------------------------------------------------
 
 AGENT_FACTORIES: list[tuple[str, type, dict[str, Any]]] = [
     ("random", RandomAgent, {}),
     ("tabular_q", TabularQAgent, {}),
     ("tabular_sarsa", TabularSarsaAgent, {}),
-    (
-        "custom_dqn",
-        DQNAgent,
-        {
-            "net_arch": [8],
-            "learning_starts": 20,
-            "batch_size": 8,
-            "buffer_size": 500,
-            "target_update_interval": 50,
-            "train_freq": 4,
-        },
-    ),
+    ("custom_dqn", DQNAgent, TINY_DQN),
 ]
 
 # Log keys an agent writes besides the rollout and time keys every agent writes.
 AGENT_LOG_KEYS: dict[str, tuple[str, ...]] = {
-    "tabular_q": ("rollout/exploration_rate", "train/learning_rate"),
-    "tabular_sarsa": ("rollout/exploration_rate", "train/learning_rate"),
+    "random": ("rollout/exploration_rate",),
+    "tabular_q": ("rollout/exploration_rate", "train/learning_rate", "train/loss", "train/n_updates"),
+    "tabular_sarsa": ("rollout/exploration_rate", "train/learning_rate", "train/loss", "train/n_updates"),
     "custom_dqn": ("rollout/exploration_rate", "train/learning_rate", "train/loss", "train/n_updates"),
 }
-
-ENV_ID = "CartPole-v1"
 
 agent_factories = pytest.mark.parametrize(
     ("key", "cls", "hyperparameters"), AGENT_FACTORIES, ids=[key for key, _, _ in AGENT_FACTORIES]
@@ -68,43 +138,21 @@ def monitored_vec_env() -> DummyVecEnv:
     return DummyVecEnv([lambda: Monitor(gym.make(ENV_ID))])
 
 
-class HookRecorder(BaseCallback):
-    """Records the hooks called, one letter each (I init, T training start, R rollout start,
-    S step, E rollout end, X training end), and what `self.locals` holds at each step."""
+class StepRecorder(BaseCallback):
+    """Keeps what `self.locals` holds at each step."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.calls: list[str] = []
         self.steps: list[dict[str, Any]] = []
 
-    def _init_callback(self) -> None:
-        self.calls.append("I")
-
-    def _on_training_start(self) -> None:
-        self.calls.append("T")
-
-    def _on_rollout_start(self) -> None:
-        self.calls.append("R")
-
     def _on_step(self) -> bool:
-        self.calls.append("S")
         names = ("dones", "infos", "rewards", "new_obs", "actions", "total_timesteps")
         record = {name: self.locals[name] for name in names}
-        record = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in record.items()}
-        record["num_timesteps"] = self.num_timesteps
-        record["model_num_timesteps"] = self.model.num_timesteps
-        self.steps.append(record)
+        self.steps.append({k: v.copy() if isinstance(v, np.ndarray) else v for k, v in record.items()})
         return True
 
-    def _on_rollout_end(self) -> None:
-        self.calls.append("E")
-
-    def _on_training_end(self) -> None:
-        self.calls.append("X")
-
-    @property
-    def order(self) -> str:
-        return "".join(self.calls)
+    def actions(self) -> list[int]:
+        return [int(np.asarray(step["actions"]).reshape(-1)[0]) for step in self.steps]
 
 
 class StepCounter(gym.Wrapper):
@@ -120,125 +168,7 @@ class StepCounter(gym.Wrapper):
 
 
 @agent_factories
-def test_eval_callback_with_reward_threshold_stops_training(key, cls, hyperparameters, tmp_path):
-    agent = make_agent(cls, hyperparameters)
-    stop = StopTrainingOnRewardThreshold(reward_threshold=5, verbose=0)
-    eval_callback = EvalCallback(
-        Monitor(gym.make(ENV_ID)),
-        callback_on_new_best=stop,
-        eval_freq=50,
-        n_eval_episodes=2,
-        log_path=str(tmp_path / "eval"),
-        best_model_save_path=str(tmp_path / "best"),
-        verbose=0,
-    )
-    agent.learn(total_timesteps=5_000, callback=eval_callback)
-    assert agent.num_timesteps == 50  # stopped at the first evaluation, far below 5,000
-    assert eval_callback.best_mean_reward >= 5
-    assert eval_callback.evaluations_timesteps == [50]
-    assert (tmp_path / "eval" / "evaluations.npz").exists()
-    best = list((tmp_path / "best").iterdir())
-    assert len(best) == 1 and best[0].name.startswith("best_model")
-    assert type(cls.load(best[0])) is cls
-
-
-@agent_factories
-def test_checkpoint_callback_writes_loadable_files(key, cls, hyperparameters, tmp_path):
-    agent = make_agent(cls, hyperparameters)
-    agent.learn(60, callback=CheckpointCallback(save_freq=20, save_path=str(tmp_path), name_prefix="agent"))
-    names = {path.name for path in tmp_path.iterdir()}
-    assert {"agent_20_steps.zip", "agent_40_steps.zip", "agent_60_steps.zip"} <= names
-    loaded = cls.load(tmp_path / "agent_40_steps.zip")
-    assert loaded.num_timesteps == 40
-    action, _ = loaded.predict(np.zeros(4, dtype=np.float32), deterministic=True)
-    assert agent.action_space.contains(int(action))
-
-
-@agent_factories
-def test_callback_list_and_plain_list_call_every_callback(key, cls, hyperparameters):
-    for wrap in (CallbackList, list):
-        first, second = HookRecorder(), HookRecorder()
-        agent = make_agent(cls, hyperparameters)
-        agent.learn(40, callback=wrap([first, second]))
-        assert first.order == second.order
-        assert first.order.count("S") == agent.num_timesteps
-
-
-@agent_factories
-def test_function_callback_gets_locals_and_globals_and_can_stop(key, cls, hyperparameters):
-    calls: list[tuple[dict, dict]] = []
-
-    def callback(locals_: dict[str, Any], globals_: dict[str, Any]) -> bool:
-        calls.append((locals_, globals_))
-        return len(calls) < 10
-
-    agent = make_agent(cls, hyperparameters)
-    agent.learn(1_000, callback=callback)
-    assert agent.num_timesteps == 10
-    assert len(calls) == 10
-    locals_, globals_ = calls[-1]
-    assert {"dones", "infos", "rewards", "new_obs", "actions"} <= set(locals_)
-    assert isinstance(globals_, dict)
-
-
-@pytest.mark.filterwarnings("ignore:rich is experimental")
-@agent_factories
-def test_progress_bar_callback_and_progress_bar_flag(key, cls, hyperparameters):
-    agent = make_agent(cls, hyperparameters)
-    progress = ProgressBarCallback()
-    agent.learn(64, callback=progress)
-    assert progress.pbar.n == agent.num_timesteps
-    agent = make_agent(cls, hyperparameters)
-    agent.learn(64, progress_bar=True)
-    assert agent.num_timesteps >= 64
-
-
-@agent_factories
-def test_evaluate_policy_works(key, cls, hyperparameters):
-    agent = make_agent(cls, hyperparameters)
-    agent.learn(100)
-    env = Monitor(gym.make(ENV_ID))
-    mean, std = evaluate_policy(agent, env, n_eval_episodes=3, deterministic=True)
-    assert 1 <= mean <= 500
-    assert std >= 0
-    rewards, lengths = evaluate_policy(agent, env, n_eval_episodes=4, return_episode_rewards=True)
-    assert len(rewards) == len(lengths) == 4
-    assert [float(r) for r in rewards] == [float(n) for n in lengths]  # CartPole: 1 per step
-
-
-@agent_factories
-def test_callback_hooks_are_called_in_sb3_order(key, cls, hyperparameters):
-    recorder = HookRecorder()
-    agent = make_agent(cls, hyperparameters)
-    agent.learn(150, callback=recorder)
-    assert re.fullmatch(r"IT(RS+E)+X", recorder.order), recorder.order
-    assert recorder.order.count("S") == agent.num_timesteps
-
-
-@agent_factories
-def test_step_locals_hold_what_stock_callbacks_read(key, cls, hyperparameters):
-    recorder = HookRecorder()
-    agent = make_agent(cls, hyperparameters)
-    agent.learn(150, callback=recorder)
-    for n, step in enumerate(recorder.steps, start=1):
-        assert step["num_timesteps"] == step["model_num_timesteps"] == n
-        assert step["total_timesteps"] == 150
-        assert step["dones"].shape == (1,)
-        assert step["rewards"].shape == (1,)
-        assert step["new_obs"].shape == (1, 4)
-        assert np.asarray(step["actions"]).reshape(-1).shape == (1,)
-        assert isinstance(step["infos"], list) and len(step["infos"]) == 1
-        assert step["rewards"][0] == 1.0
-    ends = [step for step in recorder.steps if step["dones"][0]]
-    assert ends, "no episode ended in 150 steps"
-    for step in ends:
-        info = step["infos"][0]
-        assert "terminal_observation" in info
-        assert info["episode"]["l"] > 0
-
-
-@agent_factories
-def test_logger_writes_sb3_keys_to_csv(key, cls, hyperparameters, tmp_path):
+def test_logger_writes_sb3_keys_and_the_agents_own(key, cls, hyperparameters, tmp_path):
     agent = make_agent(cls, hyperparameters)
     logger = configure(str(tmp_path), ["csv"])
     agent.set_logger(logger)
@@ -248,24 +178,40 @@ def test_logger_writes_sb3_keys_to_csv(key, cls, hyperparameters, tmp_path):
     with open(tmp_path / "progress.csv", newline="") as file:
         rows = list(csv.DictReader(file))
     assert rows
-    expected = {"rollout/ep_rew_mean", "rollout/ep_len_mean", "time/fps", "time/total_timesteps"}
-    expected |= set(AGENT_LOG_KEYS.get(key, ()))
-    assert expected <= set(rows[-1]), sorted(rows[-1])
+    expected = {"rollout/ep_rew_mean", "rollout/ep_len_mean", "time/fps", "time/total_timesteps", "time/episodes"}
+    expected |= set(AGENT_LOG_KEYS[key])
+    written = {name for row in rows for name, value in row.items() if value not in ("", None)}
+    assert expected <= written, sorted(written)
     for row in rows:
-        assert float(row["rollout/ep_rew_mean"]) == float(row["rollout/ep_len_mean"]) > 0
+        assert float(row["rollout/ep_rew_mean"]) == float(row["rollout/ep_len_mean"]) > 0  # CartPole: 1 per step
     steps = [int(row["time/total_timesteps"]) for row in rows]
     assert steps == sorted(steps)
     assert steps[-1] <= agent.num_timesteps
 
 
 @agent_factories
-def test_num_timesteps_counts_env_steps(key, cls, hyperparameters):
+def test_step_locals_hold_the_values_stock_callbacks_read(key, cls, hyperparameters):
+    recorder = StepRecorder()
+    agent = make_agent(cls, hyperparameters)
+    agent.learn(150, callback=recorder)
+    assert len(recorder.steps) == agent.num_timesteps >= 150
+    for step in recorder.steps:
+        assert step["total_timesteps"] == 150
+        assert step["rewards"][0] == 1.0
+    ends = [step for step in recorder.steps if step["dones"][0]]
+    assert ends, "no episode ended in 150 steps"
+    for step in ends:
+        info = step["infos"][0]
+        assert info["terminal_observation"].shape == (4,)
+        assert info["episode"]["l"] > 0
+
+
+@agent_factories
+def test_num_timesteps_counts_env_steps_and_continues(key, cls, hyperparameters):
     counter = StepCounter(gym.make(ENV_ID))
     agent = make_agent(cls, hyperparameters, env=counter)
-    recorder = HookRecorder()
-    agent.learn(137, callback=recorder)
-    assert agent.num_timesteps == counter.steps == len(recorder.steps)
-    assert agent.num_timesteps >= 137
+    agent.learn(137)
+    assert agent.num_timesteps == counter.steps >= 137
     before = agent.num_timesteps
     agent.learn(50, reset_num_timesteps=False)
     assert agent.num_timesteps == counter.steps >= before + 50
@@ -275,29 +221,14 @@ def test_num_timesteps_counts_env_steps(key, cls, hyperparameters):
 
 
 @agent_factories
-def test_same_seed_gives_the_same_actions(key, cls, hyperparameters):
+def test_another_seed_gives_other_actions(key, cls, hyperparameters):
     def actions(seed: int) -> list[int]:
-        recorder = HookRecorder()
-        env = DummyVecEnv([lambda: Monitor(gym.make(ENV_ID))])
-        make_agent(cls, hyperparameters, env=env, seed=seed).learn(200, callback=recorder)
-        return [int(np.asarray(step["actions"]).reshape(-1)[0]) for step in recorder.steps]
+        recorder = StepRecorder()
+        make_agent(cls, hyperparameters, env=monitored_vec_env(), seed=seed).learn(200, callback=recorder)
+        return recorder.actions()
 
     assert actions(3) == actions(3)
     assert actions(3) != actions(4)
-
-
-@agent_factories
-def test_evaluation_during_training_does_not_change_training(key, cls, hyperparameters):
-    def actions(with_eval: bool) -> list[int]:
-        recorder = HookRecorder()
-        callbacks: list[BaseCallback] = [recorder]
-        if with_eval:
-            callbacks.append(EvalCallback(Monitor(gym.make(ENV_ID)), eval_freq=50, n_eval_episodes=2, verbose=0))
-        env = DummyVecEnv([lambda: Monitor(gym.make(ENV_ID))])
-        make_agent(cls, hyperparameters, env=env, seed=3).learn(300, callback=callbacks)
-        return [int(np.asarray(step["actions"]).reshape(-1)[0]) for step in recorder.steps]
-
-    assert actions(with_eval=True) == actions(with_eval=False)
 
 
 @agent_factories
@@ -324,7 +255,7 @@ def test_construction_with_a_dummy_vec_env(key, cls, hyperparameters):
 @agent_factories
 def test_vec_env_with_two_envs_is_refused(key, cls, hyperparameters):
     venv = DummyVecEnv([lambda: gym.make(ENV_ID), lambda: gym.make(ENV_ID)])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="one env"):
         make_agent(cls, hyperparameters, env=venv)
 
 
@@ -335,12 +266,13 @@ def test_unknown_hyperparameter_is_refused_by_name(key, cls, hyperparameters):
 
 
 @agent_factories
-def test_predict_shapes(key, cls, hyperparameters):
+def test_predict_shapes_and_errors(key, cls, hyperparameters):
     agent = make_agent(cls, hyperparameters)
     action, state = agent.predict(np.zeros(4, dtype=np.float32), deterministic=True)
     assert state is None
     assert np.asarray(action).shape == ()
     actions, _ = agent.predict(np.zeros((5, 4), dtype=np.float32), deterministic=True)
     assert actions.shape == (5,)
-    with pytest.raises(ValueError):
-        agent.predict(np.zeros((5, 3), dtype=np.float32))
+    for bad in (np.zeros((5, 3)), np.zeros(3), np.zeros((2, 5, 4))):
+        with pytest.raises(ValueError, match="does not fit the observation space"):
+            agent.predict(bad.astype(np.float32))

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
-from harness.agents import KINDS, resolve_hyperparameters
 from harness.callbacks import EpisodeRecorder, Evaluator, NonFiniteLossError, RunGuard
-from harness.envs import make_training_env
-from harness.seeding import EVAL_SEED_BASE, seed_everything, single_thread
+from harness.registry import resolve_kind
+from harness.runner import build_model
+from harness.seeding import EVAL_SEED_BASE, single_thread
 
 SHORT_ENV_ID = "HarnessTestShortCartPole-v0"
 """CartPole cut at 25 steps, so that a short random run ends episodes both ways."""
@@ -28,15 +28,18 @@ if SHORT_ENV_ID not in gym.registry:
 
 # DQN hyperparameters that collect rollouts of 64 steps and never train (cheap), so that an
 # unguarded learn() overshoots any budget that is not a multiple of 64.
-DQN_NO_TRAINING = {"net_arch": [8], "train_freq": 64, "learning_starts": 100_000, "buffer_size": 2_000}
+_NO_TRAINING = {"train_freq": 64, "learning_starts": 100_000, "buffer_size": 2_000}
+DQN_NO_TRAINING = {
+    "custom_dqn": {**_NO_TRAINING, "net_arch": [8]},
+    "sb3_dqn": {**_NO_TRAINING, "policy_kwargs": {"net_arch": [8]}},  # SB3's DQN takes net_arch in policy_kwargs
+}
 
 
 def build(kind: str, seed: int = 0, env_id: str = "CartPole-v1", **hyperparameters: Any) -> Any:
     """A model of `kind` built the harness's way (one torch thread, as `run_pair`)."""
     single_thread()
-    seed_everything(seed)
-    env = make_training_env(env_id, seed)
-    return KINDS[kind].build(env, seed, resolve_hyperparameters(kind, hyperparameters))
+    resolved = resolve_kind(kind)
+    return build_model(resolved, env_id, seed, resolved.resolve(hyperparameters))[1]
 
 
 class RecordLoss(BaseCallback):
@@ -59,11 +62,11 @@ class RecordLoss(BaseCallback):
 @pytest.mark.parametrize("kind", ["sb3_dqn", "custom_dqn"])
 def test_run_guard_stops_at_exactly_the_budget_where_train_freq_would_overshoot(kind: str):
     budget = 1_000  # not a multiple of train_freq = 64
-    unguarded = build(kind, **DQN_NO_TRAINING)
+    unguarded = build(kind, **DQN_NO_TRAINING[kind])
     unguarded.learn(budget)
     assert unguarded.num_timesteps == 1_024  # the rollout runs to its end: the overshoot to guard against
 
-    guarded = build(kind, **DQN_NO_TRAINING)
+    guarded = build(kind, **DQN_NO_TRAINING[kind])
     guarded.learn(budget, callback=RunGuard(budget))
     assert guarded.num_timesteps == budget
 
@@ -161,7 +164,7 @@ def test_evaluator_evaluates_at_zero_every_eval_freq_and_at_the_end_once_each(
     kind: str, budget: int, eval_freq: int, points: list[int]
 ):
     n_episodes = 3
-    hyperparameters = DQN_NO_TRAINING if kind.endswith("dqn") else {}
+    hyperparameters = DQN_NO_TRAINING.get(kind, {})
     model = build(kind, **hyperparameters)
     evaluator = Evaluator("CartPole-v1", eval_freq, n_episodes, EVAL_SEED_BASE)
     try:

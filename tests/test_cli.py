@@ -15,7 +15,7 @@ import pytest
 
 from harness.cli import main, parse_seeds
 from harness.results import EPISODE_COLUMNS, EVAL_COLUMNS
-from harness.study import load_study, parse_study
+from harness.study import load_study, parse_study, resolve_study
 
 STUDY = """\
 [study]
@@ -156,7 +156,7 @@ def test_a_bad_study_file_in_a_real_process(tmp_path: pathlib.Path):
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "bad.toml: agents.random.kind: unknown kind 'ppo'; allowed: random, tabular_q, tabular_sarsa, custom_dqn, "
-        "sb3_dqn"
+        "sb3_dqn, or an import path 'package.module:Class' / 'path/to/file.py:Class'"
     ]
     assert files_under(tmp_path) == ["bad.toml"]
 
@@ -307,7 +307,7 @@ def test_compare_quick_exits_0_and_completes_every_pair(quick, quick_pairs):
 
 @pytest.mark.slow
 def test_compare_quick_leaves_every_file_of_design_md(quick, quick_pairs):
-    study = load_study("quick")
+    study = resolve_study(load_study("quick"))
     for (label, seed), path in quick_pairs.items():
         names = {p.name for p in path.iterdir()}
         assert len([n for n in names if n.startswith("events.out.tfevents.")]) == 1, path
@@ -320,14 +320,19 @@ def test_compare_quick_leaves_every_file_of_design_md(quick, quick_pairs):
         assert record["model_file"] == MODEL_FILES[label]
         assert record["steps_done"] == study.settings.total_timesteps
         assert record["hyperparameters"] == dict(study.agent(label).hyperparameters)
+        assert record["family"] == ("library" if label == "sb3_dqn" else "hand-written")
+        assert record["class"] and record["class_file"]
         assert 0 <= record["timings"]["eval_share"] < 1
         assert set(record["versions"]) >= {"torch", "stable_baselines3", "gymnasium", "numpy", "python"}
 
+    # study.toml: the resolved study (TOML has no None: such values are left out), which resolves
+    # back to the same hyperparameters.
     recorded = parse_study((quick[0] / "runs" / "quick" / "study.toml").read_text(), "study.toml")
     assert recorded.settings == study.settings
     assert [(s.label, s.kind, dict(s.hyperparameters)) for s in recorded.agents] == [
-        (s.label, s.kind, dict(s.hyperparameters)) for s in study.agents
+        (s.label, s.kind, {k: v for k, v in s.hyperparameters.items() if v is not None}) for s in study.agents
     ]
+    assert resolve_study(recorded).agents == study.agents
 
 
 @pytest.mark.slow

@@ -19,15 +19,15 @@ import pytest
 
 from harness.results import is_complete, read_run
 from harness.scheduler import check_consistent, merge_recorded
-from harness.study import StudyError, load_study, parse_study, to_toml
+from harness.study import StudyError, load_study, parse_study, resolve_study, to_toml
 
-DQN_TABLE = 'preset = "zoo"\nnet_arch = [64, 64]\nlearning_starts = 500\ntrain_freq = 64\ngradient_steps = 16'
+DQN_TABLE = 'preset = "zoo"\nlearning_starts = 500\ntrain_freq = 64\ngradient_steps = 16'
 AGENT_TABLES = {
     "random": 'kind = "random"',
     "tabular_q": 'kind = "tabular_q"',
     "tabular_sarsa": 'kind = "tabular_sarsa"',
-    "custom_dqn": 'kind = "custom_dqn"\n' + DQN_TABLE,
-    "sb3_dqn": 'kind = "sb3_dqn"\n' + DQN_TABLE,
+    "custom_dqn": 'kind = "custom_dqn"\nnet_arch = [64, 64]\n' + DQN_TABLE,
+    "sb3_dqn": 'kind = "sb3_dqn"\npolicy_kwargs = { net_arch = [64, 64] }\n' + DQN_TABLE,
 }
 """quick.toml's agents."""
 
@@ -310,7 +310,7 @@ def test_a_changed_study_is_refused_until_fresh(reference: pathlib.Path, tmp_pat
 
 
 def test_check_consistent_names_what_changed(reference: pathlib.Path):
-    study = parse_study(TINY, "tiny.toml")
+    study = resolve_study(parse_study(TINY, "tiny.toml"))
     check_consistent(study, reference.parent)  # as run: accepted
     changes = [
         (TINY.replace("eval_freq = 500", "eval_freq = 250"), "evaluation"),
@@ -319,7 +319,7 @@ def test_check_consistent_names_what_changed(reference: pathlib.Path):
     ]
     for text, what in changes:
         with pytest.raises(StudyError, match="--fresh") as error:
-            check_consistent(parse_study(text, "tiny.toml"), reference.parent)
+            check_consistent(resolve_study(parse_study(text, "tiny.toml")), reference.parent)
         assert f"another {what}" in str(error.value)
         assert "\n" not in str(error.value)
 
@@ -347,6 +347,20 @@ def test_seeds_and_agents_run_only_those_pairs_and_study_toml_records_the_union(
     recorded = parse_study((study_dir / "study.toml").read_text(), "study.toml")
     assert sorted(recorded.labels) == ["random", "tabular_q"]
     assert recorded.settings.seeds == (0, 1, 2)
+
+
+def test_agents_run_in_parts_with_the_same_settings_are_accepted(tmp_path: pathlib.Path):
+    """An agent whose resolved hyperparameters hold a None (tabular_q's `bounds`), run first, does
+    not make a later `compare` of another agent of the same study refuse the folder."""
+    agents = {label: AGENT_TABLES[label] for label in ("random", "tabular_q")}
+    (tmp_path / "parts.toml").write_text(
+        study_text("parts", seeds=(0,), total_timesteps=300, eval_freq=150, agents=agents)
+    )
+    first = harness(*compare_args("parts.toml", "runs", "--agents", "tabular_q"), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = harness(*compare_args("parts.toml", "runs", "--agents", "random"), cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert sorted(complete_records(tmp_path / "runs" / "parts")) == ["random/seed_0", "tabular_q/seed_0"]
 
 
 def test_merge_recorded_grows_the_study_by_what_the_folder_recorded(tmp_path: pathlib.Path):

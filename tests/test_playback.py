@@ -7,11 +7,11 @@ import pathlib
 
 import pytest
 
-from harness.agents import KINDS
 from harness.cli import main
 from harness.envs import make_eval_envs, make_training_env
 from harness.evaluation import run_episodes
 from harness.playback import PlaybackError, play
+from harness.registry import resolve_kind
 
 EVAL_SEED = 1_000_000
 
@@ -20,8 +20,9 @@ def make_run(root: pathlib.Path, kind: str = "tabular_q", status: str = "complet
     """runs/study/<kind>/seed_0 with an untrained model of `kind` and its run.json."""
     path = root / "runs" / "study" / kind / "seed_0"
     path.mkdir(parents=True)
+    agent_kind = resolve_kind(kind)
     env = make_training_env("CartPole-v1", 0)
-    model = KINDS[kind].build(env, 0, KINDS[kind].resolve({}))
+    model = agent_kind.build(env, 0, agent_kind.resolve({}))
     model.save(path / "model")
     env.close()
     record = {
@@ -31,7 +32,7 @@ def make_run(root: pathlib.Path, kind: str = "tabular_q", status: str = "complet
         "seed": 0,
         "env_id": "CartPole-v1",
         "evaluation": {"eval_freq": 500, "n_eval_episodes": 2, "eval_seed": EVAL_SEED},
-        "model_file": f"model{KINDS[kind].model_suffix}",
+        "model_file": f"model{agent_kind.model_suffix}",
     }
     (path / "run.json").write_text(json.dumps(record))
     return path
@@ -41,7 +42,7 @@ def test_play_repeats_the_evaluation_episodes(tmp_path: pathlib.Path) -> None:
     run_dir = make_run(tmp_path)
     results = play(run_dir, episodes=3, video=None)
     assert [r.seed for r in results] == [EVAL_SEED, EVAL_SEED + 1, EVAL_SEED + 2]
-    model = KINDS["tabular_q"].load(run_dir / "model.npz")
+    model = resolve_kind("tabular_q").load(run_dir / "model.npz")
     expected = run_episodes(model, make_eval_envs("CartPole-v1", 3), [EVAL_SEED + i for i in range(3)])
     assert results == expected
     assert play(run_dir, episodes=3, video=None) == results

@@ -14,7 +14,7 @@ from harness.cli import main
 from harness.report import ReportError, write_report
 from harness.results import EPISODE_COLUMNS, EVAL_COLUMNS, csv_bytes
 from harness.runner import run_settings
-from harness.study import parse_study, to_toml
+from harness.study import parse_study, resolve_study, to_toml
 
 EVAL_SEED = 1_000_000
 BUDGET = 1_000
@@ -27,7 +27,8 @@ FINAL = {0: 100.0, 1: 200.0, 2: 300.0, 3: 500.0}
 
 
 def study_toml(agents: Mapping[str, str], seeds: Sequence[int], n_eval_episodes: int = 2) -> str:
-    """A resolved study (as `compare` writes it) with a command on its first line."""
+    """A resolved study (as `compare` writes it) with a command on its first line; custom_dqn and
+    sb3_dqn, when both are there, are declared a pair."""
     lines = [
         "[study]",
         'name = "synthetic"',
@@ -37,11 +38,13 @@ def study_toml(agents: Mapping[str, str], seeds: Sequence[int], n_eval_episodes:
         f"n_eval_episodes = {n_eval_episodes}",
         f"eval_seed = {EVAL_SEED}",
     ]
+    if {"custom_dqn", "sb3_dqn"} <= set(agents):
+        lines.append('paired = [["custom_dqn", "sb3_dqn"]]')
     for label, kind in agents.items():
         lines += ["", f"[agents.{label}]", f'kind = "{kind}"']
         if kind in ("custom_dqn", "sb3_dqn"):
             lines.append('preset = "zoo"')
-    study = parse_study("\n".join(lines) + "\n", "test")
+    study = resolve_study(parse_study("\n".join(lines) + "\n", "test"))
     return "# The resolved study, as run by: harness compare synthetic.toml --runs-dir runs\n" + to_toml(study)
 
 
@@ -80,7 +83,7 @@ def write_run(
         "steps_done": BUDGET,
         "timings": {"wall_time_s": wall_time_s, "train_steps_per_s": 1000.0},
     }
-    # As the runner records them: the study's settings and the agent's resolved hyperparameters.
+    # The study's settings and the agent's resolved hyperparameters, as study.toml reads back.
     record.update(run_settings(parse_study((study_dir / "study.toml").read_text(), "test"), label))
     (path / "run.json").write_text(json.dumps(record))
     return path
@@ -190,7 +193,7 @@ def test_summary_csv_and_markdown_agree(report: tuple[pathlib.Path, str]) -> Non
 
 def test_paired_dqn_comparison_uses_the_shared_episodes(report: tuple[pathlib.Path, str]) -> None:
     readme = report[1]
-    row = readme_row(section(readme, "### The two DQNs on the same episodes"), "custom_dqn | sb3_dqn")
+    row = readme_row(section(readme, "### Declared pairs on the same episodes"), "custom_dqn | sb3_dqn")
     assert "| 4 | 8 |" in row  # 4 seeds, 8 episode pairs
     assert "+50.0 [+50.0, +50.0]" in row and "8 / 0 / 0" in row
     assert "the interval lies above 0 (custom_dqn scores higher)" in readme
@@ -219,7 +222,7 @@ def test_failed_and_missing_pairs_are_marked(tmp_path: pathlib.Path) -> None:
     assert summary_row(out, "sb3_dqn")["failed_or_missing"] == "seed 2 missing"
     assert "ValueError: boom" in readme
     assert "| missing |" in readme_row(section(readme, "## Appendix: every run"), "sb3_dqn | 2")
-    paired = readme_row(section(readme, "### The two DQNs on the same episodes"), "custom_dqn | sb3_dqn")
+    paired = readme_row(section(readme, "### Declared pairs on the same episodes"), "custom_dqn | sb3_dqn")
     assert "| 3 | 6 |" in paired  # the 3 seeds both completed
 
 
@@ -363,9 +366,40 @@ def test_a_run_made_with_other_settings_is_not_counted(tmp_path: pathlib.Path) -
     assert (row["runs_complete"], row["runs_planned"]) == (3, 4)
 
 
+def test_a_run_recorded_by_the_runner_is_not_stale(tmp_path: pathlib.Path) -> None:
+    """run.json holds the resolved hyperparameters as the runner records them (`run_settings` of
+    the resolved study); study.toml is the resolved study as `to_toml` writes it. A field at an
+    empty (None) default, which TOML cannot hold, must not make them differ: the report counts
+    such a run."""
+    study_dir = make_study(tmp_path)
+    resolved = resolve_study(parse_study((study_dir / "study.toml").read_text(), "test"))
+    assert "exploration_decay" not in resolved.agent("custom_dqn").hyperparameters  # None: left out
+    for seed in FINAL:
+        path = study_dir / "custom_dqn" / f"seed_{seed}" / "run.json"
+        record = json.loads(path.read_text())
+        record.update(run_settings(resolved, "custom_dqn"))
+        path.write_text(json.dumps(record))
+    out = tmp_path / "out"
+    write_report(study_dir, out, video=False, reps=REPS)
+    assert summary_row(out, "custom_dqn")["runs_complete"] == 4
+
+
+def test_a_declared_pair_is_the_only_paired_comparison(tmp_path: pathlib.Path) -> None:
+    study_dir = make_study(tmp_path)
+    text = (study_dir / "study.toml").read_text()
+    (study_dir / "study.toml").write_text(text.replace('paired = [["custom_dqn", "sb3_dqn"]]', "paired = []"))
+    readme = write_report(study_dir, tmp_path / "out", video=False, reps=REPS).read_text()
+    assert "declares no pairs" in section(readme, "### Declared pairs on the same episodes")
+    (study_dir / "study.toml").write_text(text.replace('[["custom_dqn", "sb3_dqn"]]', '[["sb3_dqn", "random"]]'))
+    readme = write_report(study_dir, tmp_path / "out", video=False, reps=REPS).read_text()
+    row = readme_row(section(readme, "### Declared pairs on the same episodes"), "sb3_dqn | random")
+    assert "| 4 | 8 |" in row and "8 / 0 / 0" in row
+    assert "custom_dqn | sb3_dqn" not in section(readme, "### Declared pairs on the same episodes")
+
+
 def test_episodes_are_rendered_to_gif_and_mp4(tmp_path: pathlib.Path) -> None:
-    from harness.agents import KINDS
     from harness.envs import make_training_env
+    from harness.registry import resolve_kind
 
     study_dir = tmp_path / "runs" / "synthetic"
     study_dir.mkdir(parents=True)
@@ -373,7 +407,8 @@ def test_episodes_are_rendered_to_gif_and_mp4(tmp_path: pathlib.Path) -> None:
     for seed, final in ((0, 9.0), (1, 11.0)):
         path = write_run(study_dir, "tabular_q", "tabular_q", seed, {0: [9.0, 9.0], 1000: [final, final]})
         env = make_training_env("CartPole-v1", seed)
-        KINDS["tabular_q"].build(env, seed, KINDS["tabular_q"].resolve({})).save(path / "model")
+        kind = resolve_kind("tabular_q")
+        kind.build(env, seed, kind.resolve({})).save(path / "model")
         env.close()
     out = tmp_path / "out"
     readme = write_report(study_dir, out, video=True, reps=REPS).read_text()

@@ -7,17 +7,17 @@ import json
 import pathlib
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import pytest
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from helpers import EpisodeStarts, ResetRecorder
+from stable_baselines3.common.callbacks import CallbackList
 
 from custom_agents import RandomAgent
 from harness.callbacks import Evaluator, RunGuard
 from harness.results import EPISODE_COLUMNS, EVAL_COLUMNS
 from harness.runner import PairTask, build_run, run_pair
 from harness.seeding import single_thread
-from harness.study import Study, parse_study
+from harness.study import Study, parse_study, resolve_study
 
 TINY = """\
 [study]
@@ -48,7 +48,7 @@ gradient_steps = 16
 [agents.sb3_dqn]
 kind = "sb3_dqn"
 preset = "zoo"
-net_arch = [64, 64]
+policy_kwargs = { net_arch = [64, 64] }
 learning_starts = 500
 train_freq = 64
 gradient_steps = 16
@@ -62,9 +62,19 @@ MODEL_FILES = {
 }
 
 
+CLASSES = {
+    "random": "custom_agents.random_agent:RandomAgent",
+    "tabular_q": "custom_agents.tabular:TabularQAgent",
+    "tabular_sarsa": "custom_agents.tabular:TabularSarsaAgent",
+    "custom_dqn": "custom_agents.dqn:DQNAgent",
+    "sb3_dqn": "stable_baselines3.dqn.dqn:DQN",
+}
+"""The class each kind's run records."""
+
+
 @pytest.fixture(scope="module")
 def study() -> Study:
-    return parse_study(TINY, "tiny.toml")
+    return resolve_study(parse_study(TINY, "tiny.toml"))
 
 
 def read_csv(path: pathlib.Path) -> list[dict[str, str]]:
@@ -79,41 +89,12 @@ def without_wall_time(rows: list[dict[str, str]]) -> list[dict[str, str]]:
 # -- identical conditions -----------------------------------------------------------------------
 
 
-class EpisodeStarts(BaseCallback):
-    """Keeps the first observation of every training episode: the one before training starts,
-    then `new_obs` of each step that ended an episode (the VecEnv has already reset)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.starts: list[np.ndarray] = []
-
-    def _on_training_start(self) -> None:
-        self.starts.append(np.array(self.model._last_obs[0], copy=True))
-
-    def _on_step(self) -> bool:
-        if self.locals["dones"][0]:
-            self.starts.append(np.array(self.locals["new_obs"][0], copy=True))
-        return True
-
-
-class ResetRecorder(gym.Wrapper):
-    """Keeps every observation its env was reset to."""
-
-    def __init__(self, env: gym.Env, resets: list[np.ndarray]) -> None:
-        super().__init__(env)
-        self.resets = resets
-
-    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
-        obs, info = super().reset(**kwargs)
-        self.resets.append(np.array(obs, copy=True))
-        return obs, info
-
-
 def train_recording_starts(study: Study, label: str, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Train one pair as the runner does; return its training episode starts and its evaluation resets."""
     settings = study.settings
     single_thread()  # as `run_pair` does
-    env, model = build_run(PairTask(study, label, seed))
+    kind, env, model = build_run(PairTask(study, label, seed))
+    assert kind.kind == label
     starts = EpisodeStarts()
     evaluator = Evaluator(settings.env_id, settings.eval_freq, settings.n_eval_episodes, settings.eval_seed)
     resets: list[np.ndarray] = []
@@ -182,6 +163,10 @@ def test_run_pair_writes_its_files_and_is_deterministic(study: Study, label: str
     assert record["steps_done"] == study.settings.total_timesteps
     assert record["hyperparameters"] == dict(study.agent(label).hyperparameters)
     assert 0 <= record["timings"]["eval_share"] < 1
+    family = "library" if label == "sb3_dqn" else "hand-written"
+    assert (record["class"], record["family"]) == (CLASSES[label], family)
+    assert record["class_file"] and pathlib.Path(record["class_file"]).is_file()
+    assert record["code_dir"] == study.settings.code_dir
 
     episodes = read_csv(first / "episodes.csv")
     evals = read_csv(first / "evals.csv")
@@ -195,6 +180,11 @@ def test_run_pair_writes_its_files_and_is_deterministic(study: Study, label: str
     assert (first / "evals.csv").read_bytes() == (second / "evals.csv").read_bytes()
     assert without_wall_time(read_csv(second / "episodes.csv")) == without_wall_time(episodes)
     assert again["final_eval_mean_return"] == record["final_eval_mean_return"]
+
+
+def test_a_pair_needs_a_resolved_study():
+    with pytest.raises(ValueError, match="resolve_study"):
+        PairTask(parse_study(TINY, "tiny.toml"), "random", 0)
 
 
 def test_run_pair_clears_an_earlier_attempt(study: Study, tmp_path: pathlib.Path):

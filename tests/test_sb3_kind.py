@@ -1,6 +1,6 @@
-"""The `sb3_dqn` kind: Stable-Baselines3's DQN built from the same hyperparameter names and presets
-as `custom_dqn`, refusing what SB3 cannot do, and counting updates and target syncs as the
-hand-written agent does."""
+"""The `sb3_dqn` kind: Stable-Baselines3's DQN, unpatched, taking SB3's own constructor arguments
+(with the `zoo` preset `custom_dqn` has too), refusing options SB3 does not have, and counting
+updates and target syncs as the hand-written agent does."""
 
 from __future__ import annotations
 
@@ -17,13 +17,18 @@ from stable_baselines3.common.callbacks import BaseCallback
 from torch import nn
 
 from custom_agents.dqn import DQNConfig
-from harness.agents import KINDS
+from custom_agents.presets import DQN_PRESETS, sb3_kwargs
 from harness.envs import make_training_env
+from harness.registry import KindError, resolve_kind
+from harness.study import StudyError, parse_study, resolve_study
 
 ENV_ID = "CartPole-v1"
-SB3 = KINDS["sb3_dqn"]
-CUSTOM = KINDS["custom_dqn"]
+SB3 = resolve_kind("sb3_dqn")
+CUSTOM = resolve_kind("custom_dqn")
 TINY: dict[str, Any] = {"net_arch": [16], "learning_starts": 20, "batch_size": 8, "buffer_size": 500}
+"""Small `custom_dqn` hyperparameters; `sb3_kwargs(TINY)` are the same for `sb3_dqn`."""
+SB3_DEFAULT_NET_ARCH = [64, 64]
+"""SB3's DQN `MlpPolicy` network without `policy_kwargs`."""
 
 # The fields both agents share, and what SB3 calls them on a built model.
 SHARED_FIELDS = (
@@ -51,26 +56,58 @@ def one_torch_thread() -> Iterator[None]:
 
 
 def build_sb3(values: dict[str, Any], seed: int = 0) -> DQN:
+    """An `sb3_dqn` model from SB3 constructor arguments."""
     return SB3.build(make_training_env(ENV_ID, seed), seed, SB3.resolve(values))
+
+
+def train_freq_of(resolved: dict[str, Any]) -> tuple[int, str]:
+    """(frequency, unit) of resolved `sb3_dqn` hyperparameters (`train_freq` as SB3 takes it: an
+    int counting steps, or [frequency, unit])."""
+    train_freq = resolved["train_freq"]
+    if isinstance(train_freq, int):
+        return train_freq, "step"
+    frequency, unit = train_freq
+    return frequency, unit
+
+
+def net_arch_of(resolved: dict[str, Any]) -> list[int]:
+    """The hidden layers resolved `sb3_dqn` hyperparameters ask for."""
+    return list((resolved.get("policy_kwargs") or {}).get("net_arch", SB3_DEFAULT_NET_ARCH))
+
+
+def as_custom(resolved: dict[str, Any]) -> dict[str, Any]:
+    """Resolved `sb3_dqn` hyperparameters under `custom_dqn`'s names, for the fields both share."""
+    return {
+        **{name: resolved[name] for name in SHARED_FIELDS},
+        "train_freq": list(train_freq_of(resolved)),
+        "net_arch": net_arch_of(resolved),
+    }
+
+
+def shared(custom: dict[str, Any]) -> dict[str, Any]:
+    """The same fields of resolved `custom_dqn` hyperparameters."""
+    return {name: custom[name] for name in (*SHARED_FIELDS, "train_freq", "net_arch")}
 
 
 def assert_model_matches(model: DQN, resolved: dict[str, Any]) -> None:
     for name in SHARED_FIELDS:
         assert getattr(model, name) == resolved[name], name
-    frequency, unit = resolved["train_freq"]
-    assert (model.train_freq.frequency, model.train_freq.unit.value) == (frequency, unit)
-    assert model.policy.net_arch == list(resolved["net_arch"])
+    assert (model.train_freq.frequency, model.train_freq.unit.value) == train_freq_of(resolved)
+    net_arch = net_arch_of(resolved)
+    assert model.policy.net_arch == net_arch
     linear = [m for m in model.q_net.q_net if isinstance(m, nn.Linear)]
-    sizes = (4, *resolved["net_arch"], 2)
+    sizes = (4, *net_arch, 2)
     assert [(m.in_features, m.out_features) for m in linear] == list(itertools.pairwise(sizes))
     assert model.device.type == "cpu"
 
 
 def test_zoo_preset_resolves_the_same_for_both_kinds():
     resolved = SB3.resolve({"preset": "zoo"})
-    assert resolved == CUSTOM.resolve({"preset": "zoo"})
+    assert as_custom(resolved) == shared(CUSTOM.resolve({"preset": "zoo"}))
     assert resolved["preset"] == "zoo"
-    assert resolved["learning_rate"] == 2.3e-3 and resolved["train_freq"] == [256, "step"]
+    assert resolved["policy"] == "MlpPolicy"
+    assert resolved["learning_rate"] == 2.3e-3 and resolved["train_freq"] == 256
+    assert resolved["policy_kwargs"] == {"net_arch": [256, 256]}
 
 
 def test_zoo_preset_builds_an_sb3_dqn_with_those_values():
@@ -79,6 +116,12 @@ def test_zoo_preset_builds_an_sb3_dqn_with_those_values():
     assert type(model) is DQN
     assert model.seed == 3
     assert_model_matches(model, resolved)
+
+
+def test_explicit_values_over_the_zoo_preset_win():
+    resolved = SB3.resolve({"preset": "zoo", "gamma": 0.9, "policy_kwargs": {"net_arch": [32]}})
+    assert resolved["gamma"] == 0.9 and resolved["learning_rate"] == 2.3e-3
+    assert resolved["policy_kwargs"] == {"net_arch": [32]}
 
 
 def test_explicit_values_reach_the_sb3_model():
@@ -98,20 +141,26 @@ def test_explicit_values_reach_the_sb3_model():
         "max_grad_norm": 3.0,
         "net_arch": [24, 12],
     }
-    resolved = SB3.resolve(values)
-    assert resolved == CUSTOM.resolve(values)
-    assert_model_matches(build_sb3(values), resolved)
+    resolved = SB3.resolve(sb3_kwargs(values))  # the same values, as SB3 takes them (as TOML gives them)
+    assert resolved["policy_kwargs"] == {"net_arch": [24, 12]}
+    assert as_custom(resolved) == shared(CUSTOM.resolve(values))
+    assert_model_matches(build_sb3(sb3_kwargs(values)), resolved)
 
 
 def test_default_values_are_sb3s_defaults():
-    """`DQNConfig`'s defaults are SB3's `DQN` defaults, so an empty table means the same to both."""
+    """`DQNConfig`'s defaults are SB3's `DQN` defaults, so an empty table means the same to both
+    (but the network: SB3's MlpPolicy has [64, 64] unless `policy_kwargs` says otherwise)."""
     signature = inspect.signature(DQN.__init__).parameters
     defaults = DQNConfig()
     for name in SHARED_FIELDS:
         assert getattr(defaults, name) == signature[name].default, name
     assert defaults.train_freq == (signature["train_freq"].default, "step")
+    resolved = SB3.resolve({})
+    for name in SHARED_FIELDS:  # the resolved hyperparameters say what ran: SB3's defaults
+        assert resolved[name] == signature[name].default, name
+    assert resolved["device"] == "cpu"
     model = build_sb3({})
-    assert_model_matches(model, SB3.resolve({}))
+    assert_model_matches(model, resolved)
 
 
 @pytest.mark.parametrize(
@@ -120,32 +169,70 @@ def test_default_values_are_sb3s_defaults():
         ({"loss": "mse"}, "loss"),
         ({"exploration_decay": 0.99}, "exploration_decay"),
         ({"target_update_unit": "update"}, "target_update_unit"),
+        ({"net_arch": [16]}, "net_arch"),  # SB3 takes it inside policy_kwargs
     ],
 )
 def test_options_sb3_lacks_are_refused_naming_them(values, field):
-    with pytest.raises(ValueError, match=f"'{field}'.*sb3_dqn"):
+    with pytest.raises(KindError, match=f"unknown hyperparameter '{field}': DQN takes") as error:
         SB3.resolve(values)
+    assert error.value.key == field
     assert CUSTOM.resolve(values)[field] == next(iter(values.values()))  # fine for the hand-written agent
 
 
 def test_bad_values_are_refused_for_sb3_dqn_too():
     with pytest.raises(ValueError, match="'gamma'"):
-        SB3.resolve({"gamma": 2.0})
+        CUSTOM.resolve({"gamma": 2.0})
     with pytest.raises(ValueError, match="'no_such_option'"):
         SB3.resolve({"no_such_option": 1})
+    with pytest.raises(ValueError, match="'seed' cannot be set"):
+        SB3.resolve({"seed": 1})
+    # A value SB3's constructor refuses is found by building it once on the env, before any run.
+    resolved = SB3.resolve({"train_freq": 0.5})
+    with pytest.raises(KindError, match=r"DQN cannot be built on CartPole-v1: .*train_freq"):
+        SB3.check_on_env(ENV_ID, resolved)
 
 
-def test_assignment_preset_is_refused_unless_overridden():
-    with pytest.raises(ValueError, match=r"'(target_update_unit|exploration_decay|loss)'"):
+def study_with_sb3_dqn(lines: str) -> str:
+    return f"""
+[study]
+name = "s"
+seeds = [0]
+total_timesteps = 1000
+eval_freq = 500
+
+[agents.sb3]
+kind = "sb3_dqn"
+{lines}
+"""
+
+
+def test_a_study_names_the_sb3_dqn_hyperparameter_at_fault():
+    with pytest.raises(StudyError, match=r"agents\.sb3\.loss: unknown hyperparameter 'loss'"):
+        resolve_study(parse_study(study_with_sb3_dqn('loss = "mse"'), "s.toml"))
+    with pytest.raises(StudyError, match=r"agents\.sb3\.preset: .*'zoo'"):
+        resolve_study(parse_study(study_with_sb3_dqn('preset = "assignment"'), "s.toml"))
+    study = resolve_study(
+        parse_study(study_with_sb3_dqn('preset = "zoo"\npolicy_kwargs = { net_arch = [16] }'), "s.toml")
+    )
+    assert study.agent("sb3").hyperparameters["policy_kwargs"] == {"net_arch": [16]}
+
+
+ASSIGNMENT_ONLY = ("target_update_unit", "exploration_decay", "loss")
+"""The assignment preset's options SB3's DQN has no counterpart for."""
+
+
+def test_assignment_preset_is_refused_even_with_overrides():
+    with pytest.raises(KindError, match=r"'preset' must be 'zoo' for sb3_dqn"):
         SB3.resolve({"preset": "assignment"})
     overrides = {"target_update_unit": "step", "exploration_decay": None, "loss": "huber"}
-    for left_out in overrides:  # each of the three alone is refused
-        with pytest.raises(ValueError, match=f"'{left_out}'"):
-            SB3.resolve({"preset": "assignment", **{k: v for k, v in overrides.items() if k != left_out}})
-    resolved = SB3.resolve({"preset": "assignment", **overrides, "net_arch": [16]})
+    with pytest.raises(KindError, match=r"'preset' must be 'zoo' for sb3_dqn"):
+        SB3.resolve({"preset": "assignment", **overrides})
+    # What SB3 does have of the assignment's choices can be given as its own arguments.
+    values = {k: v for k, v in DQN_PRESETS["assignment"].items() if k not in ASSIGNMENT_ONLY}
+    resolved = SB3.resolve(sb3_kwargs({**values, "net_arch": [16]}))
     assert resolved["gamma"] == 0.9 and resolved["train_freq"] == [1, "episode"]
     assert resolved["max_grad_norm"] == float("inf")
-    assert_model_matches(build_sb3({"preset": "assignment", **overrides, "net_arch": [16]}), resolved)
+    assert_model_matches(build_sb3(sb3_kwargs({**values, "net_arch": [16]})), resolved)
 
 
 # -- the same counting as the hand-written agent --------------------------------------------
@@ -190,7 +277,7 @@ def test_update_and_sync_counts_match_sb3(monkeypatch, train_freq, gradient_step
     custom.learn(total)
 
     sb3_syncs = count_sb3_target_syncs(monkeypatch)
-    model = build_sb3(values)
+    model = build_sb3(sb3_kwargs(values))
     model.learn(total)
 
     assert custom.num_timesteps == model.num_timesteps == total
@@ -213,7 +300,7 @@ class ExplorationRates(BaseCallback):
 def test_exploration_rate_matches_sb3_step_by_step():
     values = {**TINY, "exploration_fraction": 0.3, "exploration_initial_eps": 0.7, "exploration_final_eps": 0.05}
     rates = []
-    for model in (CUSTOM.build(make_training_env(ENV_ID, 0), 0, CUSTOM.resolve(values)), build_sb3(values)):
+    for model in (CUSTOM.build(make_training_env(ENV_ID, 0), 0, CUSTOM.resolve(values)), build_sb3(sb3_kwargs(values))):
         recorder = ExplorationRates()
         model.learn(300, callback=recorder)
         rates.append([*recorder.rates, float(model.exploration_rate)])

@@ -1,4 +1,7 @@
-"""Study files: every bad input refused before anything runs, with one line naming the file and the key."""
+"""Study files: every bad input refused before anything runs, with one line naming the file and the key.
+
+`parse_study` / `load_study` check the file's structure, `[study]` and the kinds' form without
+importing an agent class; `resolve_study` checks each agent's hyperparameters against its class."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import pathlib
 import pytest
 
 from harness.seeding import EVAL_SEED_BASE
-from harness.study import Study, StudyError, load_study, parse_study, to_toml
+from harness.study import Study, StudyError, load_study, parse_study, resolve_study, to_toml
 
 SOURCE = "/studies/my_study.toml"
 
@@ -44,21 +47,6 @@ BAD_STUDIES = [
         with_study("n_eval_episodes = 2", "n_eval_episodes = 2\ncolour = 1"),
         ["study.colour", "unknown key", "allowed:", "total_timesteps"],
     ),
-    (
-        "unknown key in an agent table",
-        with_agent("tabular_q", "colour = 1"),
-        ["agents.a.colour", "unknown hyperparameter", "allowed:", "num_bins"],
-    ),
-    (
-        "unknown hyperparameter",
-        with_agent("custom_dqn", "learning_rat = 0.1"),
-        ["agents.a.learning_rat", "unknown hyperparameter", "learning_rate"],
-    ),
-    (
-        "hyperparameter of another kind",
-        with_agent("random", "num_bins = [1, 1, 1, 1]"),
-        ["agents.a.num_bins", "unknown hyperparameter"],
-    ),
     ("unknown kind", with_agent("ppo"), ["agents.a.kind", "'ppo'", "allowed:", "tabular_q", "sb3_dqn"]),
     ("missing kind", STUDY + "\n[agents.a]\nnum_bins = [1, 1, 1, 1]\n", ["agents.a.kind", "missing", "random"]),
     ("agent not a table", STUDY + "\n[agents]\na = 3\n", ["agents.a", "table"]),
@@ -81,11 +69,6 @@ BAD_STUDIES = [
     ("scalar for the seeds", with_study("seeds = [0, 1]", "seeds = 0"), ["study.seeds"]),
     ("string seeds", with_study("seeds = [0, 1]", 'seeds = ["0"]'), ["study.seeds"]),
     ("number for the name", with_study('name = "t"', "name = 3"), ["study.name", "string"]),
-    (
-        "wrong type of hyperparameter",
-        with_agent("custom_dqn", 'learning_starts = "500"'),
-        ["agents.a.learning_starts", "integer"],
-    ),
     ("empty seeds", with_study("seeds = [0, 1]", "seeds = []"), ["study.seeds", "empty"]),
     ("negative seed", with_study("seeds = [0, 1]", "seeds = [-1]"), ["study.seeds", ">= 0"]),
     ("repeated seed", with_study("seeds = [0, 1]", "seeds = [1, 1]"), ["study.seeds", "distinct"]),
@@ -114,6 +97,32 @@ BAD_STUDIES = [
     ("[study] not a table", "study = 3\n" + RANDOM, ["study", "missing [study]"]),
     ("no agents", STUDY, ["agents", "no agents"]),
     ("empty [agents]", STUDY + "\n[agents]\n", ["agents", "no agents"]),
+    ("invalid TOML", STUDY + "[agents.a\n", ["not valid TOML"]),
+    ("table declared twice", STUDY + RANDOM + RANDOM, ["not valid TOML"]),
+]
+"""Refused by `parse_study` itself (no agent class imported)."""
+
+BAD_AGENTS = [
+    (
+        "unknown key in an agent table",
+        with_agent("tabular_q", "colour = 1"),
+        ["agents.a.colour", "unknown hyperparameter", "allowed:", "num_bins"],
+    ),
+    (
+        "unknown hyperparameter",
+        with_agent("custom_dqn", "learning_rat = 0.1"),
+        ["agents.a.learning_rat", "unknown hyperparameter", "learning_rate"],
+    ),
+    (
+        "hyperparameter of another kind",
+        with_agent("random", "num_bins = [1, 1, 1, 1]"),
+        ["agents.a.num_bins", "unknown hyperparameter"],
+    ),
+    (
+        "wrong type of hyperparameter",
+        with_agent("custom_dqn", 'learning_starts = "500"'),
+        ["agents.a.learning_starts", "integer"],
+    ),
     ("list hyperparameter given a string", with_agent("tabular_q", 'num_bins = "x"'), ["agents.a.num_bins", "'x'"]),
     (
         "list hyperparameter with a bad value",
@@ -122,20 +131,55 @@ BAD_STUDIES = [
     ),
     ("tabular gamma out of range", with_agent("tabular_q", "gamma = 2"), ["agents.a.gamma", "[0, 1]"]),
     ("dqn gamma out of range", with_agent("custom_dqn", "gamma = 2"), ["agents.a.gamma", "[0, 1]"]),
-    ("sb3 gamma out of range", with_agent("sb3_dqn", "gamma = 2"), ["agents.a.gamma", "[0, 1]"]),
+    (
+        "sb3 value its constructor refuses",
+        with_agent("sb3_dqn", "train_freq = 0.5"),
+        ["agents.a", "DQN cannot be built on CartPole-v1", "train_freq"],
+    ),
     ("zero learning rate", with_agent("custom_dqn", "learning_rate = 0.0"), ["agents.a.learning_rate", "> 0"]),
     ("nan learning rate", with_agent("custom_dqn", "learning_rate = nan"), ["agents.a.learning_rate", "finite"]),
-    ("unknown preset", with_agent("sb3_dqn", 'preset = "nope"'), ["agents.a.preset", "zoo", "assignment"]),
-    ("option sb3 lacks", with_agent("sb3_dqn", 'loss = "mse"'), ["agents.a.loss", "huber", "sb3_dqn"]),
-    ("invalid TOML", STUDY + "[agents.a\n", ["not valid TOML"]),
-    ("table declared twice", STUDY + RANDOM + RANDOM, ["not valid TOML"]),
+    ("unknown preset", with_agent("custom_dqn", 'preset = "nope"'), ["agents.a.preset", "zoo", "assignment"]),
+    ("unknown sb3 preset", with_agent("sb3_dqn", 'preset = "nope"'), ["agents.a.preset", "'zoo'", "sb3_dqn", "'nope'"]),
+    (
+        "assignment preset for sb3",
+        with_agent("sb3_dqn", 'preset = "assignment"'),
+        ["agents.a.preset", "must be 'zoo' for sb3_dqn"],
+    ),
+    (
+        "option sb3 lacks",
+        with_agent("sb3_dqn", 'loss = "mse"'),
+        ["agents.a.loss", "unknown hyperparameter 'loss'", "DQN takes", "learning_rate"],
+    ),
+    (
+        "net_arch outside policy_kwargs for sb3",
+        with_agent("sb3_dqn", "net_arch = [64, 64]"),
+        ["agents.a.net_arch", "unknown hyperparameter", "policy_kwargs"],
+    ),
+    (
+        "argument the harness sets for sb3",
+        with_agent("sb3_dqn", "seed = 3"),
+        ["agents.a.seed", "cannot be set"],
+    ),
+    (
+        "module kind that does not import",
+        with_agent("no_such_module_xyz:Agent"),
+        ["agents.a.kind", "no_such_module_xyz"],
+    ),
+    (
+        "class of neither family",
+        with_agent("collections:OrderedDict"),
+        ["agents.a.kind", "neither agent family", "BaseAgent", "BaseAlgorithm"],
+    ),
+    (
+        "library algorithm whose spaces do not fit",
+        with_agent("stable_baselines3:SAC"),
+        ["agents.a", "SAC cannot be built on CartPole-v1"],
+    ),
 ]
+"""Read by `parse_study`, refused by `resolve_study` (the agent's class checks them)."""
 
 
-@pytest.mark.parametrize(("text", "fragments"), [c[1:] for c in BAD_STUDIES], ids=[c[0] for c in BAD_STUDIES])
-def test_bad_study_is_refused_with_one_line_naming_file_and_key(text: str, fragments: list[str]):
-    with pytest.raises(StudyError) as error:
-        parse_study(text, SOURCE)
+def assert_one_line(error: pytest.ExceptionInfo[StudyError], fragments: list[str]) -> None:
     message = str(error.value)
     assert "\n" not in message
     assert message.startswith(f"{SOURCE}: ")
@@ -143,8 +187,29 @@ def test_bad_study_is_refused_with_one_line_naming_file_and_key(text: str, fragm
         assert fragment in message
 
 
-def test_a_good_study_parses_with_defaults_filled():
+@pytest.mark.parametrize(("text", "fragments"), [c[1:] for c in BAD_STUDIES], ids=[c[0] for c in BAD_STUDIES])
+def test_bad_study_is_refused_with_one_line_naming_file_and_key(text: str, fragments: list[str]):
+    with pytest.raises(StudyError) as error:
+        parse_study(text, SOURCE)
+    assert_one_line(error, fragments)
+
+
+@pytest.mark.parametrize(("text", "fragments"), [c[1:] for c in BAD_AGENTS], ids=[c[0] for c in BAD_AGENTS])
+def test_bad_agent_is_refused_on_resolving_with_one_line_naming_file_and_key(text: str, fragments: list[str]):
+    study = parse_study(text, SOURCE)  # reading the file imports no agent class
+    assert not study.resolved
+    with pytest.raises(StudyError) as error:
+        resolve_study(study)
+    assert_one_line(error, fragments)
+
+
+def test_a_good_study_parses_and_resolves_with_defaults_filled():
     study = parse_study(STUDY + RANDOM + '\n[agents.q]\nkind = "tabular_q"\ngamma = 0.9\n', SOURCE)
+    assert not study.resolved
+    assert dict(study.agent("q").hyperparameters) == {"gamma": 0.9}  # as written until resolved
+    study = resolve_study(study)
+    assert study.resolved
+    assert resolve_study(study) is study
     assert study.name == "t"
     assert study.settings.seeds == (0, 1)
     assert study.settings.env_id == "CartPole-v1"
@@ -157,12 +222,16 @@ def test_a_good_study_parses_with_defaults_filled():
 
 
 def test_several_labels_may_share_a_kind():
-    study = parse_study(
-        STUDY + '\n[agents.q]\nkind = "tabular_q"\n\n[agents.q_fine]\nkind = "tabular_q"\nnum_bins = [1, 1, 8, 12]\n',
-        SOURCE,
+    study = resolve_study(
+        parse_study(
+            STUDY
+            + '\n[agents.q]\nkind = "tabular_q"\n\n[agents.q_fine]\nkind = "tabular_q"\nnum_bins = [1, 1, 8, 12]\n',
+            SOURCE,
+        )
     )
     assert [spec.kind for spec in study.agents] == ["tabular_q", "tabular_q"]
     assert study.agent("q_fine").hyperparameters["num_bins"] == [1, 1, 8, 12]
+    assert study.agent("q").hyperparameters["num_bins"] == [3, 3, 6, 6]
 
 
 def test_missing_file_is_refused_naming_it(tmp_path: pathlib.Path):
@@ -203,6 +272,35 @@ def test_embedded_studies_load_and_round_trip_through_to_toml(name: str):
     assert [(s.label, s.kind, dict(s.hyperparameters)) for s in again.agents] == [
         (s.label, s.kind, dict(s.hyperparameters)) for s in study.agents
     ]
+    assert set(study.settings.paired) <= {(a, b) for a in study.labels for b in study.labels}
+    assert ("custom_dqn", "sb3_dqn") in study.settings.paired
+
+
+@pytest.mark.parametrize("name", ["cartpole", "quick"])
+def test_resolved_embedded_studies_round_trip_through_to_toml(name: str):
+    """A resolved study (as a runs folder keeps it, tables such as `policy_kwargs` included)
+    reads back, and resolves, to the same hyperparameters; None values are left out."""
+    resolved = resolve_study(load_study(name))
+    again = parse_study(to_toml(resolved), "resolved.toml")
+    assert again.settings == resolved.settings
+    for spec in resolved.agents:
+        written = {k: v for k, v in spec.hyperparameters.items() if v is not None}
+        assert dict(again.agent(spec.label).hyperparameters) == written
+    assert resolve_study(again).agents == resolved.agents
+    assert resolved.agent("sb3_dqn").hyperparameters["preset"] == "zoo"
+
+
+def test_paired_labels_must_be_agents():
+    text = STUDY.replace("n_eval_episodes = 2", 'n_eval_episodes = 2\npaired = [["a", "b"]]') + RANDOM
+    with pytest.raises(StudyError, match=r"study\.paired: 'b' is not an agent label"):
+        parse_study(text, SOURCE)
+    same = STUDY.replace("n_eval_episodes = 2", 'n_eval_episodes = 2\npaired = [["a", "a"]]') + RANDOM
+    with pytest.raises(StudyError, match=r"study\.paired: .*itself"):
+        parse_study(same, SOURCE)
+    good = STUDY.replace("n_eval_episodes = 2", 'n_eval_episodes = 2\npaired = [["a", "b"]]')
+    study = parse_study(good + RANDOM + '\n[agents.b]\nkind = "random"\n', SOURCE)
+    assert study.settings.paired == (("a", "b"),)
+    assert study.select(labels=["a"]).settings.paired == ()  # a pair goes with either of its agents
 
 
 def test_select_restricts_agents_and_seeds():
@@ -210,7 +308,18 @@ def test_select_restricts_agents_and_seeds():
     part = study.select(labels=["sb3_dqn", "random"], seeds=[1])
     assert part.labels == ("random", "sb3_dqn")  # the study's order
     assert part.settings.seeds == (1,)
-    assert dataclasses.replace(part.settings, seeds=study.settings.seeds) == study.settings
+    assert part.settings.paired == ()  # custom_dqn is not selected
+    assert (
+        dataclasses.replace(part.settings, seeds=study.settings.seeds, paired=study.settings.paired) == study.settings
+    )
+    both = study.select(labels=["custom_dqn", "sb3_dqn"])
+    assert both.settings.paired == study.settings.paired
+
+
+def test_select_and_replace_keep_a_resolved_study_resolved():
+    study = resolve_study(load_study("quick").select(labels=["random", "tabular_q"]))
+    assert study.select(seeds=[0]).resolved
+    assert study.replace(total_timesteps=500).resolved
 
 
 def test_select_refuses_unknown_labels_and_empty_seeds():
@@ -239,7 +348,7 @@ def test_study_is_frozen():
 
 def test_a_kind_that_is_not_a_string_is_refused():
     text = STUDY + '\n[agents.a]\nkind = ["random"]\n'
-    with pytest.raises(StudyError, match=r"agents\.a\.kind: unknown kind"):
+    with pytest.raises(StudyError, match=r"agents\.a\.kind: must be a string"):
         parse_study(text, "t.toml")
 
 

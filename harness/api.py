@@ -1,0 +1,213 @@
+"""The harness from Python (a notebook, a script): the same functions the command line calls.
+
+    import harness
+    outcome = harness.compare("my_study.toml", seeds=[0, 1, 2], jobs=2)   # runs, then writes the report
+    results = harness.load("runs/my-study")                               # the results as DataFrames
+    results.summary          # one row per agent (the report's summary table)
+    results.evals            # one row per evaluation episode: agent, seed, eval_step, episode, ...
+    results.episodes         # one row per training episode: agent, seed, episode, start_step, ...
+    results.write_report("reports/my-study")
+
+A notebook's own class cannot be named by a study (the worker processes import agent classes
+from files): write it to a file next to the study (`%%writefile my_agents.py` in Jupyter or
+Colab) and name it `kind = "my_agents.py:MyAgent"`.
+
+Errors are exceptions: `StudyError` (a bad study or option), `ExecutorUnavailable` (Ray missing
+or unreachable), `ReportError`; each message is one line. The command line turns them into exit
+code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pathlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+from harness.errors import ReportError
+from harness.study import Study, StudyError, load_study, resolve_study
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    """What `compare` did."""
+
+    study_dir: pathlib.Path
+    """RUNS_DIR/STUDY."""
+    skipped: tuple[str, ...]
+    """Pairs (`label/seed_S`) that were already complete."""
+    completed: tuple[str, ...]
+    """Pairs that ran now and completed."""
+    failed: tuple[tuple[str, str], ...]
+    """(pair, error) of the pairs that ran now and failed."""
+    wall_time_s: float
+    report: pathlib.Path | None
+    """The report's README.md (None without a report)."""
+    report_error: str = ""
+    """Why no report was written although one was asked for (only when runs failed)."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def compare(
+    study: str | os.PathLike[str] | Study = "cartpole",
+    *,
+    seeds: Sequence[int] | None = None,
+    agents: Sequence[str] | None = None,
+    total_timesteps: int | None = None,
+    runs_dir: str | os.PathLike[str] = "runs",
+    reports_dir: str | os.PathLike[str] = "reports",
+    jobs: int | None = None,
+    executor: str = "local",
+    address: str | None = None,
+    gpus_per_run: float = 0.0,
+    fresh: bool = False,
+    report: bool = True,
+    video: bool = True,
+    command: str = "",
+    stream: TextIO | None = None,
+) -> CompareResult:
+    """Run every pair of `study` not yet complete, then write its report (`harness compare`).
+
+    :param study: a study file, an embedded study's name (`cartpole`, `quick`) or a `Study`.
+    :param seeds, agents, total_timesteps: run only these seeds / agent labels, with this budget.
+    :param jobs: pairs in parallel (default: the machine's cores).
+    :param executor: "local" (processes on this machine) or "ray" (`address`, `gpus_per_run`).
+    :param fresh: delete the study's runs first and start over.
+    :param report, video: write the report (with an episode video of each agent).
+    :param command: the command line to record in the run files (the CLI passes its own).
+    :param stream: where progress goes (default: stdout).
+    """
+    loaded = _study(study, total_timesteps, agents, seeds)  # a bad study file is refused before torch loads
+    if executor not in EXECUTORS:
+        raise StudyError(f"executor: must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    jobs = jobs if jobs is not None else os.cpu_count() or 1
+    if jobs < 1:
+        raise StudyError(f"jobs: must be >= 1, got {jobs}")
+    runs_dir, reports_dir = pathlib.Path(runs_dir), pathlib.Path(reports_dir)
+    from harness.executors import LocalExecutor
+    from harness.scheduler import compare as run_pairs
+
+    if executor == "ray":
+        from harness.ray_executor import RayExecutor
+
+        runner: Any = RayExecutor(address=address, num_cpus=jobs, gpus_per_run=gpus_per_run)
+    else:
+        for option, value in (("address", address), ("gpus_per_run", gpus_per_run)):
+            if value:
+                raise StudyError(f"{option}: needs the ray executor")
+        runner = LocalExecutor(jobs)
+    resolved = resolve_study(loaded)
+    with runner:
+        outcome = run_pairs(resolved, runs_dir, runner, fresh=fresh, command=command, stream=stream)
+    study_dir = runs_dir / resolved.name
+    report_path, report_error = None, ""
+    if report:
+        try:
+            report_path = load(study_dir).write_report(reports_dir / resolved.name, video=video)
+        except ReportError as error:
+            if not outcome.failed:
+                raise
+            report_error = str(error)
+    return CompareResult(
+        study_dir, outcome.skipped, outcome.completed, outcome.failed, outcome.wall_time_s, report_path, report_error
+    )
+
+
+def _study(
+    study: str | os.PathLike[str] | Study,
+    total_timesteps: int | None,
+    agents: Sequence[str] | None,
+    seeds: Sequence[int] | None,
+) -> Study:
+    loaded = study if isinstance(study, Study) else load_study(os.fspath(study))
+    if total_timesteps is not None:
+        loaded = loaded.replace(total_timesteps=total_timesteps)
+    if agents is not None or seeds is not None:
+        loaded = loaded.select(labels=agents, seeds=seeds)
+    return loaded
+
+
+class StudyResults:
+    """A study's results from its run files alone (`harness.load`): the report's numbers as pandas
+    DataFrames. Each frame is computed when first asked for.
+
+    - `summary`: one row per agent label, the columns of the report's `summary.csv`.
+    - `evals`: one row per evaluation episode of every complete run: `agent`, `seed`, then
+      `evals.csv`'s `eval_step, episode, eval_seed, return, length, success`.
+    - `episodes`: one row per training episode of every complete run: `agent`, `seed`, then
+      `episodes.csv`'s `episode, start_step, end_step, return, length, terminated, truncated,
+      success, wall_time_s`.
+    - `pairs`: one row per (agent, seed) of the study: `agent`, `seed`, `status` (complete,
+      failed, stale, incomplete, missing) and `error`.
+    """
+
+    def __init__(self, study_dir: str | os.PathLike[str]) -> None:
+        from harness.rundata import load_study_runs
+
+        self.study_dir = pathlib.Path(study_dir)
+        self.data = load_study_runs(self.study_dir)
+        self.study = self.data.study
+
+    @functools.cached_property
+    def summary(self) -> pd.DataFrame:
+        from harness.report import study_numbers, summary_frame
+
+        numbers, scale = study_numbers(self.data)
+        return summary_frame(self.data, numbers, scale)
+
+    @functools.cached_property
+    def evals(self) -> pd.DataFrame:
+        return self._long("evals")
+
+    @functools.cached_property
+    def episodes(self) -> pd.DataFrame:
+        return self._long("episodes")
+
+    @functools.cached_property
+    def pairs(self) -> pd.DataFrame:
+        import pandas as pd
+
+        rows = [{"agent": p.label, "seed": p.seed, "status": p.status, "error": p.error} for p in self.data.pairs]
+        return pd.DataFrame(rows, columns=["agent", "seed", "status", "error"])
+
+    def _long(self, which: str) -> pd.DataFrame:
+        import pandas as pd
+
+        frames = []
+        for pair in self.data.pairs:
+            if pair.run is None:
+                continue
+            frame = getattr(pair.run, which).copy()
+            frame.insert(0, "seed", pair.seed)
+            frame.insert(0, "agent", pair.label)
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
+
+    def write_report(self, out: str | os.PathLike[str] | None = None, video: bool = True) -> pathlib.Path:
+        """Write the report (README.md, summary.csv, pictures, episodes) into `out` (default
+        `reports/<study>`); returns the README's path."""
+        from harness.report import write_report
+
+        target = pathlib.Path(out) if out is not None else pathlib.Path("reports") / self.study.name
+        return write_report(self.study_dir, target, video=video)
+
+    def __repr__(self) -> str:
+        complete = sum(1 for pair in self.data.pairs if pair.run is not None)
+        return (
+            f"StudyResults({self.study_dir}: {len(self.study.agents)} agents, {complete}/{len(self.data.pairs)} runs)"
+        )
+
+
+def load(study_dir: str | os.PathLike[str]) -> StudyResults:
+    """The results of the study in `study_dir` (RUNS_DIR/STUDY); `ReportError` when there are none."""
+    return StudyResults(study_dir)

@@ -1,0 +1,121 @@
+"""Agent kinds: the built-in names, and import paths to any class of the two agent families.
+
+This module is the only place that knows the built-in names. A study's `kind` is one of them or
+an import path (see `harness.imports`):
+
+| kind            | class                                                              |
+|-----------------|--------------------------------------------------------------------|
+| `random`        | `custom_agents.random_agent:RandomAgent`                           |
+| `tabular_q`     | `custom_agents.tabular:TabularQAgent`                              |
+| `tabular_sarsa` | `custom_agents.tabular:TabularSarsaAgent`                          |
+| `custom_dqn`    | `custom_agents.dqn:DQNAgent`                                       |
+| `sb3_dqn`       | `stable_baselines3:DQN`, unpatched, with the preset `zoo`          |
+| `"pkg.mod:Cls"`, `"path/file.py:Cls"` | a user's or a library's class                |
+
+A kind stays a string until a process needs the class (`resolve_kind`): the driver, to check a
+study before anything runs, and each worker that trains a pair (a local worker, `train`, a Ray
+task), which imports it itself. `check_kind` only checks the string's form (and that a named
+file exists), without importing anything: reading a study imports neither torch nor SB3.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from harness import imports
+
+if TYPE_CHECKING:
+    from harness.families import AgentKind
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A built-in kind: a class by import path, and the presets the harness gives it."""
+
+    target: str
+    """Import path of the class."""
+    description: str
+    presets: str | None = None
+    """For a library class: the import path of a function `preset name -> constructor arguments`;
+    hand-written agents handle `preset` in their own config."""
+
+
+BUILTINS: dict[str, Builtin] = {
+    "random": Builtin("custom_agents.random_agent:RandomAgent", "uniform random policy (the floor)"),
+    "tabular_q": Builtin("custom_agents.tabular:TabularQAgent", "hand-written tabular Q-learning"),
+    "tabular_sarsa": Builtin("custom_agents.tabular:TabularSarsaAgent", "hand-written tabular SARSA"),
+    "custom_dqn": Builtin("custom_agents.dqn:DQNAgent", "hand-written PyTorch DQN"),
+    "sb3_dqn": Builtin("stable_baselines3:DQN", "Stable-Baselines3's DQN", presets="harness.registry:sb3_dqn_preset"),
+}
+
+
+class KindError(ValueError):
+    """A kind that cannot be used; the message is one line. `key` names the hyperparameter at
+    fault, when one is."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def allowed() -> str:
+    """What a kind may be, for messages."""
+    return f"{', '.join(BUILTINS)}, or an import path 'package.module:Class' / 'path/to/file.py:Class'"
+
+
+def is_builtin(kind: str) -> bool:
+    return kind in BUILTINS
+
+
+def check_kind(kind: Any, code_dir: pathlib.Path | None) -> None:
+    """`KindError` unless `kind` is a built-in name or a well-formed import path (whose file, if
+    it names one, exists). Imports nothing."""
+    if not isinstance(kind, str):
+        raise KindError(f"must be a string, got {kind!r}; allowed: {allowed()}")
+    if kind in BUILTINS:
+        return
+    if ":" not in kind:
+        raise KindError(f"unknown kind {kind!r}; allowed: {allowed()}")
+    try:
+        path = imports.file_of(kind, code_dir)
+    except imports.ImportPathError as error:
+        raise KindError(str(error)) from None
+    if path is not None and not path.is_file():
+        raise KindError(f"{kind!r}: no such file {path}")
+
+
+def target(kind: str) -> str:
+    """The import path of a kind (a built-in's class, or the kind itself)."""
+    return BUILTINS[kind].target if kind in BUILTINS else kind
+
+
+def resolve_kind(kind: str, code_dir: pathlib.Path | None = None) -> AgentKind:
+    """Import the class of `kind` in this process and wrap it in its family (`KindError`, one
+    line, when it does not import, is missing, or is of neither family)."""
+    from harness.families import family_of
+
+    check_kind(kind, code_dir)
+    try:
+        cls = imports.import_object(target(kind), code_dir)
+    except imports.ImportPathError as error:
+        raise KindError(str(error)) from None
+    builtin = BUILTINS.get(kind)
+    presets = imports.import_object(builtin.presets) if builtin is not None and builtin.presets else None
+    return family_of(kind, cls, presets)
+
+
+def sb3_dqn_preset(name: str) -> Mapping[str, Any]:
+    """`sb3_dqn`'s presets: `zoo` (the RL Zoo's CartPole-v1 DQN) in SB3's constructor arguments.
+    `KindError` for another name (SB3's DQN has no counterpart for the assignment's choices)."""
+    from custom_agents.presets import DQN_PRESETS, sb3_kwargs
+
+    if name != "zoo":
+        raise KindError(
+            f"hyperparameter 'preset' must be 'zoo' for sb3_dqn, got {name!r} "
+            "(SB3's DQN has no counterpart for the assignment's MSE loss and per-update schedules)",
+            key="preset",
+        )
+    return sb3_kwargs(DQN_PRESETS[name])
