@@ -61,8 +61,8 @@ class CompareResult:
 def compare(
     study: str | os.PathLike[str] | Study = "cartpole",
     *,
-    seeds: Sequence[int] | None = None,
-    agents: Sequence[str] | None = None,
+    seeds: str | Sequence[int] | None = None,
+    agents: str | Sequence[str] | None = None,
     total_timesteps: int | None = None,
     runs_dir: str | os.PathLike[str] = "runs",
     reports_dir: str | os.PathLike[str] = "reports",
@@ -79,7 +79,8 @@ def compare(
     """Run every pair of `study` not yet complete, then write its report (`harness compare`).
 
     :param study: a study file, an embedded study's name (`cartpole`, `quick`) or a `Study`.
-    :param seeds, agents, total_timesteps: run only these seeds / agent labels, with this budget.
+    :param seeds, agents, total_timesteps: run only these seeds (a list, or "0-4" / "0,3,7") and
+        agent labels (a list, or "a,b"), with this budget.
     :param jobs: pairs in parallel (default: the machine's cores).
     :param executor: "local" (processes on this machine) or "ray" (`address`, `gpus_per_run`).
     :param fresh: delete the study's runs first and start over.
@@ -126,9 +127,20 @@ def compare(
 def _study(
     study: str | os.PathLike[str] | Study,
     total_timesteps: int | None,
-    agents: Sequence[str] | None,
-    seeds: Sequence[int] | None,
+    agents: str | Sequence[str] | None,
+    seeds: str | Sequence[int] | None,
 ) -> Study:
+    if isinstance(agents, str):  # "a,b", as on the command line
+        agents = [label.strip() for label in agents.split(",") if label.strip()]
+    if isinstance(seeds, str):  # "0-4" or "0,3,7"
+        import argparse
+
+        from harness.cli import parse_seeds
+
+        try:
+            seeds = parse_seeds(seeds)
+        except argparse.ArgumentTypeError as error:
+            raise StudyError(f"seeds: {error}") from None
     loaded = study if isinstance(study, Study) else load_study(os.fspath(study))
     if total_timesteps is not None:
         loaded = loaded.replace(total_timesteps=total_timesteps)

@@ -165,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(str(error), file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("harness: interrupted; complete runs are kept, run the same command again to resume", file=sys.stderr)
+        again = "the same command without --fresh" if "--fresh" in argv else "the same command"
+        print(f"harness: interrupted; complete runs are kept, run {again} again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
@@ -325,7 +326,10 @@ def _check_agent(args: argparse.Namespace, argv: Sequence[str]) -> int:
         resolved = kind.resolve(values)
         kind.check_on_env(args.env, resolved)
     except (KindError, ValueError) as error:
-        raise BadInput(f"harness check-agent: {args.kind}: {error}") from None
+        text = str(error)
+        raise BadInput(
+            f"harness check-agent: {text if text.startswith(args.kind) else f'{args.kind}: {text}'}"
+        ) from None
     what = f"{kind.family}: {kind.class_path}"
     print(f"harness check-agent {args.kind} ({what}) on {args.env}, budget {args.total_timesteps}")
     subject = Subject(kind, resolved, args.env, args.total_timesteps, args.seed)

@@ -7,11 +7,13 @@ so the scheduler does not know which one it uses.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import pathlib
 import signal
+import sys
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
@@ -46,6 +48,24 @@ def lost_record(task: PairTask, why: str) -> dict[str, Any]:
         **run_settings(task.study, task.label),
         "command": task.command,
     }
+
+
+@contextlib.contextmanager
+def _main_script_not_rerun() -> Iterator[None]:
+    """While a worker starts: hide the main script's path from multiprocessing, which would
+    otherwise run the script again in the worker (a script calling `harness.compare` at top level,
+    without an `if __name__ == "__main__":` guard, would start a study inside each worker). The
+    worker runs `_child`, which needs nothing of the script."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    hide = main is not None and path is not None and getattr(main, "__spec__", None) is None
+    if hide:
+        del main.__file__
+    try:
+        yield
+    finally:
+        if hide:
+            main.__file__ = path
 
 
 def _child(task: PairTask, path: str, progress: Connection) -> None:
@@ -88,7 +108,7 @@ class LocalExecutor:
 
     def run(self, tasks: Sequence[PairTask], runs_dir: pathlib.Path, progress: StudyProgress) -> dict[str, dict]:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["harness.runner"])
+        context.set_forkserver_preload(["harness._forkserver"])
         pending = deque(tasks)
         running: dict[str, _Worker] = {}
         records: dict[str, dict] = {}
@@ -106,7 +126,8 @@ class LocalExecutor:
                     # from, keeps SIGINT blocked: only the driver reacts, and stops its workers.
                     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
                     try:
-                        process.start()
+                        with _main_script_not_rerun():
+                            process.start()
                     finally:
                         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
                     writer.close()  # the worker holds the write end now

@@ -19,9 +19,12 @@ Anything else is refused, saying what the class should be.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import inspect
 import pathlib
+import types
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -177,6 +180,7 @@ class LibraryKind(AgentKind):
             if key not in self.parameters:
                 takes = ", ".join(name for name in self.parameters if name not in NOT_RECORDED)
                 raise KindError(f"unknown hyperparameter {key!r}: {self.cls.__name__} takes {takes}", key=key)
+            _check_type(key, value, self.parameters[key].annotation)
             _import_classes(key, value)
         resolved: dict[str, Any] = {"policy": policy}
         if preset is not None:
@@ -256,6 +260,48 @@ def constructor_parameters(cls: type) -> dict[str, inspect.Parameter]:
     parameters.pop("self", None)
     parameters.pop("env", None)
     return parameters
+
+
+_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table"}
+
+
+def _check_type(key: str, value: Any, annotation: Any) -> None:
+    """`KindError` when a study value cannot be of the constructor's annotated type (a string
+    for a number, a number for a flag, a device torch does not know); nothing when the
+    annotation says nothing a study value could be."""
+    allowed = _plain_types(annotation)
+    kind = type(value)
+    if allowed and kind not in allowed and not (kind is int and float in allowed):
+        words = " or ".join(_WORDS[t] for t in (bool, int, float, str, list, dict) if t in allowed)
+        raise KindError(f"hyperparameter {key!r} must be {words}, got {value!r}", key=key)
+    if key == "device" and isinstance(value, str) and value != "auto":
+        import torch
+
+        try:
+            torch.device(value)
+        except (RuntimeError, ValueError):
+            raise KindError(
+                f"hyperparameter 'device' must be a torch device (cpu, cuda, cuda:N, auto), got {value!r}", key=key
+            ) from None
+
+
+def _plain_types(annotation: Any) -> set[type]:
+    """The study value types (bool, int, float, str, list, dict) an annotation admits; empty when
+    it is unknown (a string annotation, a class of the library's own)."""
+    if annotation is inspect.Parameter.empty or isinstance(annotation, str):
+        return set()
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return set().union(*(_plain_types(arg) for arg in typing.get_args(annotation) if arg is not type(None)))
+    if annotation in (bool, int, float, str):
+        return {annotation}
+    if annotation in (list, tuple) or origin in (list, tuple, collections.abc.Sequence):
+        return {list}
+    if annotation is dict or origin in (dict, collections.abc.Mapping):
+        return {dict}
+    if annotation is type or origin is type or getattr(annotation, "__name__", "") == "device":
+        return {str}  # a class by import path; a torch device by name
+    return set()
 
 
 def _merge(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:

@@ -184,6 +184,16 @@ def shipped_roots(mapping: Mapping[pathlib.Path, pathlib.Path]) -> Iterator[None
         _ROOTS.update(saved)
 
 
+def original(path: str | pathlib.Path) -> pathlib.Path:
+    """The file a shipped copy was made from (`path` itself when it is no copy)."""
+    path = pathlib.Path(path).resolve()
+    for source, copy in _ROOTS.items():
+        copy = copy.resolve()
+        if path == copy or copy in path.parents:
+            return source / path.relative_to(copy)
+    return path
+
+
 def _remap(path: pathlib.Path) -> pathlib.Path:
     """The absolute, resolved `path`, or its shipped copy (see `shipped_roots`)."""
     path = path.resolve()

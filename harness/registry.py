@@ -70,9 +70,9 @@ def is_builtin(kind: str) -> bool:
     return kind in BUILTINS
 
 
-def check_kind(kind: Any, code_dir: pathlib.Path | None) -> None:
+def check_kind(kind: Any, code_dir: pathlib.Path | None, check_files: bool = True) -> None:
     """`KindError` unless `kind` is a built-in name or a well-formed import path (whose file, if
-    it names one, exists). Imports nothing."""
+    it names one, exists, unless `check_files` is off). Imports nothing."""
     if not isinstance(kind, str):
         raise KindError(f"must be a string, got {kind!r}; allowed: {allowed()}")
     if kind in BUILTINS:
@@ -83,7 +83,7 @@ def check_kind(kind: Any, code_dir: pathlib.Path | None) -> None:
         path = imports.file_of(kind, code_dir)
     except imports.ImportPathError as error:
         raise KindError(str(error)) from None
-    if path is not None and not path.is_file():
+    if check_files and path is not None and not path.is_file():
         raise KindError(f"{kind!r}: no such file {path}")
 
 
@@ -97,7 +97,7 @@ def resolve_kind(kind: str, code_dir: pathlib.Path | None = None) -> AgentKind:
     line, when it does not import, is missing, or is of neither family)."""
     from harness.families import family_of
 
-    check_kind(kind, code_dir)
+    check_kind(kind, code_dir, check_files=False)  # a missing file is said by the import, in one line
     try:
         cls = imports.import_object(target(kind), code_dir)
     except imports.ImportPathError as error:

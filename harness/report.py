@@ -202,6 +202,11 @@ def summary_sentence(summary: pd.DataFrame) -> str:
     return text
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 seed', '3 seeds'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _join(items: Sequence[str]) -> str:
     items = list(items)
     if len(items) <= 1:
@@ -625,7 +630,7 @@ def header(data: StudyRuns, scale: ReturnScale, now: datetime.datetime) -> str:
         f"# {study.name}: cartpole-compare report",
         "",
         *([settings.description, ""] if settings.description else []),
-        f"- **study**: {study.name} ({len(study.agents)} agents x {len(settings.seeds)} seeds = "
+        f"- **study**: {study.name} ({_count(len(study.agents), 'agent')} x {_count(len(settings.seeds), 'seed')} = "
         f"{len(data.pairs)} runs, {complete} complete), read from `{data.study_dir / STUDY_FILE}`",
         f"- **environment**: {settings.env_id}; maximum return {_num(scale.max_return, 0)} (the time limit, "
         f"max_episode_steps, at +1 per step); success = an episode reaching the time limit; "

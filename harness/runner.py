@@ -34,7 +34,7 @@ import torch
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import configure
 
-from harness import __version__
+from harness import __version__, imports
 from harness.callbacks import EpisodeRecorder, Evaluator, RunGuard
 from harness.envs import make_training_env
 from harness.registry import resolve_kind
@@ -118,7 +118,7 @@ def _train_and_save(
         single_thread()
         record["machine"] = machine()
         kind, env, model = build_run(task)
-        record.update({"class": kind.class_path, "class_file": kind.source_file, "family": kind.family})
+        record.update(class_record(kind))
         logger = configure(str(out_dir), ["tensorboard", "csv", *(["stdout"] if verbose else [])])
         model.set_logger(logger)
         recorder = EpisodeRecorder()
@@ -233,6 +233,17 @@ def build_run(task: PairTask) -> tuple[AgentKind, Any, Any]:
     kind = resolve_kind(spec.kind, task.study.code_dir)
     env, model = build_model(kind, task.study.settings.env_id, task.seed, spec.hyperparameters)
     return kind, env, model
+
+
+def class_record(kind: AgentKind) -> dict[str, Any]:
+    """What `run.json` says of the agent's class: its import path, its family, the file it was
+    written in and, where that differs (code shipped to a Ray worker), the copy imported here."""
+    record: dict[str, Any] = {"class": kind.class_path, "family": kind.family, "class_file": kind.source_file}
+    if kind.source_file is not None:
+        source = str(imports.original(kind.source_file))
+        if source != str(pathlib.Path(kind.source_file).resolve()):
+            record.update(class_file=source, imported_from=kind.source_file)
+    return record
 
 
 def build_model(kind: AgentKind, env_id: str, seed: int, hyperparameters: Mapping[str, Any]) -> tuple[Any, Any]:

@@ -8,6 +8,7 @@ never mixes two versions of a study.
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import shutil
 import sys
@@ -58,12 +59,14 @@ def merge_recorded(study: Study, study_dir: pathlib.Path) -> Study:
     if not path.exists():
         return study
     try:
-        old = parse_study(path.read_text(encoding="utf-8"), str(path))
+        old = parse_study(path.read_text(encoding="utf-8"), str(path), check_files=False)
     except StudyError:
         return study
     agents = study.agents + tuple(spec for spec in old.agents if spec.label not in study.labels)
     seeds = sorted(set(study.settings.seeds) | set(old.settings.seeds))
-    return Study(study.settings, agents, study.source).select(seeds=seeds)
+    paired = list(study.settings.paired) + [pair for pair in old.settings.paired if pair not in study.settings.paired]
+    settings = dataclasses.replace(study.settings, paired=tuple(paired))
+    return Study(settings, agents, study.source, study.resolved).select(seeds=seeds)
 
 
 def prepare_study_dir(study: Study, runs_dir: pathlib.Path, *, fresh: bool = False, command: str = "") -> pathlib.Path:

@@ -132,7 +132,7 @@ class Study:
             unknown = [label for label in labels if label not in self.labels]
             if unknown:
                 raise StudyError(
-                    f"--agents: unknown label {unknown[0]!r}; labels in {self.source}: {', '.join(self.labels)}"
+                    f"agents: unknown label {unknown[0]!r}; labels in {self.source}: {', '.join(self.labels)}"
                 )
             agents = tuple(spec for spec in self.agents if spec.label in labels)
         values = dataclasses.asdict(self.settings)
@@ -170,9 +170,11 @@ def load_study(name_or_path: str) -> Study:
     return parse_study(text, source, base_dir)
 
 
-def parse_study(text: str, source: str, base_dir: pathlib.Path | None = None) -> Study:
+def parse_study(text: str, source: str, base_dir: pathlib.Path | None = None, check_files: bool = True) -> Study:
     """Check a study's TOML text; `source` names it in messages; `base_dir` is the folder of its
-    file (the default `code_dir`, and what a relative `code_dir` is relative to)."""
+    file (the default `code_dir`, and what a relative `code_dir` is relative to). `check_files`:
+    refuse kinds naming a file that does not exist (off for a study read back from a runs folder,
+    whose report needs the run files, not the code)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -189,7 +191,7 @@ def parse_study(text: str, source: str, base_dir: pathlib.Path | None = None) ->
     if not agents_table:
         raise StudyError(f"{source}: agents: no agents; add at least one [agents.<label>] table with a kind")
     code_dir = pathlib.Path(settings.code_dir) if settings.code_dir else None
-    agents = tuple(_agent(label, table, source, code_dir) for label, table in agents_table.items())
+    agents = tuple(_agent(label, table, source, code_dir, check_files) for label, table in agents_table.items())
     labels = [spec.label for spec in agents]
     lowered = [label.lower() for label in labels]
     for label in labels:
@@ -278,7 +280,7 @@ def _settings(values: Mapping[str, Any], source: str, base_dir: pathlib.Path | N
     return settings
 
 
-def _agent(label: str, table: Any, source: str, code_dir: pathlib.Path | None) -> AgentSpec:
+def _agent(label: str, table: Any, source: str, code_dir: pathlib.Path | None, check_files: bool) -> AgentSpec:
     if not _NAME.match(label):
         raise StudyError(f"{source}: agents.{label}: a label must be letters, digits, '.', '_' or '-'")
     if not isinstance(table, dict):
@@ -287,7 +289,7 @@ def _agent(label: str, table: Any, source: str, code_dir: pathlib.Path | None) -
     if kind is None:
         raise StudyError(f"{source}: agents.{label}.kind: missing; allowed: {registry.allowed()}")
     try:
-        registry.check_kind(kind, code_dir)
+        registry.check_kind(kind, code_dir, check_files)
     except registry.KindError as error:
         raise StudyError(f"{source}: agents.{label}.kind: {error}") from None
     return AgentSpec(label, kind, {key: value for key, value in table.items() if key != "kind"})

@@ -168,3 +168,32 @@ def test_import_harness_does_not_import_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_a_script_calling_compare_without_a_main_guard_runs_once(tmp_path: pathlib.Path):
+    """multiprocessing would run the main script again in each worker (which would start a study
+    there); the local executor's workers do not rerun it."""
+    (tmp_path / "s.toml").write_text(TINY)
+    (tmp_path / "script.py").write_text(
+        "import harness\n"
+        "result = harness.compare('s.toml', jobs=2, report=False, stream=open('progress.txt', 'w'))\n"
+        "print('COMPLETED', len(result.completed), 'FAILED', len(result.failed))\n"
+    )
+    done = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("COMPLETED") == 1
+    assert f"COMPLETED {len(PAIRS)} FAILED 0" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_seeds_and_agents_may_be_given_as_on_the_command_line(tmp_path: pathlib.Path):
+    from harness.api import _study
+
+    (tmp_path / "s.toml").write_text(TINY)
+    study = _study(tmp_path / "s.toml", None, "tabular_q", "1-1")
+    assert study.labels == ("tabular_q",)
+    assert study.settings.seeds == (1,)
+    with pytest.raises(StudyError, match="seeds: invalid seeds"):
+        _study(tmp_path / "s.toml", None, None, "zero")
+    with pytest.raises(StudyError, match=r"^agents: unknown label 'nope'"):
+        _study(tmp_path / "s.toml", None, "random,nope", None)

@@ -295,12 +295,15 @@ def test_the_same_study_on_ray_gives_the_same_evaluations(local_runs: pathlib.Pa
 
 
 def test_on_ray_the_users_classes_are_imported_from_the_shipped_copy(ray_runs: pathlib.Path, user_dir: pathlib.Path):
+    """run.json names the user's file (`class_file`) and the shipped copy the worker imported it
+    from (`imported_from`), which is not under the user's folder."""
     on_ray = pair_dirs(ray_runs)
     for seed in (0, 1):
         for label, name in (("expected_sarsa", "my_agents.py"), ("lean", "agents.py")):
-            class_file = read_run(on_ray[f"{label}/seed_{seed}"])["class_file"]
-            assert pathlib.Path(class_file).name == name, class_file
-            assert not is_under(class_file, user_dir), class_file
+            record = read_run(on_ray[f"{label}/seed_{seed}"])
+            assert is_under(record["class_file"], user_dir), record["class_file"]
+            assert pathlib.Path(record["imported_from"]).name == name, record["imported_from"]
+            assert not is_under(record["imported_from"], user_dir), record["imported_from"]
 
 
 def shipped_files(study: Study, staging: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:

@@ -409,3 +409,46 @@ def test_compare_quick_tensorboard_events_hold_the_same_tags_for_every_agent(qui
     assert learning_tags == shared | {"train/learning_rate", "train/loss"}
     for seed in (0, 1):
         assert tags[("random", seed)] == {t for t in learning_tags if not t.startswith("train/")}
+
+
+def test_an_interrupted_fresh_compare_says_to_resume_without_fresh(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    import harness.api
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(harness.api, "compare", interrupted)
+    assert main(["compare", "quick", "--fresh"]) == 130
+    assert "run the same command without --fresh again to resume" in capsys.readouterr().err
+    assert main(["compare", "quick"]) == 130
+    assert "run the same command again to resume" in capsys.readouterr().err
+
+
+def test_train_keeps_the_declared_pairs_of_the_recorded_study(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.toml").write_text(
+        STUDY.replace("n_eval_episodes = 2", 'n_eval_episodes = 2\npaired = [["random", "other"]]')
+        + '\n[agents.other]\nkind = "random"\n'
+    )
+    assert main(["compare", "p.toml", "--no-report", "--jobs", "1"]) == 0
+    assert main(["train", "random", "--seed", "2", "p.toml"]) == 0
+    recorded = parse_study((tmp_path / "runs" / "t" / "study.toml").read_text(), "study.toml")
+    assert recorded.settings.paired == (("random", "other"),)
+    assert recorded.settings.seeds == (0, 1, 2)
+
+
+def test_report_needs_the_run_files_not_the_agents_code(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch):
+    """A runs folder whose study names a user's file still reports after the file is gone."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    code = tmp_path / "code"
+    code.mkdir()
+    shutil.copy(pathlib.Path(__file__).parent.parent / "examples" / "my_agents.py", code / "gone_agents.py")
+    (code / "s.toml").write_text(STUDY + '\n[agents.mine]\nkind = "gone_agents.py:ExpectedSarsaAgent"\n')
+    assert main(["compare", "code/s.toml", "--no-report", "--jobs", "1"]) == 0
+    (code / "gone_agents.py").unlink()
+    assert main(["report", "runs/t", "--out", "rep", "--no-video"]) == 0
+    assert "| mine " in (tmp_path / "rep" / "README.md").read_text()

@@ -373,3 +373,18 @@ def test_merge_recorded_grows_the_study_by_what_the_folder_recorded(tmp_path: pa
     assert merge_recorded(quick, tmp_path / "nowhere") == quick
     (tmp_path / "study.toml").write_text("not = [valid")
     assert merge_recorded(quick, tmp_path) == quick
+
+
+@pytest.mark.parametrize("delay", [1.0, 2.5, 4.0])
+def test_ctrl_c_while_the_workers_start_is_one_line(tmp_path: pathlib.Path, delay: float):
+    """A Ctrl-C in the first seconds, while the fork server and the workers import torch, reaches
+    every process of the terminal's group: only the driver reacts (one line, exit 130)."""
+    (tmp_path / "early.toml").write_text(study_text("early", seeds=(0, 1), total_timesteps=3000))
+    process = start(compare_args("early.toml", "runs", "--jobs", "2"), cwd=tmp_path)
+    time.sleep(delay)
+    code = stop_group(process, signal.SIGINT)
+    stderr = (tmp_path / "stderr.txt").read_text()
+    assert code == 130, stderr
+    assert stderr.strip().splitlines() == [
+        "harness: interrupted; complete runs are kept, run the same command again to resume"
+    ], stderr

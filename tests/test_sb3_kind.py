@@ -186,9 +186,12 @@ def test_bad_values_are_refused_for_sb3_dqn_too():
         SB3.resolve({"no_such_option": 1})
     with pytest.raises(ValueError, match="'seed' cannot be set"):
         SB3.resolve({"seed": 1})
-    # A value SB3's constructor refuses is found by building it once on the env, before any run.
-    resolved = SB3.resolve({"train_freq": 0.5})
-    with pytest.raises(KindError, match=r"DQN cannot be built on CartPole-v1: .*train_freq"):
+    # A value of a type the constructor's annotation does not admit is refused by name ...
+    with pytest.raises(KindError, match="'train_freq' must be an integer or a list, got 0.5"):
+        SB3.resolve({"train_freq": 0.5})
+    # ... and one SB3's constructor refuses is found by building it once on the env, before any run.
+    resolved = SB3.resolve({"train_freq": [4, "hour"]})
+    with pytest.raises(KindError, match=r"DQN cannot be built on CartPole-v1: .*hour"):
         SB3.check_on_env(ENV_ID, resolved)
 
 

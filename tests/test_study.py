@@ -133,8 +133,28 @@ BAD_AGENTS = [
     ("dqn gamma out of range", with_agent("custom_dqn", "gamma = 2"), ["agents.a.gamma", "[0, 1]"]),
     (
         "sb3 value its constructor refuses",
+        with_agent("sb3_dqn", 'train_freq = [4, "hour"]'),
+        ["agents.a", "DQN cannot be built on CartPole-v1", "hour"],
+    ),
+    (
+        "library value that is a string for a number",
+        with_agent("stable_baselines3:A2C", 'gamma = "0.99"'),
+        ["agents.a.gamma", "must be a number, got '0.99'"],
+    ),
+    (
+        "library flag given as a number",
+        with_agent("stable_baselines3:A2C", "use_sde = 1"),
+        ["agents.a.use_sde", "must be true or false"],
+    ),
+    (
+        "library device torch does not know",
+        with_agent("stable_baselines3:A2C", 'device = "cudax"'),
+        ["agents.a.device", "torch device"],
+    ),
+    (
+        "sb3 value of the wrong type",
         with_agent("sb3_dqn", "train_freq = 0.5"),
-        ["agents.a", "DQN cannot be built on CartPole-v1", "train_freq"],
+        ["agents.a.train_freq", "must be an integer or a list, got 0.5"],
     ),
     ("zero learning rate", with_agent("custom_dqn", "learning_rate = 0.0"), ["agents.a.learning_rate", "> 0"]),
     ("nan learning rate", with_agent("custom_dqn", "learning_rate = nan"), ["agents.a.learning_rate", "finite"]),
@@ -324,7 +344,7 @@ def test_select_and_replace_keep_a_resolved_study_resolved():
 
 def test_select_refuses_unknown_labels_and_empty_seeds():
     study = load_study("quick")
-    with pytest.raises(StudyError, match="--agents: unknown label 'nope'"):
+    with pytest.raises(StudyError, match="agents: unknown label 'nope'"):
         study.select(labels=["random", "nope"])
     with pytest.raises(StudyError, match="empty"):
         study.select(seeds=[])
