@@ -15,7 +15,7 @@ ARGS       ?=
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test compare quick example tensorboard bench bench-parity bench-tabular lint clean
+.PHONY: install test compare classic-control quick example tensorboard bench bench-parity bench-tabular lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ test: $(STAMP)  ## the whole test suite
 
 compare: $(STAMP)  ## run the default study end to end and write reports/<study>/
 	$(BIN)/harness compare $(STUDY) --jobs $(JOBS) --runs-dir $(RUNS_DIR) --reports-dir $(REPORTS_DIR) $(ARGS)
+
+classic-control: $(STAMP)  ## the reference study across envs: writes reports/classic-control/ (about 45 minutes on 2 cores)
+	$(BIN)/harness compare classic-control --jobs $(JOBS) --runs-dir $(RUNS_DIR) --reports-dir $(REPORTS_DIR) $(ARGS)
 
 quick: $(STAMP)  ## the tiny study (about 20 seconds here)
 	$(BIN)/harness compare quick --jobs $(JOBS) --runs-dir $(RUNS_DIR) --reports-dir $(REPORTS_DIR) $(ARGS)

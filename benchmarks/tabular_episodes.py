@@ -22,20 +22,23 @@ from harness.callbacks import EpisodeRecorder
 from harness.cli import parse_seeds
 from harness.envs import make_eval_envs
 from harness.evaluation import run_episodes
+from harness.profiles import PROFILES
 from harness.registry import resolve_kind
 from harness.runner import build_model
 from harness.seeding import evaluation_seeds, single_thread
+
+RULES = PROFILES["CartPole-v1"].episode_rules
 
 
 def measure(kind: str, seed: int, episodes: int) -> dict[str, float]:
     """One seed of one agent: the per-seed figures."""
     resolved = resolve_kind(kind)
-    _, model = build_model(resolved, "CartPole-v1", seed, resolved.resolve({}))
+    _, model = build_model(resolved, "CartPole-v1", seed, resolved.resolve({}, "CartPole-v1"), RULES)
     recorder = EpisodeRecorder()
     model.learn(10**9, callback=[recorder, StopTrainingOnMaxEpisodes(episodes)])
     lengths = np.array([row.length for row in recorder.rows])
     full = np.flatnonzero(lengths >= 500)
-    envs = make_eval_envs("CartPole-v1", 20)
+    envs = make_eval_envs("CartPole-v1", 20, RULES)
     greedy = run_episodes(model, envs, evaluation_seeds(20))
     for env in envs:
         env.close()

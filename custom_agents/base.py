@@ -43,8 +43,10 @@ What a subclass may rely on:
 
 - `self.config`: its `config_class` instance, checked (unknown keys, wrong types and whatever the
   dataclass's `__post_init__` refuses raise `ValueError` naming the field, before anything runs);
-- `self.observation_space`, `self.action_space` (a `Discrete` action space; observations as the env
-  gives them), `self.env` (a one-env `VecEnv`, or None for a prediction-only agent);
+- `self.observation_space` (a 1-D `Box` or a `Discrete`), `self.action_space` (a `Discrete`),
+  `self.env` (a one-env `VecEnv`, or None for a prediction-only agent), `self.env_id` (the env's
+  gymnasium id when it has one: `make_config(values, env_id=...)` sees it too, for env-dependent
+  defaults and presets);
 - `self.rng`: a numpy `Generator` seeded from `seed`, for training; `self.predict_rng`: another,
   for `predict(deterministic=False)` (so evaluating an agent never changes its training);
   `random`, `numpy` and `torch` are seeded too, as SB3's `set_random_seed` does;
@@ -57,9 +59,11 @@ What a subclass may rely on:
 Optional hooks: `_on_episode_end()` (per-episode schedules), `_rollout_complete(n_steps,
 n_episodes)` and `_train(n_steps)` (learn from a rollout, as a DQN does), `_record_logs()`
 (agent-specific `logger.record` calls at each log dump), `_write_file`/`_read_file` (another
-save format). The loop-local names stock callbacks read (`dones`, `infos`, `rewards`, `new_obs`,
-`actions`, `total_timesteps`) are SB3's; episode statistics come from the `Monitor` info
-(`info["episode"]`) and `info["is_success"]`, as SB3 reads them.
+save format), `_saved_hyperparameters()` (what `load` rebuilds with, e.g. bounds resolved from
+the env) and `run_info()` (what the harness keeps in `run.json` as `agent_info`). The loop-local
+names stock callbacks read (`dones`, `infos`, `rewards`, `new_obs`, `actions`, `total_timesteps`)
+are SB3's; episode statistics come from the `Monitor` info (`info["episode"]`) and
+`info["is_success"]`, as SB3 reads them.
 """
 
 from __future__ import annotations
@@ -98,6 +102,16 @@ def wrap_env(env: gym.Env | VecEnv | str) -> VecEnv:
     if not _is_monitored(env):
         env = Monitor(env)
     return DummyVecEnv([lambda: env])
+
+
+def env_id_of(env: gym.Env | VecEnv) -> str | None:
+    """The gymnasium id of an env (of the first env of a VecEnv), or None when it was not made
+    from the registry."""
+    try:
+        spec = env.get_attr("spec", [0])[0] if isinstance(env, VecEnv) else env.spec
+    except (AttributeError, IndexError):
+        return None
+    return getattr(spec, "id", None)
 
 
 def _is_monitored(env: gym.Env) -> bool:
@@ -150,6 +164,7 @@ class BaseAgent(ABC):
     :param stats_window_size: episodes averaged in `rollout/ep_rew_mean` and friends.
     :param observation_space: the observation space when `env` is None.
     :param action_space: the action space when `env` is None.
+    :param env_id: the env's gymnasium id when `env` is None (read from the env otherwise).
     :param hyperparameters: fields of `config_class`; a bad one raises `ValueError` naming it.
     """
 
@@ -166,22 +181,28 @@ class BaseAgent(ABC):
         stats_window_size: int = 100,
         observation_space: spaces.Space | None = None,
         action_space: spaces.Space | None = None,
+        env_id: str | None = None,
         **hyperparameters: Any,
     ) -> None:
-        self.config = self.make_config(hyperparameters)
         self.env: VecEnv | None = None
         if env is not None:
             self.env = wrap_env(env)
             if self.env.num_envs != 1:
                 raise ValueError(f"{type(self).__name__} trains on one env; got a VecEnv with {self.env.num_envs} envs")
             observation_space, action_space = self.env.observation_space, self.env.action_space
+            env_id = env_id_of(self.env) or env_id
+        self.env_id = env_id
+        self.config = self.make_config(hyperparameters, env_id=env_id)
         if observation_space is None or action_space is None:
             raise ValueError("give an env, or both observation_space and action_space")
-        if not (isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 1):
-            raise ValueError(f"{type(self).__name__} needs a 1-D Box observation space, got {observation_space}")
+        box = isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 1
+        if not (box or isinstance(observation_space, spaces.Discrete)):
+            raise ValueError(
+                f"{type(self).__name__} needs a 1-D Box or a Discrete observation space, got {observation_space}"
+            )
         if not isinstance(action_space, spaces.Discrete):
             raise ValueError(f"{type(self).__name__} needs a Discrete action space, got {action_space}")
-        self.observation_space: spaces.Box = observation_space
+        self.observation_space: spaces.Box | spaces.Discrete = observation_space
         self.action_space: spaces.Discrete = action_space
         self.n_envs = 1
         self.seed = seed
@@ -206,8 +227,10 @@ class BaseAgent(ABC):
         self._setup_model()
 
     @classmethod
-    def make_config(cls, hyperparameters: Mapping[str, Any]) -> Any:
-        """The checked `config_class` instance for these hyperparameters (`ValueError` naming a bad one)."""
+    def make_config(cls, hyperparameters: Mapping[str, Any], env_id: str | None = None) -> Any:
+        """The checked `config_class` instance for these hyperparameters (`ValueError` naming a bad
+        one). `env_id` (the env's gymnasium id, when known) is for configs whose defaults or
+        presets depend on the env."""
         return build_config(cls.config_class, hyperparameters)
 
     # -- hooks ------------------------------------------------------------------------------
@@ -255,6 +278,17 @@ class BaseAgent(ABC):
 
     def _load_state(self, state: dict[str, Any]) -> None:
         """Restore what `_state` returned."""
+
+    def _saved_hyperparameters(self) -> dict[str, Any]:
+        """The hyperparameters `save` records and `load` rebuilds the agent with (default: the
+        config as given; an agent that resolves a value from its env, e.g. bounds estimated from
+        it, records the resolved value, so a loaded agent needs no env)."""
+        return to_plain(self.config)
+
+    def run_info(self) -> dict[str, Any]:
+        """What the agent resolved for itself and a record of the run should keep (JSON-ready;
+        the harness writes it to `run.json` as `agent_info`), e.g. bounds estimated from the env."""
+        return {}
 
     # -- SB3's algorithm surface ----------------------------------------------------------
 
@@ -366,7 +400,8 @@ class BaseAgent(ABC):
         meta = {
             "format_version": FORMAT_VERSION,
             "class": type(self).__name__,
-            "hyperparameters": to_plain(self.config),
+            "hyperparameters": self._saved_hyperparameters(),
+            "env_id": self.env_id,
             "seed": self.seed,
             "num_timesteps": self.num_timesteps,
             "episode_num": self._episode_num,
@@ -389,6 +424,7 @@ class BaseAgent(ABC):
             seed=meta["seed"],  # reseeded as SB3's load does
             observation_space=space_from_plain(meta["observation_space"]),
             action_space=space_from_plain(meta["action_space"]),
+            env_id=meta.get("env_id") if env is None else None,
             **{**meta["hyperparameters"], **kwargs},
         )
         agent.num_timesteps = meta["num_timesteps"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -9,17 +10,18 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from torch import nn
 from torch.optim.adam import adam
 
 from custom_agents.base import BaseAgent
 from custom_agents.config import build_config, require, require_finite
-from custom_agents.presets import DQN_PRESETS
+from custom_agents.presets import DQN_PRESETS, PRESET_NAMES, dqn_preset
 from custom_agents.qnetwork import QNetwork, numpy_greedy_action, numpy_q_values
 from custom_agents.replay import ReplayMemory
 
 PRESETS = DQN_PRESETS
-"""Preset name -> hyperparameters (`custom_agents.presets.DQN_PRESETS`)."""
+"""Preset name -> hyperparameters on CartPole-v1 (`custom_agents.presets`; `dqn_preset` for any env)."""
 
 
 @dataclass(frozen=True)
@@ -117,27 +119,27 @@ class DQNConfig:
             self.device,
         )
         require(
-            self.preset is None or self.preset in PRESETS,
+            self.preset is None or self.preset in PRESET_NAMES,
             "preset",
-            f"one of {', '.join(map(repr, PRESETS))}",
+            f"one of {', '.join(map(repr, PRESET_NAMES))}",
             self.preset,
         )
 
 
-def resolve_hyperparameters(values: Mapping[str, Any]) -> dict[str, Any]:
-    """`values` on top of the preset they name (`preset = "zoo"`), keeping the preset's name."""
+def resolve_hyperparameters(values: Mapping[str, Any], env_id: str | None = "CartPole-v1") -> dict[str, Any]:
+    """`values` on top of the preset they name for `env_id` (`preset = "zoo"`: the RL Zoo's DQN
+    for that env), keeping the preset's name; `ValueError` for a preset the env has none of."""
     values = dict(values)
     preset = values.get("preset")
-    if preset is None:
+    every_field = {f.name for f in dataclasses.fields(DQNConfig)} - {"preset"}
+    if preset is None or every_field <= set(values):  # a saved agent's values: all explicit already
         return values
-    if preset not in PRESETS:
-        raise ValueError(f"hyperparameter 'preset' must be one of {', '.join(map(repr, PRESETS))}, got {preset!r}")
-    return {**PRESETS[preset], **values}
+    return {**dqn_preset(preset, env_id), **values}
 
 
-def dqn_config(values: Mapping[str, Any]) -> DQNConfig:
-    """A checked `DQNConfig` from plain values, preset applied."""
-    return build_config(DQNConfig, resolve_hyperparameters(values))
+def dqn_config(values: Mapping[str, Any], env_id: str | None = "CartPole-v1") -> DQNConfig:
+    """A checked `DQNConfig` from plain values, the preset for `env_id` applied."""
+    return build_config(DQNConfig, resolve_hyperparameters(values, env_id))
 
 
 class DQNAgent(BaseAgent):
@@ -159,7 +161,8 @@ class DQNAgent(BaseAgent):
     budget, as SB3's, or geometrically per update with `exploration_decay`.
 
     Hyperparameters (see `DQNConfig`) carry SB3's names; `preset="zoo"` starts from the RL Zoo's
-    tuned CartPole-v1 values, `preset="assignment"` from the course assignment's choices: gamma
+    tuned values for the env (CartPole-v1, Acrobot-v1, MountainCar-v0, LunarLander-v3; another env
+    is refused), `preset="assignment"` from the course assignment's choices: gamma
     0.9, Adam 1e-3, MSE loss, 3x256 ReLU, one batch of 64 after each episode, target copied every
     10 updates, epsilon 1.0 -> 0.1 multiplied by 0.1 ** (1/500) at each update, no gradient
     clipping. Where the assignment's own code does something else, this agent departs from it on
@@ -180,9 +183,9 @@ class DQNAgent(BaseAgent):
     config: DQNConfig
 
     @classmethod
-    def make_config(cls, hyperparameters: Mapping[str, Any]) -> DQNConfig:
-        """The checked config, on top of the preset the hyperparameters name."""
-        return dqn_config(hyperparameters)
+    def make_config(cls, hyperparameters: Mapping[str, Any], env_id: str | None = None) -> DQNConfig:
+        """The checked config, on top of the preset the hyperparameters name, for the env."""
+        return dqn_config(hyperparameters, env_id)
 
     def _setup_model(self) -> None:
         cfg = self.config
@@ -192,6 +195,11 @@ class DQNAgent(BaseAgent):
             self.device = torch.device(cfg.device)
             if self.device.type == "cuda" and not torch.cuda.is_available():
                 raise ValueError(f"hyperparameter 'device' is {cfg.device!r} but CUDA is not available")
+        if not isinstance(self.observation_space, spaces.Box):
+            raise ValueError(
+                f"DQNAgent needs a Box observation space, got {self.observation_space} "
+                "(for Discrete states use a tabular agent, or one-hot them with an observation wrapper)"
+            )
         obs_dim = self.observation_space.shape[0]
         self.n_actions = int(self.action_space.n)
         self.q_net = QNetwork(obs_dim, cfg.net_arch, self.n_actions, device=self.device)

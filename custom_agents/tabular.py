@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from gymnasium import spaces
 
 from custom_agents.base import BaseAgent
-from custom_agents.config import require, require_finite
-from custom_agents.discretize import Discretizer, cartpole_bounds
+from custom_agents.config import require, require_finite, to_plain
+from custom_agents.discretize import (
+    ASSIGNMENT_ENVS,
+    DiscreteStates,
+    Discretizer,
+    cartpole_bounds,
+    default_num_bins,
+    estimate_bounds,
+)
 
 _RANDOM_BLOCK = 4096
 
@@ -19,12 +27,22 @@ _RANDOM_BLOCK = 4096
 class TabularConfig:
     """Hyperparameters of `TabularQAgent` and `TabularSarsaAgent` (defaults: the assignment's)."""
 
-    num_bins: tuple[int, ...] = (3, 3, 6, 6)
-    """Bins per observation dimension; 1 ignores a dimension."""
-    bounds: tuple[tuple[float, float], ...] | None = None
-    """(low, high) per dimension between which the bin edges are evenly spaced; None means the
-    assignment's CartPole bounds (the space's own for position and angle, -0.5..0.5 for cart
-    velocity, -50..50 degrees/s for pole angular velocity)."""
+    num_bins: tuple[int, ...] | None = None
+    """Bins per observation dimension; 1 ignores a dimension. None: the assignment's (3, 3, 6, 6)
+    on CartPole, otherwise a grid that fits the observation's dimension (`default_num_bins`).
+    Not used for a Discrete observation space (its states are the table's rows)."""
+    bounds: tuple[tuple[float, float], ...] | Literal["auto"] | None = None
+    """(low, high) per dimension between which the bin edges are evenly spaced; "auto" estimates
+    them from a seeded random policy's observations (`bounds_steps`, `bounds_seed`,
+    `bounds_quantile`). None: the assignment's bounds on CartPole (the space's own for position and
+    angle, -0.5..0.5 for cart velocity, -50..50 degrees/s for pole angular velocity), the
+    observation space's own where they are all finite, else "auto"."""
+    bounds_steps: int = 10_000
+    """Random-policy steps that "auto" bounds are estimated from."""
+    bounds_seed: int = 0
+    """Seed of the env reset and of the actions of that random policy (the same for every run)."""
+    bounds_quantile: float = 0.01
+    """"auto" bounds are the `q` and `1 - q` quantiles of each dimension's observations."""
     gamma: float = 1.0
     """Discount factor (the assignment's `discount`)."""
     min_learning_rate: float = 0.1
@@ -35,12 +53,15 @@ class TabularConfig:
     """Episodes at full learning rate and exploration before the log10 decay starts."""
 
     def __post_init__(self) -> None:
-        require(
-            len(self.num_bins) > 0 and all(n >= 1 for n in self.num_bins),
-            "num_bins",
-            "a non-empty list of integers >= 1",
-            list(self.num_bins),
-        )
+        if self.num_bins is not None:
+            require(
+                len(self.num_bins) > 0 and all(n >= 1 for n in self.num_bins),
+                "num_bins",
+                "a non-empty list of integers >= 1",
+                list(self.num_bins),
+            )
+        require(self.bounds_steps >= 1, "bounds_steps", ">= 1", self.bounds_steps)
+        require(0.0 <= self.bounds_quantile < 0.5, "bounds_quantile", "in [0, 0.5)", self.bounds_quantile)
         for name in ("gamma", "min_learning_rate", "exploration_final_eps", "decay"):
             require_finite(name, getattr(self, name))
         require(0.0 <= self.gamma <= 1.0, "gamma", "in [0, 1]", self.gamma)
@@ -49,7 +70,7 @@ class TabularConfig:
             0.0 <= self.exploration_final_eps <= 1.0, "exploration_final_eps", "in [0, 1]", self.exploration_final_eps
         )
         require(self.decay > 0, "decay", "> 0", self.decay)
-        if self.bounds is not None:
+        if self.bounds is not None and self.bounds != "auto":
             for low, high in self.bounds:
                 require(
                     math.isfinite(low) and math.isfinite(high) and low < high,
@@ -94,28 +115,12 @@ class TabularQAgent(BaseAgent):
 
     def _setup_model(self) -> None:
         cfg = self.config
-        n_dims = self.observation_space.shape[0]
-        if len(cfg.num_bins) != n_dims:
-            raise ValueError(
-                f"hyperparameter 'num_bins' must have one entry per observation dimension ({n_dims}), "
-                f"got {list(cfg.num_bins)}"
-            )
-        if cfg.bounds is None:
-            try:
-                bounds = cartpole_bounds(self.observation_space.low, self.observation_space.high)
-            except ValueError:
-                raise ValueError(
-                    f"hyperparameter 'bounds' must be given for a {n_dims}-dimensional observation space "
-                    "(the default bounds are CartPole's)"
-                ) from None
+        self._grid = self._resolve_grid()
+        self.discretizer: Discretizer | DiscreteStates
+        if isinstance(self.observation_space, spaces.Discrete):
+            self.discretizer = DiscreteStates(int(self.observation_space.n), int(self.observation_space.start))
         else:
-            bounds = cfg.bounds
-            if len(bounds) != n_dims:
-                raise ValueError(
-                    f"hyperparameter 'bounds' must have one [low, high] pair per observation dimension "
-                    f"({n_dims}), got {len(bounds)}"
-                )
-        self.discretizer = Discretizer(cfg.num_bins, bounds)
+            self.discretizer = Discretizer(self._grid["num_bins"], self._grid["bounds"])
         self.n_actions = int(self.action_space.n)
         self.q_table = np.zeros((self.discretizer.n_states, self.n_actions), dtype=np.float64)
         self._q = memoryview(self.q_table).cast("B").cast("d")
@@ -132,6 +137,68 @@ class TabularQAgent(BaseAgent):
         # (observation array, its state index): reused when the next step starts from it.
         self._cached_obs: Any = None
         self._cached_state = 0
+
+    def _resolve_grid(self) -> dict[str, Any]:
+        """The grid the table is over: `num_bins` and `bounds` as given, or their defaults for the
+        env (see `TabularConfig`), and where the bounds came from. {} for a Discrete space."""
+        cfg = self.config
+        if isinstance(self.observation_space, spaces.Discrete):
+            for name in ("num_bins", "bounds"):
+                if getattr(cfg, name) is not None:
+                    raise ValueError(
+                        f"hyperparameter {name!r} must be left out for a Discrete observation space "
+                        f"({self.observation_space}): its states are the table's rows"
+                    )
+            return {}
+        n_dims = self.observation_space.shape[0]
+        num_bins = cfg.num_bins if cfg.num_bins is not None else default_num_bins(self.env_id, n_dims)
+        if len(num_bins) != n_dims:
+            raise ValueError(
+                f"hyperparameter 'num_bins' must have one entry per observation dimension ({n_dims}), "
+                f"got {list(num_bins)}"
+            )
+        low, high = self.observation_space.low, self.observation_space.high
+        bounds, source = cfg.bounds, "given"
+        if bounds is None and self.env_id in ASSIGNMENT_ENVS and n_dims == 4:
+            bounds, source = cartpole_bounds(low, high), "the assignment's CartPole bounds"
+        elif bounds is None and np.isfinite(low).all() and np.isfinite(high).all():
+            bounds, source = tuple(zip(low.tolist(), high.tolist())), "the observation space's bounds"
+        if bounds is None or bounds == "auto":
+            if self.env_id is None:
+                raise ValueError(
+                    "hyperparameter 'bounds' must be given: \"auto\" needs an env made from the registry "
+                    "(the observation space is unbounded)"
+                )
+            bounds = estimate_bounds(self.env_id, cfg.bounds_steps, cfg.bounds_seed, cfg.bounds_quantile)
+            source = (
+                f"auto: the {cfg.bounds_quantile:g} and {1 - cfg.bounds_quantile:g} quantiles of "
+                f"{cfg.bounds_steps:,} observations of a uniformly random policy on {self.env_id} "
+                f"(seed {cfg.bounds_seed})"
+            )
+        if len(bounds) != n_dims:
+            raise ValueError(
+                f"hyperparameter 'bounds' must have one [low, high] pair per observation dimension "
+                f"({n_dims}), got {len(bounds)}"
+            )
+        return {"num_bins": tuple(num_bins), "bounds": tuple(bounds), "bounds_source": source}
+
+    def _saved_hyperparameters(self) -> dict[str, Any]:
+        """The config with the grid resolved (a loaded agent needs no env to rebuild it)."""
+        values = to_plain(self.config)
+        if self._grid:
+            values.update(num_bins=list(self._grid["num_bins"]), bounds=[list(b) for b in self._grid["bounds"]])
+        return values
+
+    def run_info(self) -> dict[str, Any]:
+        """The grid the table is over and where its bounds came from (for `run.json`)."""
+        if not self._grid:
+            return {"states": "the Discrete observation space's", "n_states": self.discretizer.n_states}
+        return {
+            "num_bins": list(self._grid["num_bins"]),
+            "bounds": [list(b) for b in self._grid["bounds"]],
+            "bounds_source": self._grid["bounds_source"],
+            "n_states": self.discretizer.n_states,
+        }
 
     # -- the per-step path --------------------------------------------------------------------
 
@@ -201,7 +268,7 @@ class TabularQAgent(BaseAgent):
         if dones[0]:
             info = infos[0]
             if info.get("TimeLimit.truncated", False):
-                last_state = self.discretizer.index(info["terminal_observation"].tolist())
+                last_state = self.discretizer.index(info["terminal_observation"])
                 target = reward + self._gamma * self._bootstrap(last_state, None)
             else:
                 target = reward

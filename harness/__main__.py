@@ -1,7 +1,5 @@
 """`python -m harness` is the `harness` command."""
 
-import sys
+from harness.cli import run
 
-from harness.cli import main
-
-sys.exit(main())
+run()

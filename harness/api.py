@@ -19,18 +19,18 @@ code 2.
 
 from __future__ import annotations
 
-import functools
 import os
 import pathlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
+from harness import interrupts
 from harness.errors import ReportError
 from harness.study import Study, StudyError, load_study, resolve_study
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from harness.model import StudyResults
 
 EXECUTORS = ("local", "ray")
 
@@ -95,19 +95,21 @@ def compare(
     if jobs < 1:
         raise StudyError(f"jobs: must be >= 1, got {jobs}")
     runs_dir, reports_dir = pathlib.Path(runs_dir), pathlib.Path(reports_dir)
-    from harness.executors import LocalExecutor
-    from harness.scheduler import compare as run_pairs
-
-    if executor == "ray":
-        from harness.ray_executor import RayExecutor
-
-        runner: Any = RayExecutor(address=address, num_cpus=jobs, gpus_per_run=gpus_per_run)
-    else:
+    if executor != "ray":
         for option, value in (("address", address), ("gpus_per_run", gpus_per_run)):
             if value:
                 raise StudyError(f"{option}: needs the ray executor")
-        runner = LocalExecutor(jobs)
-    resolved = resolve_study(loaded)
+    with interrupts.deferred():  # torch's import must not be cut by a Ctrl-C (it aborts the process)
+        from harness.executors import LocalExecutor
+        from harness.scheduler import compare as run_pairs
+
+        if executor == "ray":
+            from harness.ray_executor import RayExecutor
+
+            runner: Any = RayExecutor(address=address, num_cpus=jobs, gpus_per_run=gpus_per_run)
+        else:
+            runner = LocalExecutor(jobs)
+        resolved = resolve_study(loaded)
     with runner:
         outcome = run_pairs(resolved, runs_dir, runner, fresh=fresh, command=command, stream=stream)
     study_dir = runs_dir / resolved.name
@@ -149,77 +151,10 @@ def _study(
     return loaded
 
 
-class StudyResults:
-    """A study's results from its run files alone (`harness.load`): the report's numbers as pandas
-    DataFrames. Each frame is computed when first asked for.
-
-    - `summary`: one row per agent label, the columns of the report's `summary.csv`.
-    - `evals`: one row per evaluation episode of every complete run: `agent`, `seed`, then
-      `evals.csv`'s `eval_step, episode, eval_seed, return, length, success`.
-    - `episodes`: one row per training episode of every complete run: `agent`, `seed`, then
-      `episodes.csv`'s `episode, start_step, end_step, return, length, terminated, truncated,
-      success, wall_time_s`.
-    - `pairs`: one row per (agent, seed) of the study: `agent`, `seed`, `status` (complete,
-      failed, stale, incomplete, missing) and `error`.
-    """
-
-    def __init__(self, study_dir: str | os.PathLike[str]) -> None:
-        from harness.rundata import load_study_runs
-
-        self.study_dir = pathlib.Path(study_dir)
-        self.data = load_study_runs(self.study_dir)
-        self.study = self.data.study
-
-    @functools.cached_property
-    def summary(self) -> pd.DataFrame:
-        from harness.report import study_numbers, summary_frame
-
-        numbers, scale = study_numbers(self.data)
-        return summary_frame(self.data, numbers, scale)
-
-    @functools.cached_property
-    def evals(self) -> pd.DataFrame:
-        return self._long("evals")
-
-    @functools.cached_property
-    def episodes(self) -> pd.DataFrame:
-        return self._long("episodes")
-
-    @functools.cached_property
-    def pairs(self) -> pd.DataFrame:
-        import pandas as pd
-
-        rows = [{"agent": p.label, "seed": p.seed, "status": p.status, "error": p.error} for p in self.data.pairs]
-        return pd.DataFrame(rows, columns=["agent", "seed", "status", "error"])
-
-    def _long(self, which: str) -> pd.DataFrame:
-        import pandas as pd
-
-        frames = []
-        for pair in self.data.pairs:
-            if pair.run is None:
-                continue
-            frame = getattr(pair.run, which).copy()
-            frame.insert(0, "seed", pair.seed)
-            frame.insert(0, "agent", pair.label)
-            frames.append(frame)
-        return pd.concat(frames, ignore_index=True)
-
-    def write_report(self, out: str | os.PathLike[str] | None = None, video: bool = True) -> pathlib.Path:
-        """Write the report (README.md, summary.csv, pictures, episodes) into `out` (default
-        `reports/<study>`); returns the README's path."""
-        from harness.report import write_report
-
-        target = pathlib.Path(out) if out is not None else pathlib.Path("reports") / self.study.name
-        return write_report(self.study_dir, target, video=video)
-
-    def __repr__(self) -> str:
-        complete = sum(1 for pair in self.data.pairs if pair.run is not None)
-        return (
-            f"StudyResults({self.study_dir}: {len(self.study.agents)} agents, {complete}/{len(self.data.pairs)} runs)"
-        )
-
-
 def load(study_dir: str | os.PathLike[str]) -> StudyResults:
-    """The results of the study in `study_dir` (RUNS_DIR/STUDY); `ReportError` when there are none."""
-    return StudyResults(study_dir)
+    """The results of the study in `study_dir` (RUNS_DIR/STUDY), every figure of its report, as
+    pandas DataFrames (`harness.model.StudyResults`: `summary`, `evals`, `episodes`, `pairs`,
+    `envs`, `aggregate`, `write_report`); `ReportError` when there are none."""
+    from harness.model import load as load_model
+
+    return load_model(pathlib.Path(study_dir))

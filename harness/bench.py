@@ -119,7 +119,7 @@ def dqn_run(kind: str, hyperparameters: Mapping[str, Any], n_steps: int) -> tupl
 
 def _build(kind: str, hyperparameters: Mapping[str, Any]) -> Any:
     resolved = resolve_kind(kind)
-    return build_model(resolved, ENV_ID, SEED, resolved.resolve(hyperparameters))[1]
+    return build_model(resolved, ENV_ID, SEED, resolved.resolve(hyperparameters, ENV_ID))[1]
 
 
 def _n_updates(model: Any) -> int:

@@ -15,7 +15,6 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,34 +23,9 @@ from stable_baselines3.common.logger import TensorBoardOutputFormat
 
 from harness.envs import make_eval_envs
 from harness.evaluation import run_episodes
+from harness.profiles import EpisodeRules
+from harness.schema import EpisodeRow, EvalRow
 from harness.seeding import evaluation_seeds
-
-
-@dataclass(frozen=True)
-class EpisodeRow:
-    """One training episode: a row of `episodes.csv`."""
-
-    episode: int
-    start_step: int
-    end_step: int
-    episode_return: float
-    length: int
-    terminated: bool
-    truncated: bool
-    success: bool
-    wall_time_s: float
-
-
-@dataclass(frozen=True)
-class EvalRow:
-    """One evaluation episode: a row of `evals.csv`."""
-
-    eval_step: int
-    episode: int
-    eval_seed: int
-    episode_return: float
-    length: int
-    success: bool
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -94,7 +68,7 @@ class EpisodeRecorder(BaseCallback):
         length = int(episode["l"])
         truncated = bool(info.get("truncated", info.get("TimeLimit.truncated", False)))
         terminated = bool(info.get("terminated", not truncated))
-        success = bool(info.get("is_success", truncated and not terminated))
+        success = bool(info.get("is_success", False))  # SuccessInfo marks it by the env profile's rule
         row = EpisodeRow(
             episode=len(self.rows),
             start_step=self.num_timesteps - length,
@@ -124,13 +98,16 @@ class Evaluator(BaseCallback):
     :param eval_freq: env steps between evaluations.
     :param n_episodes: episodes per evaluation.
     :param eval_seed: seed of the first evaluation episode.
+    :param rules: the env profile's success rule (it marks `success`) and time limit.
     """
 
-    def __init__(self, env_id: str, eval_freq: int, n_episodes: int, eval_seed: int) -> None:
+    def __init__(
+        self, env_id: str, eval_freq: int, n_episodes: int, eval_seed: int, rules: EpisodeRules | None = None
+    ) -> None:
         super().__init__()
         self.eval_freq = eval_freq
         self.seeds = evaluation_seeds(n_episodes, eval_seed)
-        self.envs = make_eval_envs(env_id, n_episodes)
+        self.envs = make_eval_envs(env_id, n_episodes, rules)
         self.rows: list[EvalRow] = []
         self.eval_time_s = 0.0
         self._last_eval_step = -1

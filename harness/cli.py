@@ -11,6 +11,7 @@ import argparse
 import os
 import pathlib
 import shlex
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=_seed, required=True)
     train.add_argument("study", nargs="?", help="study file or embedded name (default: cartpole)")
     train.add_argument("--total-timesteps", type=_positive)
+    train.add_argument("--env", metavar="ENV_ID", help="the env of a study across envs to train on")
     train.add_argument("--runs-dir", type=pathlib.Path, default=pathlib.Path("runs"))
     train.add_argument("--fresh", action="store_true", help="train the pair again if it is complete")
 
@@ -168,6 +170,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         again = "the same command without --fresh" if "--fresh" in argv else "the same command"
         print(f"harness: interrupted; complete runs are kept, run {again} again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def run() -> NoReturn:
+    """The `harness` command as a process: `main()`, then exit with its code. Once the command has
+    ended, a late Ctrl-C (one that reached the process while it was stopping its workers) must
+    not turn the exit into a traceback or a death by signal."""
+    try:
+        code = main()
+    except KeyboardInterrupt:  # a Ctrl-C before the command started handling it
+        print("harness: interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
@@ -261,20 +276,28 @@ def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.results import is_complete, run_dir
-    from harness.runner import PairTask, run_pair
-    from harness.scheduler import prepare_study_dir
-    from harness.study import StudyError, resolve_study
+    from harness import interrupts
+
+    with interrupts.deferred():  # torch's import must not be cut by a Ctrl-C
+        from harness.results import is_complete
+        from harness.runner import PairTask, run_pair
+        from harness.scheduler import prepare_study_dir
+        from harness.study import StudyError, resolve_study
 
     study = _load(args.study, args.total_timesteps)
     if args.label not in study.labels:
         raise BadInput(f"harness train: unknown agent label {args.label!r}; labels: {', '.join(study.labels)}")
+    env_id = args.env or study.env_ids[0]
+    if study.across_envs and args.env is None:
+        raise BadInput(f"harness train: the study spans envs; give --env, one of {', '.join(study.env_ids)}")
+    if env_id not in study.env_ids:
+        raise BadInput(f"harness train: --env {env_id!r} is not an env of the study; envs: {', '.join(study.env_ids)}")
     try:
         study = resolve_study(study.select(labels=[args.label], seeds=[args.seed]))
     except StudyError as error:
         raise BadInput(str(error)) from None
-    task = PairTask(study, args.label, args.seed, _command_line(argv))
-    path = run_dir(args.runs_dir, study.name, args.label, args.seed)
+    task = PairTask(study.for_env(env_id), args.label, args.seed, _command_line(argv))
+    path = task.path(args.runs_dir)
     if is_complete(path) and not args.fresh:
         raise BadInput(f"harness train: {path} is already complete; add --fresh to train it again")
     try:
@@ -313,9 +336,12 @@ def _play(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _check_agent(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.contract import Subject, run_contract
-    from harness.envs import check_env_id
-    from harness.registry import KindError, check_kind, resolve_kind
+    from harness import interrupts
+
+    with interrupts.deferred():  # torch's import must not be cut by a Ctrl-C
+        from harness.contract import Subject, run_contract
+        from harness.envs import check_env_id
+        from harness.registry import KindError, check_kind, resolve_kind
 
     code_dir = pathlib.Path.cwd()
     values = dict(_setting(text) for text in args.settings)
@@ -323,7 +349,7 @@ def _check_agent(args: argparse.Namespace, argv: Sequence[str]) -> int:
         check_env_id(args.env)
         check_kind(args.kind, code_dir)
         kind = resolve_kind(args.kind, code_dir)
-        resolved = kind.resolve(values)
+        resolved = kind.resolve(values, args.env)
         kind.check_on_env(args.env, resolved)
     except (KindError, ValueError) as error:
         text = str(error)

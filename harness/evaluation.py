@@ -29,7 +29,8 @@ class EpisodeResult:
     length: int
     """Env steps."""
     success: bool
-    """Ended by the time limit (truncated, not terminated)."""
+    """A success by the env profile's rule (`info["is_success"]` of `harness.envs.SuccessInfo`;
+    False for an env without one)."""
 
 
 def run_episodes(
@@ -65,13 +66,13 @@ def run_episodes(
             actions = actions[:, 0]
         still_running = []
         for i, action in zip(running, actions):
-            ob, reward, terminated, truncated, _info = envs[i].step(action)
+            ob, reward, terminated, truncated, info = envs[i].step(action)
             if on_step is not None:
                 on_step(i, envs[i])
             returns[i] += float(reward)
             lengths[i] += 1
             if terminated or truncated:
-                success[i] = bool(truncated and not terminated)
+                success[i] = bool(info.get("is_success", False))
             else:
                 obs[i] = ob
                 still_running.append(i)

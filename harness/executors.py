@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import multiprocessing.forkserver as forkserver
 import pathlib
 import signal
 import sys
@@ -18,8 +19,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
+from harness import interrupts
 from harness.progress import StudyProgress
-from harness.results import FAILED, RUN_FILE, clear_run_dir, json_bytes, read_run, run_dir, write_atomic
+from harness.results import FAILED, RUN_FILE, clear_run_dir, json_bytes, read_run, write_atomic
 from harness.runner import PairTask, run_pair, run_settings
 
 
@@ -109,6 +111,8 @@ class LocalExecutor:
     def run(self, tasks: Sequence[PairTask], runs_dir: pathlib.Path, progress: StudyProgress) -> dict[str, dict]:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["harness._forkserver"])
+        with interrupts.ignored():  # the fork server starts ignoring Ctrl-C (its workers inherit that)
+            forkserver.ensure_running()
         pending = deque(tasks)
         running: dict[str, _Worker] = {}
         records: dict[str, dict] = {}
@@ -116,7 +120,7 @@ class LocalExecutor:
             while pending or running:
                 while pending and len(running) < self.jobs:
                     task = pending.popleft()
-                    path = run_dir(runs_dir, task.study.name, task.label, task.seed)
+                    path = task.path(runs_dir)
                     clear_run_dir(path)  # no earlier attempt's run.json can pass for this one's
                     reader, writer = context.Pipe(duplex=False)
                     process = context.Process(target=_child, args=(task, str(path), writer), name=f"harness {task.key}")

@@ -35,6 +35,7 @@ from custom_agents.base import BaseAgent
 from custom_agents.config import to_plain
 from harness import imports
 from harness.envs import make_training_env
+from harness.profiles import EpisodeRules
 from harness.registry import KindError
 
 HARNESS_ARGUMENTS = {
@@ -79,9 +80,9 @@ class AgentKind(ABC):
         """What `model.save("model")` appends."""
 
     @abstractmethod
-    def resolve(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Checked, complete hyperparameters (preset applied, defaults filled) as plain values;
-        `KindError` or `ValueError` naming a bad one."""
+    def resolve(self, values: Mapping[str, Any], env_id: str | None = None) -> dict[str, Any]:
+        """Checked, complete hyperparameters (the env's preset applied, defaults filled) as plain
+        values; `KindError` or `ValueError` naming a bad one."""
 
     @abstractmethod
     def build(self, env: Any, seed: int, values: Mapping[str, Any]) -> Any:
@@ -91,11 +92,11 @@ class AgentKind(ABC):
     def load(self, path: pathlib.Path) -> Any:
         """A model saved by `model.save(path)`, on the CPU."""
 
-    def check_on_env(self, env_id: str, values: Mapping[str, Any]) -> None:
+    def check_on_env(self, env_id: str, values: Mapping[str, Any], rules: EpisodeRules | None = None) -> None:
         """Build the model once on `env_id`'s training env (on the CPU), so that anything its
         constructor refuses (a space it cannot handle, a bad value) is found before a run starts;
         `KindError` with the constructor's message."""
-        env = make_training_env(env_id, 0)
+        env = make_training_env(env_id, 0, rules)
         try:
             cpu = {**values, "device": "cpu"} if "device" in values else values
             self.build(env, 0, cpu)
@@ -131,9 +132,10 @@ class HandWrittenKind(AgentKind):
     def model_suffix(self) -> str:
         return self.cls.save_suffix
 
-    def resolve(self, values: Mapping[str, Any]) -> dict[str, Any]:
+    def resolve(self, values: Mapping[str, Any], env_id: str | None = None) -> dict[str, Any]:
         # None (a field left at an empty default) is left out, as a study file can hold no None.
-        return {k: v for k, v in to_plain(self.cls.make_config(values)).items() if v is not None}
+        config = self.cls.make_config(values, env_id=env_id)
+        return {k: v for k, v in to_plain(config).items() if v is not None}
 
     def build(self, env: Any, seed: int, values: Mapping[str, Any]) -> Any:
         return self.cls(env, seed=seed, **values)
@@ -146,12 +148,15 @@ class HandWrittenKind(AgentKind):
 class LibraryKind(AgentKind):
     """A subclass of SB3's `BaseAlgorithm` (see the module docstring).
 
-    :param presets: `preset name -> constructor arguments` for kinds that have presets (sb3_dqn).
+    :param presets: `(preset name, env id) -> constructor arguments` for kinds that have presets
+        (sb3_dqn).
     """
 
     family = "library"
 
-    def __init__(self, kind: str, cls: type[BaseAlgorithm], presets: Callable[[str], Mapping] | None = None) -> None:
+    def __init__(
+        self, kind: str, cls: type[BaseAlgorithm], presets: Callable[[str, str | None], Mapping] | None = None
+    ) -> None:
         super().__init__(kind, cls)
         self.presets = presets
         self.parameters = constructor_parameters(cls)
@@ -160,7 +165,7 @@ class LibraryKind(AgentKind):
     def model_suffix(self) -> str:
         return ".zip"
 
-    def resolve(self, values: Mapping[str, Any]) -> dict[str, Any]:
+    def resolve(self, values: Mapping[str, Any], env_id: str | None = None) -> dict[str, Any]:
         values = dict(values)
         preset = values.pop("preset", None)
         if preset is not None:
@@ -168,7 +173,7 @@ class LibraryKind(AgentKind):
                 raise KindError(f"hyperparameter 'preset': {self.kind} has no presets", key="preset")
             if not isinstance(preset, str):
                 raise KindError(f"hyperparameter 'preset' must be a string, got {preset!r}", key="preset")
-            values = _merge(self.presets(preset), values)
+            values = _merge(self.presets(preset, env_id), values)
         policy = values.pop("policy", "MlpPolicy")
         if not isinstance(policy, str):
             raise KindError(f"hyperparameter 'policy' must be a string, got {policy!r}", key="policy")
@@ -219,7 +224,7 @@ class LibraryKind(AgentKind):
         return value
 
 
-def family_of(kind: str, cls: Any, presets: Callable[[str], Mapping] | None = None) -> AgentKind:
+def family_of(kind: str, cls: Any, presets: Callable[[str, str | None], Mapping] | None = None) -> AgentKind:
     """The family of `cls`; `KindError` for anything that is not a class of one."""
     if not isinstance(cls, type):
         raise KindError(f"{kind}: names {type(cls).__name__} {cls!r}, not a class; {_SHOULD_BE}")

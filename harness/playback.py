@@ -11,9 +11,12 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
+from harness.envs import register_from
 from harness.evaluation import EpisodeResult
+from harness.profiles import EpisodeRules
 from harness.registry import KindError, resolve_kind
 from harness.results import COMPLETE, RUN_FILE, read_run
+from harness.runner import LEGACY_SETTINGS
 from harness.seeding import evaluation_seeds
 from harness.video import record_episodes, render_fps, write_video
 
@@ -36,12 +39,22 @@ def play(run_dir: pathlib.Path, episodes: int, video: pathlib.Path | None) -> li
     env_id = str(record["env_id"])
     eval_seed = int(record["evaluation"]["eval_seed"])
     seeds = evaluation_seeds(episodes, eval_seed)
-    results, frames_by_episode = record_episodes(model, env_id, seeds, render=range(episodes) if video else ())
+    rules = episode_rules(record)
+    results, frames_by_episode = record_episodes(
+        model, env_id, seeds, render=range(episodes) if video else (), rules=rules
+    )
     if video is not None:
         frames = [frame for i in range(episodes) for frame in frames_by_episode[i]]
         video.parent.mkdir(parents=True, exist_ok=True)
         write_video(frames, video, render_fps(env_id))
     return results
+
+
+def episode_rules(record: dict[str, Any]) -> EpisodeRules:
+    """The success rule and time limit a run was evaluated under (`run.json`'s `profile`; a run
+    from before env profiles was measured by an episode lasting to the time limit)."""
+    recorded = record.get("profile") or LEGACY_SETTINGS["profile"]
+    return EpisodeRules(str(recorded["success"]), recorded.get("max_episode_steps"))
 
 
 def load_model(run_dir: pathlib.Path, record: dict[str, Any]) -> Any:
@@ -52,11 +65,12 @@ def load_model(run_dir: pathlib.Path, record: dict[str, Any]) -> Any:
     path = run_dir / str(record["model_file"])
     if not path.is_file():
         raise PlaybackError(f"{path}: model file missing")
-    code_dir = record.get("code_dir")
+    code_dir = pathlib.Path(record["code_dir"]) if record.get("code_dir") else None
     try:
-        kind = resolve_kind(str(record["kind"]), pathlib.Path(code_dir) if code_dir else None)
-    except KindError as error:
-        raise PlaybackError(f"{run_dir / RUN_FILE}: cannot import the agent's class: {error}") from None
+        register_from(str(record["env_id"]), code_dir)
+        kind = resolve_kind(str(record["kind"]), code_dir)
+    except (KindError, ValueError) as error:
+        raise PlaybackError(f"{run_dir / RUN_FILE}: cannot import the agent's class or env: {error}") from None
     try:
         model = kind.load(path)
         if hasattr(model, "set_random_seed"):

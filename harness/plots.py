@@ -1,4 +1,5 @@
-"""The report's pictures: matplotlib figures (no pyplot state, Agg canvas) saved as PNG.
+"""The report's pictures: matplotlib figures (no pyplot state, Agg canvas) saved as PNG, drawn
+from the numbers model (`render`) with a few drawing functions.
 
 Every agent gets its own line style and marker as well as its own colour, so the pictures read
 in grey too. PNGs are written without a software stamp, so the same data give the same bytes.
@@ -10,6 +11,7 @@ import pathlib
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -23,6 +25,100 @@ COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#0
 STEPS_LABEL = "env steps"
 RETURN_LABEL = "return (sum of rewards)"
 SUCCESS_LABEL = "success rate (share of episodes)"
+SCORE_LABEL = "normalised score"
+PICTURES = ("eval_return", "train_return", "success_rate", "final_return")
+
+if TYPE_CHECKING:
+    from harness.model import EnvResults, StudyResults
+
+
+def picture_names(env_id: str | None) -> dict[str, str]:
+    """The PNG file of each picture of an env: `eval_return.png`, ... for a one-env study,
+    `<env_id>_eval_return.png`, ... for an env of a study across envs."""
+    prefix = f"{env_id.rsplit(':', 1)[-1]}_" if env_id is not None else ""
+    return {name: f"{prefix}{name}.png" for name in PICTURES}
+
+
+def render(results: StudyResults, out: pathlib.Path) -> list[pathlib.Path]:
+    """Every picture of the report into `out`: per env, the evaluation, training and success
+    curves and the final returns; across envs, the performance profiles. Returns the files."""
+    files = []
+    for env in results.envs.values():
+        files += render_env(env, out, env.env_id if results.across_envs else None)
+    if results.aggregate is not None:
+        path = out / "performance_profile.png"
+        curves = {
+            label: Curve(
+                frame["tau"].to_numpy(), frame["fraction"].to_numpy(), frame["low"].to_numpy(), frame["high"].to_numpy()
+            )
+            for label, frame in results.aggregate.profiles.groupby("agent", sort=False)
+        }
+        plot_curves(
+            path,
+            curves,
+            title="Performance profiles across environments",
+            subtitle="line: the share of an agent's scores (seeds x envs) above each threshold; shaded: its 95% "
+            "stratified-bootstrap band; a curve further up and to the right is better",
+            ylabel="share of scores > tau",
+            xlabel="normalised score threshold tau",
+            ylim=(-0.03, 1.03),
+        )
+        files.append(path)
+    return files
+
+
+def render_env(env: EnvResults, out: pathlib.Path, env_id: str | None) -> list[pathlib.Path]:
+    """The four pictures of one env (`picture_names(env_id)`)."""
+    names = picture_names(env_id)
+    settings = env.study.settings
+    labels = env.labels
+    where = f" on {env.env_id}" if env_id is not None else ""
+    band = "shaded: its 95% bootstrap interval"
+    evaluation = f"line: mean over seeds of each seed's mean over {settings.n_eval_episodes} evaluation episodes"
+
+    def curves(name: str) -> dict[str, Curve]:
+        frame = env.curves[env.curves["curve"] == name]
+        return {
+            label: Curve(
+                part["step"].to_numpy(), part["mean"].to_numpy(), part["low"].to_numpy(), part["high"].to_numpy()
+            )
+            for label, part in ((label, frame[frame["agent"] == label]) for label in labels)
+        }
+
+    plot_curves(
+        out / names["eval_return"],
+        curves("eval_return"),
+        title=f"Evaluation return vs env steps{where} (deterministic policy)",
+        subtitle=f"{evaluation}; {band}",
+        ylabel=RETURN_LABEL,
+        hline=env.profile.threshold,
+        hline_label=f"threshold {env.profile.threshold:,.0f}",
+    )
+    plot_curves(
+        out / names["train_return"],
+        curves("train_return"),
+        title=f"Training episode return vs env steps{where} (smoothed)",
+        subtitle="each seed: mean return of its last 20 training episodes; line: mean over seeds; " + band,
+        ylabel=RETURN_LABEL,
+    )
+    plot_curves(
+        out / names["success_rate"],
+        curves("success_rate"),
+        title=f"Evaluation success rate vs env steps{where}",
+        subtitle=f"success: {env.profile.success_words}; line: mean over seeds of each seed's share of "
+        f"{settings.n_eval_episodes} evaluation episodes; {band}",
+        ylabel=SUCCESS_LABEL,
+        ylim=(-0.03, 1.03),
+    )
+    complete = env.runs[env.runs["status"] == "complete"]
+    plot_distribution(
+        out / names["final_return"],
+        {label: complete[complete["agent"] == label]["final_return"].tolist() for label in labels},
+        title=f"Final evaluation return per seed{where} (mean of {settings.n_eval_episodes} episodes at the end of "
+        "training)",
+        ylabel=RETURN_LABEL,
+    )
+    return [out / name for name in names.values()]
 
 
 @dataclass(frozen=True)
@@ -58,6 +154,7 @@ def plot_curves(
     hline: float | None = None,
     hline_label: str = "",
     ylim: tuple[float, float] | None = None,
+    xlabel: str = STEPS_LABEL,
 ) -> None:
     """A line per agent (in the mapping's order) with a shaded band; `subtitle` says what line
     and band are; `hline` marks a level (e.g. the solved threshold)."""
@@ -72,8 +169,9 @@ def plot_curves(
         ax.fill_between(curve.steps, curve.low, curve.high, color=style["color"], alpha=0.15, linewidth=0)
     if hline is not None:
         ax.axhline(hline, color="grey", linewidth=0.8, linestyle=(0, (2, 2)), label=hline_label or None)
-    ax.set_xlabel(STEPS_LABEL)
-    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.set_xlabel(xlabel)
+    if xlabel == STEPS_LABEL:
+        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.set_ylabel(ylabel)
     if ylim is not None:
         ax.set_ylim(*ylim)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 from tqdm import tqdm
@@ -17,18 +18,15 @@ from tqdm import tqdm
 class StudyProgress:
     """Tracks and shows the progress of a study's pairs.
 
-    :param total_pairs: pairs to run now.
-    :param steps_per_pair: budget of each pair, in env steps.
+    :param budgets: the pairs to run now (by key) and the budget of each, in env steps.
     :param stream: where to write (default: stdout).
     :param bar: a live bar (default: when `stream` is a terminal).
     """
 
-    def __init__(
-        self, total_pairs: int, steps_per_pair: int, stream: TextIO | None = None, bar: bool | None = None
-    ) -> None:
+    def __init__(self, budgets: Mapping[str, int], stream: TextIO | None = None, bar: bool | None = None) -> None:
         self.stream = stream or sys.stdout
-        self.total_pairs = total_pairs
-        self.steps_per_pair = steps_per_pair
+        self.budgets = dict(budgets)
+        self.total_pairs = len(self.budgets)
         self.done = 0
         self.failed = 0
         self._steps: dict[str, int] = {}
@@ -36,7 +34,7 @@ class StudyProgress:
         use_bar = self.stream.isatty() if bar is None else bar
         self._bar = (
             tqdm(
-                total=total_pairs * steps_per_pair,
+                total=sum(self.budgets.values()),
                 unit="step",
                 unit_scale=True,
                 file=self.stream,
@@ -52,7 +50,7 @@ class StudyProgress:
 
     def steps(self, key: str, n: int) -> None:
         """Pair `key` has done `n` env steps."""
-        n = min(n, self.steps_per_pair)
+        n = min(n, self.budgets.get(key, n))
         delta = n - self._steps.get(key, 0)
         if delta > 0:
             self._steps[key] = n
@@ -61,7 +59,7 @@ class StudyProgress:
 
     def finished(self, key: str, record: dict[str, Any]) -> None:
         """Pair `key` ended with `record` (its run.json)."""
-        self.steps(key, self.steps_per_pair)
+        self.steps(key, self.budgets.get(key, 0))
         self.done += 1
         ok = record.get("status") == "complete"
         if not ok:

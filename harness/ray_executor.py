@@ -29,7 +29,7 @@ from harness.errors import ExecutorUnavailable
 from harness.executors import lost_record
 from harness.families import import_paths_in
 from harness.progress import StudyProgress
-from harness.results import RUN_FILE, collect_files, install_files, json_bytes, read_run, run_dir
+from harness.results import RUN_FILE, collect_files, install_files, json_bytes, read_run
 from harness.rundata import one_line
 from harness.runner import PairTask, run_pair
 from harness.sources import local_sources
@@ -55,13 +55,14 @@ def _import_ray(local: bool) -> Any:
 
 
 def stage_code(studies: Sequence[Study], staging: pathlib.Path) -> dict[str, str]:
-    """Copy the user's code that `studies`' agents name by import path (and the local files it
-    imports, `harness.sources`) into `staging`, one folder per root (`root_0`, ...). Returns
+    """Copy the user's code that `studies`' agents (and `"module:EnvId"` envs) name by import path
+    (and the local files it imports, `harness.sources`) into `staging`, one folder per root (`root_0`, ...). Returns
     {original root folder: its folder in `staging`} ({} when every class comes from `sys.path`)."""
     roots: dict[pathlib.Path, set[pathlib.Path]] = {}
     for study in studies:
+        env_modules = [f"{env_id.rsplit(':', 1)[0]}:_" for env_id in study.env_ids if ":" in env_id]
         for spec in study.agents:
-            for text in [registry.target(spec.kind), *import_paths_in(spec.hyperparameters)]:
+            for text in [registry.target(spec.kind), *import_paths_in(spec.hyperparameters), *env_modules]:
                 origin = imports.local_origin(text, study.code_dir)
                 if origin is not None:
                     root, start = origin[0].resolve(), origin[1]
@@ -191,7 +192,7 @@ class RayExecutor:
                     progress.steps(key, n)
                 for ref in ready:
                     task = pending.pop(ref)
-                    path = run_dir(runs_dir, task.study.name, task.label, task.seed)
+                    path = task.path(runs_dir)
                     try:
                         install_files(path, ray.get(ref))
                         record = read_run(path) or lost_record(task, "the worker returned no run.json")

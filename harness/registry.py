@@ -9,7 +9,7 @@ an import path (see `harness.imports`):
 | `tabular_q`     | `custom_agents.tabular:TabularQAgent`                              |
 | `tabular_sarsa` | `custom_agents.tabular:TabularSarsaAgent`                          |
 | `custom_dqn`    | `custom_agents.dqn:DQNAgent`                                       |
-| `sb3_dqn`       | `stable_baselines3:DQN`, unpatched, with the preset `zoo`          |
+| `sb3_dqn`       | `stable_baselines3:DQN`, unpatched, with the preset `zoo` (per env) |
 | `"pkg.mod:Cls"`, `"path/file.py:Cls"` | a user's or a library's class                |
 
 A kind stays a string until a process needs the class (`resolve_kind`): the driver, to check a
@@ -107,10 +107,11 @@ def resolve_kind(kind: str, code_dir: pathlib.Path | None = None) -> AgentKind:
     return family_of(kind, cls, presets)
 
 
-def sb3_dqn_preset(name: str) -> Mapping[str, Any]:
-    """`sb3_dqn`'s presets: `zoo` (the RL Zoo's CartPole-v1 DQN) in SB3's constructor arguments.
-    `KindError` for another name (SB3's DQN has no counterpart for the assignment's choices)."""
-    from custom_agents.presets import DQN_PRESETS, sb3_kwargs
+def sb3_dqn_preset(name: str, env_id: str | None) -> Mapping[str, Any]:
+    """`sb3_dqn`'s presets: `zoo` (the RL Zoo's DQN for the env) in SB3's constructor arguments.
+    `KindError` for another name (SB3's DQN has no counterpart for the assignment's choices) or
+    an env the Zoo has no DQN settings for."""
+    from custom_agents.presets import dqn_preset, sb3_kwargs
 
     if name != "zoo":
         raise KindError(
@@ -118,4 +119,7 @@ def sb3_dqn_preset(name: str) -> Mapping[str, Any]:
             "(SB3's DQN has no counterpart for the assignment's MSE loss and per-update schedules)",
             key="preset",
         )
-    return sb3_kwargs(DQN_PRESETS[name])
+    try:
+        return sb3_kwargs(dqn_preset(name, env_id))
+    except ValueError as error:
+        raise KindError(str(error), key="preset") from None

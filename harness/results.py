@@ -12,38 +12,44 @@ A pair without a complete `run.json` is cleared and rerun from scratch.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import pathlib
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-EPISODE_COLUMNS = (
-    "episode",
-    "start_step",
-    "end_step",
-    "return",
-    "length",
-    "terminated",
-    "truncated",
-    "success",
-    "wall_time_s",
-)
-EVAL_COLUMNS = ("eval_step", "episode", "eval_seed", "return", "length", "success")
-RUN_FILE = "run.json"
-STUDY_FILE = "study.toml"
+from harness.schema import COMPLETE, EPISODES, EVALS, FAILED, RUN_FILE, STUDY_FILE  # noqa: F401  (re-exported)
+
+EPISODE_COLUMNS = EPISODES.columns
+EVAL_COLUMNS = EVALS.columns
 COMMAND_PREFIX = "# The resolved study, as run by: "
 """The first line of `study.toml`, before the command line that wrote it."""
-COMPLETE = "complete"
-FAILED = "failed"
 
 
-def run_dir(runs_dir: str | os.PathLike[str], study: str, label: str, seed: int) -> pathlib.Path:
-    """`runs_dir/<study>/<label>/seed_<seed>`."""
-    return pathlib.Path(runs_dir) / study / label / f"seed_{seed}"
+def run_dir(
+    runs_dir: str | os.PathLike[str], study: str, label: str, seed: int, env_id: str | None = None
+) -> pathlib.Path:
+    """`runs_dir/<study>/<label>/seed_<seed>`, or `runs_dir/<study>/<env_id>/<label>/seed_<seed>`
+    for a pair of a study across envs (`env_id` given)."""
+    return pathlib.Path(runs_dir) / study / pair_key_of(label, seed, env_id)
+
+
+def pair_key_of(label: str, seed: int, env_id: str | None = None) -> str:
+    """A pair's folder within its study's: `label/seed_S`, or `env/label/seed_S` across envs (the
+    env's bare id: `module:Id` is `Id`)."""
+    key = f"{label}/seed_{seed}"
+    return f"{env_id.rsplit(':', 1)[-1]}/{key}" if env_id is not None else key
+
+
+def pair_key(study: Any, label: str, seed: int) -> str:
+    """`pair_key_of` a pair of `study` (a one-env study, or a single-env view of one across envs)."""
+    return pair_key_of(label, seed, study.settings.env_id if study.across_envs else None)
+
+
+def pair_dir(runs_dir: str | os.PathLike[str], study: Any, label: str, seed: int) -> pathlib.Path:
+    """The run folder of a pair of `study` (see `pair_key`)."""
+    return pathlib.Path(runs_dir) / study.name / pair_key(study, label, seed)
 
 
 def write_atomic(path: pathlib.Path, data: bytes) -> None:
@@ -56,25 +62,6 @@ def write_atomic(path: pathlib.Path, data: bytes) -> None:
         file.flush()
         os.fsync(file.fileno())
     os.replace(tmp, path)
-
-
-def csv_bytes(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    """CSV text of `rows` under `columns`: floats in Python's shortest round-trip form, booleans
-    as true/false, so the same values always give the same bytes."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(_cell(v) for v in row)
-    return out.getvalue().encode()
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    return value
 
 
 def json_bytes(data: Mapping[str, Any]) -> bytes:

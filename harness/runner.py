@@ -17,6 +17,7 @@ error; an interruption (Ctrl-C) leaves no `run.json`, so the pair reruns from sc
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import functools
 import os
@@ -36,19 +37,11 @@ from stable_baselines3.common.logger import configure
 
 from harness import __version__, imports
 from harness.callbacks import EpisodeRecorder, Evaluator, RunGuard
-from harness.envs import make_training_env
+from harness.envs import make_training_env, register_from
+from harness.profiles import EpisodeRules
 from harness.registry import resolve_kind
-from harness.results import (
-    COMPLETE,
-    EPISODE_COLUMNS,
-    EVAL_COLUMNS,
-    FAILED,
-    RUN_FILE,
-    clear_run_dir,
-    csv_bytes,
-    json_bytes,
-    write_atomic,
-)
+from harness.results import clear_run_dir, json_bytes, pair_dir, pair_key, write_atomic
+from harness.schema import COMPLETE, EPISODES, EVALS, FAILED, RUN_FILE
 from harness.seeding import seed_everything, single_thread
 from harness.study import Study
 
@@ -69,10 +62,17 @@ class PairTask:
     def __post_init__(self) -> None:
         if not self.study.resolved:
             raise ValueError("a pair runs from a resolved study: call harness.study.resolve_study first")
+        if self.study.settings.env_id is None:
+            raise ValueError("a pair runs on one env: give the single-env view of a study (Study.split)")
 
     @property
     def key(self) -> str:
-        return f"{self.label}/seed_{self.seed}"
+        """`label/seed_S`, or `env_id/label/seed_S` in a study across envs: its folder in the study's."""
+        return pair_key(self.study, self.label, self.seed)
+
+    def path(self, runs_dir: pathlib.Path) -> pathlib.Path:
+        """The pair's run folder under `runs_dir`."""
+        return pair_dir(runs_dir, self.study, self.label, self.seed)
 
 
 def run_pair(
@@ -119,10 +119,14 @@ def _train_and_save(
         record["machine"] = machine()
         kind, env, model = build_run(task)
         record.update(class_record(kind))
+        if callable(getattr(model, "run_info", None)) and model.run_info():
+            record["agent_info"] = model.run_info()
         logger = configure(str(out_dir), ["tensorboard", "csv", *(["stdout"] if verbose else [])])
         model.set_logger(logger)
         recorder = EpisodeRecorder()
-        evaluator = Evaluator(settings.env_id, settings.eval_freq, settings.n_eval_episodes, settings.eval_seed)
+        evaluator = Evaluator(
+            settings.env_id, settings.eval_freq, settings.n_eval_episodes, settings.eval_seed, task.study.episode_rules
+        )
         guard = RunGuard(settings.total_timesteps, progress)
         train_start = time.perf_counter()
         model.learn(settings.total_timesteps, callback=CallbackList([recorder, evaluator, guard]))
@@ -136,33 +140,8 @@ def _train_and_save(
         model_file = f"model{kind.model_suffix}"
         os.replace(tmp / model_file, out_dir / model_file)
         shutil.rmtree(tmp)
-        write_atomic(
-            out_dir / "episodes.csv",
-            csv_bytes(
-                EPISODE_COLUMNS,
-                [
-                    (
-                        r.episode,
-                        r.start_step,
-                        r.end_step,
-                        r.episode_return,
-                        r.length,
-                        r.terminated,
-                        r.truncated,
-                        r.success,
-                        r.wall_time_s,
-                    )
-                    for r in recorder.rows
-                ],
-            ),
-        )
-        write_atomic(
-            out_dir / "evals.csv",
-            csv_bytes(
-                EVAL_COLUMNS,
-                [(r.eval_step, r.episode, r.eval_seed, r.episode_return, r.length, r.success) for r in evaluator.rows],
-            ),
-        )
+        write_atomic(out_dir / EPISODES.file, EPISODES.csv_bytes(recorder.rows))
+        write_atomic(out_dir / EVALS.file, EVALS.csv_bytes(evaluator.rows))
         train_only = max(train_wall - evaluator.eval_time_s, 1e-9)
         final = [r.episode_return for r in evaluator.rows if r.eval_step == evaluator.rows[-1].eval_step]
         record.update(
@@ -199,13 +178,16 @@ def _train_and_save(
 
 
 def run_settings(study: Study, label: str) -> dict[str, Any]:
-    """What decides a run of `label` besides its seed, as `run.json` records it: a complete run
-    is reused only while these are unchanged."""
+    """What decides a run of `label` besides its seed (`study`: a one-env study or view), as
+    `run.json` records it: a complete run is reused only while these are unchanged. Of the env's
+    profile, what changes the run's files: its success rule and time limit (the return range and
+    threshold only change the report's numbers)."""
     settings = study.settings
     spec = study.agent(label)
     return {
         "kind": spec.kind,
         "env_id": settings.env_id,
+        "profile": dataclasses.asdict(study.episode_rules),
         "total_timesteps": settings.total_timesteps,
         "evaluation": {
             "eval_freq": settings.eval_freq,
@@ -216,11 +198,16 @@ def run_settings(study: Study, label: str) -> dict[str, Any]:
     }
 
 
+LEGACY_SETTINGS: dict[str, Any] = {"profile": {"success": "truncated", "max_episode_steps": None}}
+"""What a `run.json` written before a setting was recorded ran with: before env profiles, every
+run marked success as an episode lasting to the env's own time limit."""
+
+
 def changed_setting(record: dict[str, Any], study: Study, label: str) -> str | None:
     """The first of `run_settings` that `record` (a `run.json`) holds another value of, or None
     when the run was made with the settings `study` asks for."""
     for key, value in run_settings(study, label).items():
-        if record.get(key) != value:
+        if record.get(key, LEGACY_SETTINGS.get(key)) != value:
             return key
     return None
 
@@ -229,9 +216,11 @@ def build_run(task: PairTask) -> tuple[AgentKind, Any, Any]:
     """Import the pair's agent class (here, in the process that trains it), seed everything with
     the pair's seed, then build its env and agent: the one sequence every run of every agent goes
     through. Returns (kind, env, model)."""
-    spec = task.study.agent(task.label)
-    kind = resolve_kind(spec.kind, task.study.code_dir)
-    env, model = build_model(kind, task.study.settings.env_id, task.seed, spec.hyperparameters)
+    study = task.study
+    spec = study.agent(task.label)
+    kind = resolve_kind(spec.kind, study.code_dir)
+    register_from(study.env_id, study.code_dir)
+    env, model = build_model(kind, study.env_id, task.seed, spec.hyperparameters, study.episode_rules)
     return kind, env, model
 
 
@@ -246,10 +235,13 @@ def class_record(kind: AgentKind) -> dict[str, Any]:
     return record
 
 
-def build_model(kind: AgentKind, env_id: str, seed: int, hyperparameters: Mapping[str, Any]) -> tuple[Any, Any]:
-    """Seed everything with `seed`, make the training env, build the model on it: (env, model)."""
+def build_model(
+    kind: AgentKind, env_id: str, seed: int, hyperparameters: Mapping[str, Any], rules: EpisodeRules | None = None
+) -> tuple[Any, Any]:
+    """Seed everything with `seed`, make the training env (under the env profile's `rules`),
+    build the model on it: (env, model)."""
     seed_everything(seed)
-    env = make_training_env(env_id, seed)
+    env = make_training_env(env_id, seed, rules)
     return env, kind.build(env, seed, hyperparameters)
 
 

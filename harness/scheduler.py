@@ -18,7 +18,7 @@ from typing import TextIO
 
 from harness.executors import Executor
 from harness.progress import StudyProgress
-from harness.results import COMMAND_PREFIX, STUDY_FILE, is_complete, read_run, run_dir, write_atomic
+from harness.results import COMMAND_PREFIX, STUDY_FILE, is_complete, pair_dir, read_run, write_atomic
 from harness.runner import PairTask, changed_setting, run_settings
 from harness.study import Study, StudyError, parse_study, to_toml
 
@@ -38,18 +38,20 @@ class CompareOutcome:
 def check_consistent(study: Study, runs_dir: pathlib.Path) -> None:
     """Refuse (`StudyError`) when a complete pair of this study's folder was run with other
     settings or hyperparameters than the study asks for now."""
-    for spec in study.agents:
-        for seed in study.settings.seeds:
-            record = read_run(run_dir(runs_dir, study.name, spec.label, seed))
-            if record is None or record.get("status") != "complete":
-                continue
-            key = changed_setting(record, study, spec.label)
-            if key is not None:
-                now = run_settings(study, spec.label)[key]
-                raise StudyError(
-                    f"{runs_dir / study.name / spec.label / f'seed_{seed}'}: was run with another {key} "
-                    f"({record.get(key)!r}, now {now!r}); use --fresh to start over or another --runs-dir"
-                )
+    for view in study.split():
+        for spec in view.agents:
+            for seed in view.settings.seeds:
+                path = pair_dir(runs_dir, view, spec.label, seed)
+                record = read_run(path)
+                if record is None or record.get("status") != "complete":
+                    continue
+                key = changed_setting(record, view, spec.label)
+                if key is not None:
+                    now = run_settings(view, spec.label)[key]
+                    raise StudyError(
+                        f"{path}: was run with another {key} "
+                        f"({record.get(key)!r}, now {now!r}); use --fresh to start over or another --runs-dir"
+                    )
 
 
 def merge_recorded(study: Study, study_dir: pathlib.Path) -> Study:
@@ -62,11 +64,13 @@ def merge_recorded(study: Study, study_dir: pathlib.Path) -> Study:
         old = parse_study(path.read_text(encoding="utf-8"), str(path), check_files=False)
     except StudyError:
         return study
+    if old.env_ids != study.env_ids:
+        return study
     agents = study.agents + tuple(spec for spec in old.agents if spec.label not in study.labels)
     seeds = sorted(set(study.settings.seeds) | set(old.settings.seeds))
     paired = list(study.settings.paired) + [pair for pair in old.settings.paired if pair not in study.settings.paired]
     settings = dataclasses.replace(study.settings, paired=tuple(paired))
-    return Study(settings, agents, study.source, study.resolved).select(seeds=seeds)
+    return Study(settings, agents, study.source, study.resolved, study.env_settings).select(seeds=seeds)
 
 
 def prepare_study_dir(study: Study, runs_dir: pathlib.Path, *, fresh: bool = False, command: str = "") -> pathlib.Path:
@@ -100,17 +104,18 @@ def compare(
     study_dir = prepare_study_dir(study, runs_dir, fresh=fresh, command=command)
 
     skipped, tasks = [], []
-    for label in study.labels:
-        for seed in study.settings.seeds:
-            task = PairTask(study, label, seed, command)
-            if is_complete(run_dir(runs_dir, study.name, label, seed)):
-                skipped.append(task.key)
-            else:
-                tasks.append(task)
+    for view in study.split():
+        for label in view.labels:
+            for seed in view.settings.seeds:
+                task = PairTask(view, label, seed, command)
+                if is_complete(task.path(runs_dir)):
+                    skipped.append(task.key)
+                else:
+                    tasks.append(task)
     if skipped:
         print(f"{len(skipped)} pair(s) already complete in {study_dir}, {len(tasks)} to run", file=stream)
     start = time.monotonic()
-    progress = StudyProgress(len(tasks), study.settings.total_timesteps, stream=stream)
+    progress = StudyProgress({task.key: task.study.settings.total_timesteps for task in tasks}, stream=stream)
     try:
         records = executor.run(tasks, runs_dir, progress) if tasks else {}
     finally:

@@ -179,19 +179,79 @@ def steps_to_threshold(steps: np.ndarray, curve: np.ndarray, threshold: float) -
     return float(steps[reached[0]]) if reached.size else math.nan
 
 
-def normalised_auc(steps: np.ndarray, curve: np.ndarray, budget: float, max_return: float) -> float:
-    """Area under the evaluation curve, normalised: the trapezoid-rule integral of the mean
-    evaluation return over env steps, divided by budget x max_return. 1.0 means the maximum return
-    at every evaluation from step 0 on; 0.0 means a return of 0 throughout.
+def normalise(returns: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Returns on [0, 1]: (return - low) / (high - low), clipped (an env profile's return range).
+
+    returns: any shape; the result has the same shape.
+    """
+    return np.clip((np.asarray(returns, dtype=float) - low) / (high - low), 0.0, 1.0)
+
+
+def normalised_auc(steps: np.ndarray, curve: np.ndarray, budget: float, low: float, high: float) -> float:
+    """Area under the normalised evaluation curve over the budget: the trapezoid-rule integral of
+    the mean evaluation return, normalised to [0, 1] by the return range (`normalise`), over env
+    steps, divided by the budget. 1.0 means the top of the range at every evaluation from step 0
+    on; 0.0 the bottom throughout; always in [0, 1] (for evaluation points within the budget).
 
     steps: env steps of the evaluation points, shape (n_points,), from 0 to the budget;
     curve: the mean evaluation return at each, shape (n_points,).
     """
-    steps, curve = np.asarray(steps, dtype=float), np.asarray(curve, dtype=float)
+    steps, curve = np.asarray(steps, dtype=float), normalise(curve, low, high)
     if steps.size < 2:
         return math.nan
     area = float(np.sum((steps[1:] - steps[:-1]) * (curve[1:] + curve[:-1]) / 2.0))
-    return area / (budget * max_return)
+    return area / budget
+
+
+AGGREGATES: dict[str, Callable[[np.ndarray], float]] = {
+    "IQM": metrics.aggregate_iqm,
+    "mean": metrics.aggregate_mean,
+    "optimality gap": metrics.aggregate_optimality_gap,
+}
+"""rliable's aggregate metrics of normalised scores across runs and tasks (the optimality gap:
+how far the mean score falls short of 1, each score capped at 1)."""
+
+
+def aggregate_intervals(scores: np.ndarray, random_state: int, reps: int = REPS) -> dict[str, Estimate]:
+    """IQM, mean and optimality gap of normalised scores across runs and tasks, each with its 95%
+    stratified-bootstrap interval (rliable: runs resampled within each task).
+
+    scores: shape (n_runs, n_tasks), one normalised score per run (seed) and task (env).
+    """
+    matrix = _as_matrix(scores)
+    if matrix.shape[0] == 0:
+        return dict.fromkeys(AGGREGATES, NO_ESTIMATE)
+    library = _rliable()
+    with _seeded(random_state):
+        points, intervals = library.get_interval_estimates(
+            {"x": matrix},
+            lambda x: np.array([aggregate(x) for aggregate in AGGREGATES.values()]),
+            reps=reps,
+            confidence_interval_size=CONFIDENCE,
+        )
+    return {
+        name: Estimate(float(points["x"][i]), float(intervals["x"][0][i]), float(intervals["x"][1][i]))
+        for i, name in enumerate(AGGREGATES)
+    }
+
+
+def performance_profile(
+    scores: np.ndarray, taus: np.ndarray, random_state: int, reps: int = REPS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The score distribution (rliable's performance profile): for each threshold tau, the share
+    of all (run, task) scores above tau, with a pointwise 95% stratified-bootstrap band.
+
+    scores: shape (n_runs, n_tasks); taus: shape (n_taus,). Returns (fraction, low, high), each
+    shape (n_taus,).
+    """
+    matrix = _as_matrix(scores)
+    if matrix.shape[0] == 0:
+        nan = np.full(len(taus), np.nan)
+        return nan, nan, nan
+    library = _rliable()
+    with _seeded(random_state):
+        profiles, bands = library.create_performance_profile({"x": matrix}, np.asarray(taus), reps=reps)
+    return profiles["x"], bands["x"][0], bands["x"][1]
 
 
 def median_of_reached(values: np.ndarray) -> tuple[float, int]:

@@ -19,6 +19,7 @@ from PIL import Image
 
 from harness.envs import make_env
 from harness.evaluation import EpisodeResult, Predictor, run_episodes
+from harness.profiles import EpisodeRules
 
 GIF_WIDTH = 300
 """GIF frames are scaled down by a whole factor to about this width (pixels): 600 -> 300 on CartPole."""
@@ -36,15 +37,16 @@ def render_fps(env_id: str) -> int:
 
 
 def record_episodes(
-    model: Predictor, env_id: str, seeds: Sequence[int], render: Sequence[int] = (0,)
+    model: Predictor, env_id: str, seeds: Sequence[int], render: Sequence[int] = (0,), rules: EpisodeRules | None = None
 ) -> tuple[list[EpisodeResult], dict[int, list[np.ndarray]]]:
     """Play one deterministic episode per seed exactly as an evaluation does (`run_episodes`: the
     same envs, all stepped together, one batched `predict` per step), so that the results equal
     the evaluation's; return them and the frames of the episodes listed in `render` (by index;
-    each frame shape (height, width, 3), uint8, the first one the start state)."""
+    each frame shape (height, width, 3), uint8, the first one the start state). `rules`: the env
+    profile's success rule and time limit, as the run's evaluation had them."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame draws off-screen
     frames: dict[int, list[np.ndarray]] = {i: [] for i in render}
-    envs = [make_env(env_id, render_mode="rgb_array" if i in frames else None) for i in range(len(seeds))]
+    envs = [make_env(env_id, rules, render_mode="rgb_array" if i in frames else None) for i in range(len(seeds))]
 
     def keep_frame(i: int, env: Any) -> None:
         if i in frames:

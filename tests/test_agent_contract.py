@@ -96,7 +96,7 @@ def subject(kind: str) -> contract.Subject:
     """The contract's subject for a kind of `KINDS` (resolved once per test session)."""
     values = dict(KINDS)[kind]
     resolved = resolve_kind(kind, REPO)
-    return contract.Subject(resolved, resolved.resolve(values), ENV_ID, BUDGET, seed=0)
+    return contract.Subject(resolved, resolved.resolve(values, env_id=ENV_ID), ENV_ID, BUDGET, seed=0)
 
 
 @pytest.mark.filterwarnings("ignore")

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 import harness
-from harness.api import CompareResult, StudyResults
+from harness.api import CompareResult
+from harness.model import StudyResults
 from harness.results import EPISODE_COLUMNS, EVAL_COLUMNS
 from harness.study import StudyError
 
@@ -85,17 +86,21 @@ def test_summary_has_one_row_per_agent_with_the_reports_columns(
     root, _ = compared
     summary = results.summary
     report_summary = pd.read_csv(root / "reports" / "api-tiny" / "summary.csv")
-    assert list(summary.columns) == list(report_summary.columns)
+    # a one-env study's summary.csv has no env_id column; the model's summary starts with it
+    assert "env_id" not in report_summary.columns
+    assert list(summary.columns) == ["env_id", *report_summary.columns]
+    assert set(summary["env_id"]) == {"CartPole-v1"}
     assert list(summary["agent"]) == list(LABELS) == list(report_summary["agent"])
     assert list(summary["runs_complete"]) == [len(SEEDS)] * len(LABELS)
 
 
 @pytest.mark.parametrize(("which", "columns"), [("evals", EVAL_COLUMNS), ("episodes", EPISODE_COLUMNS)])
-def test_evals_and_episodes_are_long_format_with_agent_and_seed_first(
+def test_evals_and_episodes_are_long_format_with_env_agent_and_seed_first(
     results: StudyResults, which: str, columns: tuple[str, ...]
 ):
     frame = getattr(results, which)
-    assert list(frame.columns) == ["agent", "seed", *columns]
+    assert list(frame.columns) == ["env_id", "agent", "seed", *columns]
+    assert set(frame["env_id"]) == {"CartPole-v1"}
     total = 0
     for label in LABELS:
         for seed in SEEDS:
@@ -104,7 +109,7 @@ def test_evals_and_episodes_are_long_format_with_agent_and_seed_first(
             assert len(part) == len(from_csv) > 0, (label, seed)
             # The CSV's values, row for row.
             pd.testing.assert_frame_equal(
-                part.drop(columns=["agent", "seed"]).reset_index(drop=True), from_csv, check_dtype=False
+                part.drop(columns=["env_id", "agent", "seed"]).reset_index(drop=True), from_csv, check_dtype=False
             )
             rows = from_csv
             total += len(rows)
@@ -121,7 +126,8 @@ def test_evals_are_the_same_episodes_for_every_agent(results: StudyResults):
 
 def test_pairs_have_a_status(results: StudyResults):
     pairs = results.pairs
-    assert list(pairs.columns) == ["agent", "seed", "status", "error"]
+    assert list(pairs.columns) == ["env_id", "agent", "seed", "status", "error"]
+    assert set(pairs["env_id"]) == {"CartPole-v1"}
     assert sorted(f"{a}/seed_{s}" for a, s in zip(pairs["agent"], pairs["seed"])) == PAIRS
     assert set(pairs["status"]) == {"complete"}
 

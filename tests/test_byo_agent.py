@@ -512,9 +512,19 @@ BAD_STUDIES: dict[str, tuple[dict[str, str], str, str]] = {
         "NoSuch",
     ),
     "action space that does not fit": (
-        {"table": 'kind = "stable_baselines3:DQN"', "env_id": "Pendulum-v1"},
+        {
+            "table": 'kind = "stable_baselines3:DQN"',
+            "env_id": "Pendulum-v1",
+            # Pendulum has no env profile: the study declares one, so the agent is what is refused
+            "paired": 'success = "return >= -200"\nreturn_range = [-1700, 0]',
+        },
         "agents.mine",
-        "DQN",
+        "DQN cannot be built on Pendulum-v1",
+    ),
+    "env without a profile": (
+        {"table": 'kind = "tabular_q"', "env_id": "Pendulum-v1"},
+        "study",
+        "no profile for 'Pendulum-v1'",
     ),
     "paired names an unknown label": (
         {"table": 'kind = "tabular_q"', "paired": 'paired = [["mine", "nobody"]]'},

@@ -12,6 +12,7 @@ import pytest
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 from harness.callbacks import EpisodeRecorder, Evaluator, NonFiniteLossError, RunGuard
+from harness.profiles import PROFILES
 from harness.registry import resolve_kind
 from harness.runner import build_model
 from harness.seeding import EVAL_SEED_BASE, single_thread
@@ -26,6 +27,9 @@ if SHORT_ENV_ID not in gym.registry:
         max_episode_steps=25,
     )
 
+CARTPOLE = PROFILES["CartPole-v1"].episode_rules
+"""CartPole's episode rules: success is lasting to the time limit (truncated, not terminated)."""
+
 # DQN hyperparameters that collect rollouts of 64 steps and never train (cheap), so that an
 # unguarded learn() overshoots any budget that is not a multiple of 64.
 _NO_TRAINING = {"train_freq": 64, "learning_starts": 100_000, "buffer_size": 2_000}
@@ -36,10 +40,11 @@ DQN_NO_TRAINING = {
 
 
 def build(kind: str, seed: int = 0, env_id: str = "CartPole-v1", **hyperparameters: Any) -> Any:
-    """A model of `kind` built the harness's way (one torch thread, as `run_pair`)."""
+    """A model of `kind` built the harness's way (one torch thread, as `run_pair`), its training
+    env marked with CartPole's success rule."""
     single_thread()
     resolved = resolve_kind(kind)
-    return build_model(resolved, env_id, seed, resolved.resolve(hyperparameters))[1]
+    return build_model(resolved, env_id, seed, resolved.resolve(hyperparameters, env_id=env_id), CARTPOLE)[1]
 
 
 class RecordLoss(BaseCallback):
@@ -148,6 +153,16 @@ def test_episode_recorder_refuses_an_env_without_monitor():
         agent.learn(200, callback=EpisodeRecorder())
 
 
+def test_episode_recorder_marks_no_success_without_the_success_marker():
+    single_thread()
+    resolved = resolve_kind("random")
+    model = build_model(resolved, SHORT_ENV_ID, 0, resolved.resolve({}))[1]  # no rules: a plain env
+    recorder = EpisodeRecorder()
+    model.learn(500, callback=CallbackList([recorder, RunGuard(500)]))
+    assert any(r.truncated and not r.terminated for r in recorder.rows)  # would be a success by CartPole's rule
+    assert not any(r.success for r in recorder.rows)
+
+
 # -- Evaluator --------------------------------------------------------------------------------
 
 
@@ -166,7 +181,7 @@ def test_evaluator_evaluates_at_zero_every_eval_freq_and_at_the_end_once_each(
     n_episodes = 3
     hyperparameters = DQN_NO_TRAINING.get(kind, {})
     model = build(kind, **hyperparameters)
-    evaluator = Evaluator("CartPole-v1", eval_freq, n_episodes, EVAL_SEED_BASE)
+    evaluator = Evaluator("CartPole-v1", eval_freq, n_episodes, EVAL_SEED_BASE, CARTPOLE)
     try:
         model.learn(budget, callback=CallbackList([evaluator, RunGuard(budget)]))
     finally:

@@ -13,7 +13,10 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from harness.envs import SuccessInfo, check_env_id, make_env, make_eval_envs, make_training_env
 from harness.evaluation import run_episodes
+from harness.profiles import PROFILES, EpisodeRules, SuccessRule
 from harness.seeding import EVAL_SEED_BASE, evaluation_seeds
+
+CARTPOLE = PROFILES["CartPole-v1"].episode_rules
 
 
 class ScriptedEnv(gym.Env):
@@ -42,7 +45,7 @@ class ScriptedEnv(gym.Env):
     [((False, True), True), ((True, False), False), ((True, True), False)],
 )
 def test_is_success_is_set_at_episode_end_only(last, success):
-    env = SuccessInfo(ScriptedEnv([(False, False)] * 3 + [last]))
+    env = SuccessInfo(ScriptedEnv([(False, False)] * 3 + [last]), SuccessRule("truncated"))
     env.reset()
     for _ in range(3):
         info = env.step(0)[4]
@@ -57,7 +60,7 @@ def balancing_action(obs: np.ndarray) -> int:
 
 
 def test_is_success_on_cartpole_time_limit_and_termination():
-    env = SuccessInfo(gym.make("CartPole-v1", max_episode_steps=20))
+    env = SuccessInfo(gym.make("CartPole-v1", max_episode_steps=20), PROFILES["CartPole-v1"].rule)
     obs, _ = env.reset(seed=0)
     for t in range(20):
         obs, _, terminated, truncated, info = env.step(balancing_action(obs))
@@ -78,7 +81,7 @@ def test_is_success_on_cartpole_time_limit_and_termination():
 
 
 def test_make_env_is_cartpole_with_the_success_marker():
-    env = make_env("CartPole-v1")
+    env = make_env("CartPole-v1", CARTPOLE)
     assert isinstance(env, SuccessInfo)
     assert env.spec is not None and env.spec.max_episode_steps == 500
     env.reset(seed=0)
@@ -89,15 +92,45 @@ def test_make_env_is_cartpole_with_the_success_marker():
     assert info["is_success"] is False
 
 
-@pytest.mark.parametrize("factory", [check_env_id, make_env, lambda name: make_training_env(name, 0)])
-def test_unknown_env_id_is_refused_by_name(factory):
+def test_make_env_without_rules_is_gymnasiums_own_env():
+    env = make_env("CartPole-v1")
+    assert not isinstance(env, SuccessInfo)
+    assert env.spec is not None and env.spec.max_episode_steps == 500
+    env.reset(seed=0)
+    for _ in range(100):
+        _, _, terminated, truncated, info = env.step(0)
+        if terminated or truncated:
+            break
+    assert "is_success" not in info
+
+
+def test_rules_set_the_time_limit_and_the_success_rule():
+    env = make_env("Acrobot-v1", EpisodeRules("terminated", max_episode_steps=7))
+    assert isinstance(env, SuccessInfo)
+    env.reset(seed=0)
+    for _ in range(7):
+        _, _, terminated, truncated, info = env.step(0)
+    assert truncated and not terminated
+    assert info["is_success"] is False  # a goal env: reaching the time limit fails
+
+
+def test_unknown_env_id_is_refused_by_name():
     with pytest.raises(ValueError, match="NoSuchEnv-v0"):
+        check_env_id("NoSuchEnv-v0")
+
+
+@pytest.mark.parametrize(
+    "factory",
+    [
+        make_env,
+        lambda name: make_env(name, CARTPOLE),
+        lambda name: make_training_env(name, 0),
+        lambda name: make_eval_envs(name, 2),
+    ],
+)
+def test_unknown_env_id_is_refused_by_gymnasium(factory):
+    with pytest.raises(gym.error.Error, match="NoSuchEnv"):
         factory("NoSuchEnv-v0")
-
-
-def test_unknown_env_id_is_refused_for_evaluation_envs():
-    with pytest.raises(ValueError, match="NoSuchEnv-v0"):
-        make_eval_envs("NoSuchEnv-v0", 2)
 
 
 def training_start_states(seed: int, policy: str, n_episodes: int = 12) -> np.ndarray:
@@ -116,11 +149,14 @@ def training_start_states(seed: int, policy: str, n_episodes: int = 12) -> np.nd
 
 
 def test_training_envs_are_wrapped_as_sb3_expects():
-    venv = make_training_env("CartPole-v1", 0)
+    venv = make_training_env("CartPole-v1", 0, CARTPOLE)
     assert isinstance(venv, DummyVecEnv)
     assert venv.num_envs == 1
     assert isinstance(venv.envs[0], Monitor)
     assert isinstance(venv.envs[0].env, SuccessInfo)
+    plain = make_training_env("CartPole-v1", 0)
+    assert isinstance(plain.envs[0], Monitor)
+    assert not isinstance(plain.envs[0].env, SuccessInfo)
 
 
 @pytest.mark.parametrize("seed", [0, 7])
@@ -225,11 +261,18 @@ def test_finished_episodes_are_not_stepped_again():
 
 
 def test_evaluation_results_record_return_length_and_success():
-    envs = [SuccessInfo(gym.make("CartPole-v1", max_episode_steps=30)) for _ in range(3)]
+    rule = PROFILES["CartPole-v1"].rule
+    envs = [SuccessInfo(gym.make("CartPole-v1", max_episode_steps=30), rule) for _ in range(3)]
     balanced = run_episodes(RecordingModel("balance"), envs, [0, 1, 2])
     assert [(r.episode_return, r.length, r.success) for r in balanced] == [(30.0, 30, True)] * 3
     fallen = run_episodes(RecordingModel("1"), envs, [0, 1, 2])
     assert all(r.length < 30 and r.episode_return == r.length and not r.success for r in fallen)
+
+
+def test_evaluation_without_the_success_marker_records_no_success():
+    envs = [gym.make("CartPole-v1", max_episode_steps=30) for _ in range(2)]
+    balanced = run_episodes(RecordingModel("balance"), envs, [0, 1])
+    assert [(r.length, r.success) for r in balanced] == [(30, False)] * 2
 
 
 def test_run_episodes_refuses_mismatched_seeds():

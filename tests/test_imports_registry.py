@@ -451,9 +451,9 @@ def test_library_resolve_refuses(ppo, values, key, says):
 )
 def test_resolved_hyperparameters_are_plain_and_resolve_to_themselves(kind, values):
     agent_kind = resolve_kind(kind)
-    resolved = agent_kind.resolve(values)
+    resolved = agent_kind.resolve(values, env_id="CartPole-v1")
     assert json.loads(json.dumps(resolved)) == resolved
-    assert agent_kind.resolve(resolved) == resolved
+    assert agent_kind.resolve(resolved, env_id="CartPole-v1") == resolved
 
 
 def test_library_build_imports_classes_by_path(ppo):
@@ -490,12 +490,21 @@ def test_import_paths_in_finds_class_strings_at_any_depth():
 
 def test_sb3_dqn_preset_merge():
     dqn = resolve_kind("sb3_dqn")
-    values = dqn.resolve({"preset": "zoo", "learning_rate": 1e-4, "policy_kwargs": {"activation_fn": "torch.nn:Tanh"}})
+    values = dqn.resolve(
+        {"preset": "zoo", "learning_rate": 1e-4, "policy_kwargs": {"activation_fn": "torch.nn:Tanh"}},
+        env_id="CartPole-v1",
+    )
     assert values["preset"] == "zoo"
     assert values["learning_rate"] == 1e-4  # the user's value wins
     assert values["batch_size"] == 64 and values["train_freq"] == 256  # the preset's
     assert values["policy_kwargs"] == {"net_arch": [256, 256], "activation_fn": "torch.nn:Tanh"}  # merged
-    assert dqn.resolve({"preset": "zoo", "policy_kwargs": {"net_arch": [16]}})["policy_kwargs"] == {"net_arch": [16]}
+    zoo_16 = dqn.resolve({"preset": "zoo", "policy_kwargs": {"net_arch": [16]}}, env_id="CartPole-v1")
+    assert zoo_16["policy_kwargs"] == {"net_arch": [16]}
+    acrobot = dqn.resolve({"preset": "zoo"}, env_id="Acrobot-v1")  # the Zoo's settings for that env
+    assert acrobot["batch_size"] == 128 and acrobot["train_freq"] == 4
+    with pytest.raises(KindError, match="without knowing the env") as error:
+        dqn.resolve({"preset": "zoo"})
+    assert error.value.key == "preset"
     plain = dqn.resolve({})
     assert "preset" not in plain and plain["batch_size"] == 32  # SB3's own default
     with pytest.raises(KindError, match="'preset' must be 'zoo' for sb3_dqn") as error:

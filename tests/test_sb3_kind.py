@@ -17,7 +17,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from torch import nn
 
 from custom_agents.dqn import DQNConfig
-from custom_agents.presets import DQN_PRESETS, sb3_kwargs
+from custom_agents.presets import DQN_PRESETS, ZOO_DQN, sb3_kwargs
 from harness.envs import make_training_env
 from harness.registry import KindError, resolve_kind
 from harness.study import StudyError, parse_study, resolve_study
@@ -57,7 +57,7 @@ def one_torch_thread() -> Iterator[None]:
 
 def build_sb3(values: dict[str, Any], seed: int = 0) -> DQN:
     """An `sb3_dqn` model from SB3 constructor arguments."""
-    return SB3.build(make_training_env(ENV_ID, seed), seed, SB3.resolve(values))
+    return SB3.build(make_training_env(ENV_ID, seed), seed, SB3.resolve(values, env_id=ENV_ID))
 
 
 def train_freq_of(resolved: dict[str, Any]) -> tuple[int, str]:
@@ -102,16 +102,32 @@ def assert_model_matches(model: DQN, resolved: dict[str, Any]) -> None:
 
 
 def test_zoo_preset_resolves_the_same_for_both_kinds():
-    resolved = SB3.resolve({"preset": "zoo"})
-    assert as_custom(resolved) == shared(CUSTOM.resolve({"preset": "zoo"}))
+    resolved = SB3.resolve({"preset": "zoo"}, env_id=ENV_ID)
+    assert as_custom(resolved) == shared(CUSTOM.resolve({"preset": "zoo"}, env_id=ENV_ID))
     assert resolved["preset"] == "zoo"
     assert resolved["policy"] == "MlpPolicy"
     assert resolved["learning_rate"] == 2.3e-3 and resolved["train_freq"] == 256
     assert resolved["policy_kwargs"] == {"net_arch": [256, 256]}
 
 
+@pytest.mark.parametrize("env_id", ["Acrobot-v1", "MountainCar-v0"])
+def test_zoo_preset_depends_on_the_env_the_same_for_both_kinds(env_id: str):
+    resolved = SB3.resolve({"preset": "zoo"}, env_id=env_id)
+    assert as_custom(resolved) == shared(CUSTOM.resolve({"preset": "zoo"}, env_id=env_id))
+    assert resolved["learning_rate"] == ZOO_DQN[env_id]["learning_rate"] != ZOO_DQN[ENV_ID]["learning_rate"]
+    assert resolved["train_freq"] == ZOO_DQN[env_id]["train_freq"]
+
+
+@pytest.mark.parametrize("kind", [SB3, CUSTOM], ids=["sb3_dqn", "custom_dqn"])
+def test_zoo_preset_needs_an_env_the_zoo_tunes(kind):
+    with pytest.raises((KindError, ValueError), match="without knowing the env"):
+        kind.resolve({"preset": "zoo"})
+    with pytest.raises((KindError, ValueError), match="'Pendulum-v1'"):
+        kind.resolve({"preset": "zoo"}, env_id="Pendulum-v1")
+
+
 def test_zoo_preset_builds_an_sb3_dqn_with_those_values():
-    resolved = SB3.resolve({"preset": "zoo"})
+    resolved = SB3.resolve({"preset": "zoo"}, env_id=ENV_ID)
     model = build_sb3({"preset": "zoo"}, seed=3)
     assert type(model) is DQN
     assert model.seed == 3
@@ -119,7 +135,7 @@ def test_zoo_preset_builds_an_sb3_dqn_with_those_values():
 
 
 def test_explicit_values_over_the_zoo_preset_win():
-    resolved = SB3.resolve({"preset": "zoo", "gamma": 0.9, "policy_kwargs": {"net_arch": [32]}})
+    resolved = SB3.resolve({"preset": "zoo", "gamma": 0.9, "policy_kwargs": {"net_arch": [32]}}, env_id=ENV_ID)
     assert resolved["gamma"] == 0.9 and resolved["learning_rate"] == 2.3e-3
     assert resolved["policy_kwargs"] == {"net_arch": [32]}
 
@@ -187,7 +203,7 @@ def test_bad_values_are_refused_for_sb3_dqn_too():
     with pytest.raises(ValueError, match="'seed' cannot be set"):
         SB3.resolve({"seed": 1})
     # A value of a type the constructor's annotation does not admit is refused by name ...
-    with pytest.raises(KindError, match="'train_freq' must be an integer or a list, got 0.5"):
+    with pytest.raises(KindError, match=r"'train_freq' must be an integer or a list, got 0\.5"):
         SB3.resolve({"train_freq": 0.5})
     # ... and one SB3's constructor refuses is found by building it once on the env, before any run.
     resolved = SB3.resolve({"train_freq": [4, "hour"]})

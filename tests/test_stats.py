@@ -94,10 +94,25 @@ def test_steps_to_threshold_is_the_first_evaluation_at_or_above_it() -> None:
 
 def test_normalised_auc_uses_the_trapezoid_rule_over_the_budget() -> None:
     steps = np.array([0, 500, 1000])
-    assert stats.normalised_auc(steps, np.array([0.0, 250.0, 500.0]), budget=1000, max_return=500) == 0.5
-    assert stats.normalised_auc(steps, np.array([500.0, 500.0, 500.0]), budget=1000, max_return=500) == 1.0
+    assert stats.normalised_auc(steps, np.array([0.0, 250.0, 500.0]), budget=1000, low=0, high=500) == 0.5
+    assert stats.normalised_auc(steps, np.array([500.0, 500.0, 500.0]), budget=1000, low=0, high=500) == 1.0
     # uneven spacing: (0+100)/2*100 + (100+300)/2*900 = 5,000 + 180,000
-    assert stats.normalised_auc(np.array([0, 100, 1000]), np.array([0.0, 100.0, 300.0]), 1000, 500) == 0.37
+    assert stats.normalised_auc(np.array([0, 100, 1000]), np.array([0.0, 100.0, 300.0]), 1000, 0, 500) == 0.37
+
+
+def test_normalised_auc_normalises_by_the_return_range_clipped() -> None:
+    steps = np.array([0, 500, 1000])
+    # Acrobot's range [-500, 0]: -500 -> 0, -250 -> 0.5, 0 -> 1
+    assert stats.normalised_auc(steps, np.array([-500.0, -250.0, 0.0]), budget=1000, low=-500, high=0) == 0.5
+    # values outside the range are clipped to it: the area stays in [0, 1]
+    assert stats.normalised_auc(steps, np.array([-900.0, -900.0, -900.0]), 1000, -500, 0) == 0.0
+    assert stats.normalised_auc(steps, np.array([50.0, 50.0, 50.0]), 1000, -500, 0) == 1.0
+    assert math.isnan(stats.normalised_auc(np.array([0]), np.array([1.0]), 1000, 0, 500))
+
+
+def test_normalise_maps_the_range_to_zero_one_and_clips() -> None:
+    returns = np.array([[-600.0, -500.0], [-125.0, 10.0]])
+    np.testing.assert_array_equal(stats.normalise(returns, -500.0, 0.0), [[0.0, 0.0], [0.75, 1.0]])
 
 
 def test_median_of_reached_ignores_the_seeds_that_never_got_there() -> None:

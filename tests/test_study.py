@@ -234,10 +234,20 @@ def test_a_good_study_parses_and_resolves_with_defaults_filled():
     assert study.settings.seeds == (0, 1)
     assert study.settings.env_id == "CartPole-v1"
     assert study.settings.eval_seed == EVAL_SEED_BASE
+    # CartPole's profile, written out into the settings
+    assert (study.settings.success, study.settings.return_range, study.settings.threshold) == (
+        "truncated",
+        (0.0, 500.0),
+        475.0,
+    )
+    assert study.settings.max_episode_steps is None  # the env's own time limit
     assert study.labels == ("a", "q")
     assert study.agent("q").kind == "tabular_q"
     assert study.agent("q").hyperparameters["gamma"] == 0.9
-    assert study.agent("q").hyperparameters["num_bins"] == [3, 3, 6, 6]  # the default, resolved
+    assert study.agent("q").hyperparameters["decay"] == 25.0  # a default, filled in
+    # the grid is left to the env (resolved when the agent is built; the run records it)
+    assert "num_bins" not in study.agent("q").hyperparameters
+    assert "bounds" not in study.agent("q").hyperparameters
     assert study.source == SOURCE
 
 
@@ -251,7 +261,7 @@ def test_several_labels_may_share_a_kind():
     )
     assert [spec.kind for spec in study.agents] == ["tabular_q", "tabular_q"]
     assert study.agent("q_fine").hyperparameters["num_bins"] == [1, 1, 8, 12]
-    assert study.agent("q").hyperparameters["num_bins"] == [3, 3, 6, 6]
+    assert "num_bins" not in study.agent("q").hyperparameters  # the env's default grid
 
 
 def test_missing_file_is_refused_naming_it(tmp_path: pathlib.Path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -228,8 +229,15 @@ def test_save_load_round_trip(cls, tmp_path, filename):
     assert type(loaded) is cls
     assert loaded.q_table.tobytes() == agent.q_table.tobytes()
     assert np.array_equal(loaded.q_table, agent.q_table)
-    assert loaded.config == agent.config
+    # the saved config holds the resolved grid (the original left bounds to the env's default)
+    assert agent.config.bounds is None
+    assert loaded.config == dataclasses.replace(agent.config, bounds=agent.discretizer.bounds)
     assert loaded.config.num_bins == (1, 3, 6, 8)
+    assert loaded.discretizer.num_bins == agent.discretizer.num_bins == (1, 3, 6, 8)
+    assert loaded.discretizer.bounds == agent.discretizer.bounds
+    assert {k: v for k, v in loaded.run_info().items() if k != "bounds_source"} == {
+        k: v for k, v in agent.run_info().items() if k != "bounds_source"
+    }
     assert loaded.num_timesteps == agent.num_timesteps
     assert loaded._episode_num == agent._episode_num
     assert loaded.observation_space == agent.observation_space
@@ -286,12 +294,24 @@ def test_bad_hyperparameters_are_refused_naming_the_field(cls, hyperparameters, 
         cls(gym.make("CartPole-v1"), **hyperparameters)
 
 
-def test_default_bounds_need_a_cartpole_shaped_space():
-    env = gym.make("Acrobot-v1")  # 6 dimensions
-    with pytest.raises(ValueError, match="'bounds'"):
-        TabularQAgent(env, num_bins=[2] * 6)
-    agent = TabularQAgent(env, num_bins=[2] * 6, bounds=[[-1, 1]] * 6)
-    assert agent.q_table.shape == (64, 3)
+def test_a_non_cartpole_env_gets_default_bins_and_the_spaces_bounds():
+    env = gym.make("Acrobot-v1")  # 6 dimensions, a bounded observation space
+    agent = TabularQAgent(env, seed=0)
+    assert agent.config.num_bins is None and agent.config.bounds is None
+    assert agent.discretizer.num_bins == (6,) * 6
+    space = env.observation_space
+    assert agent.discretizer.bounds == tuple(zip(space.low.tolist(), space.high.tolist()))
+    assert agent.q_table.shape == (6**6, 3)
+    info = agent.run_info()
+    assert info["num_bins"] == [6] * 6
+    assert info["bounds_source"] == "the observation space's bounds"
+    assert info["n_states"] == 6**6
+
+    given = TabularQAgent(env, num_bins=[2] * 6, bounds=[[-1, 1]] * 6)
+    assert given.q_table.shape == (64, 3)
+    assert given.discretizer.bounds == ((-1.0, 1.0),) * 6
+    with pytest.raises(ValueError, match="'num_bins'"):
+        TabularQAgent(env, num_bins=[3, 3, 6, 6])  # CartPole's grid has the wrong dimension
 
 
 @pytest.mark.parametrize("cls", TABULAR_AGENTS)
