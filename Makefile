@@ -15,7 +15,7 @@ ARGS       ?=
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test compare classic-control quick example tensorboard bench bench-parity bench-tabular lint clean
+.PHONY: install test compare classic-control quick example tensorboard bench bench-parity bench-tabular bench-iterate lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ bench-parity: $(STAMP)  ## hand-written vs SB3 DQN, zoo preset, seeds 0-9, 50,00
 
 bench-tabular: $(STAMP)  ## the tabular agents after the assignment's 300 episodes, seeds 0-9
 	$(BIN)/python -m benchmarks.tabular_episodes $(ARGS)
+
+bench-iterate: $(STAMP)  ## one change to one agent of the default study: compare + report time, report cache
+	$(BIN)/python -m benchmarks.iterate --runs-dir $(RUNS_DIR) --jobs $(JOBS) $(ARGS)
 
 lint: $(STAMP)  ## ruff on the code, tests, examples and benchmarks
 	$(BIN)/ruff check harness custom_agents tests benchmarks examples

@@ -13,8 +13,8 @@ from files): write it to a file next to the study (`%%writefile my_agents.py` in
 Colab) and name it `kind = "my_agents.py:MyAgent"`.
 
 Errors are exceptions: `StudyError` (a bad study or option), `ExecutorUnavailable` (Ray missing
-or unreachable), `ReportError`; each message is one line. The command line turns them into exit
-code 2.
+or unreachable), `StoreBusy` (another process holds the study's runs folder), `ReportError`; each
+message is one line. The command line turns them into exit code 2.
 """
 
 from __future__ import annotations
@@ -52,6 +52,10 @@ class CompareResult:
     """The report's README.md (None without a report)."""
     report_error: str = ""
     """Why no report was written although one was asked for (only when runs failed)."""
+    restored: tuple[str, ...] = ()
+    """Pairs whose run of the current identity came back from the runs set aside."""
+    set_aside: tuple[str, ...] = ()
+    """Pairs whose complete run of another identity (settings, code) was set aside."""
 
     @property
     def ok(self) -> bool:
@@ -83,7 +87,7 @@ def compare(
         agent labels (a list, or "a,b"), with this budget.
     :param jobs: pairs in parallel (default: the machine's cores).
     :param executor: "local" (processes on this machine) or "ray" (`address`, `gpus_per_run`).
-    :param fresh: delete the study's runs first and start over.
+    :param fresh: train the selected pairs (of `agents`, `seeds`) again, deleting their runs.
     :param report, video: write the report (with an episode video of each agent).
     :param command: the command line to record in the run files (the CLI passes its own).
     :param stream: where progress goes (default: stdout).
@@ -116,13 +120,23 @@ def compare(
     report_path, report_error = None, ""
     if report:
         try:
-            report_path = load(study_dir).write_report(reports_dir / resolved.name, video=video)
+            from harness.report import write_report
+
+            report_path = write_report(study_dir, reports_dir / resolved.name, video=video)
         except ReportError as error:
             if not outcome.failed:
                 raise
             report_error = str(error)
     return CompareResult(
-        study_dir, outcome.skipped, outcome.completed, outcome.failed, outcome.wall_time_s, report_path, report_error
+        study_dir,
+        outcome.skipped,
+        outcome.completed,
+        outcome.failed,
+        outcome.wall_time_s,
+        report_path,
+        report_error,
+        outcome.restored,
+        outcome.set_aside,
     )
 
 

@@ -142,6 +142,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--total-timesteps", type=_positive, default=3_000, help="budget of the longer checks")
     check.add_argument("--seed", type=_seed, default=0)
 
+    status = commands.add_parser("status", help="each pair of a study's runs folder: complete, missing or stale")
+    status.add_argument("study_dir", type=pathlib.Path, metavar="RUNS_DIR/STUDY")
+    status.add_argument(
+        "--study",
+        metavar="STUDY",
+        help="measure against this study file (what compare would run) instead of the folder's study.toml",
+    )
+
+    prune = commands.add_parser("prune", help="delete the runs no current setting of a study refers to")
+    prune.add_argument("study_dir", type=pathlib.Path, metavar="RUNS_DIR/STUDY")
+
     bench = commands.add_parser("bench", help="print training speed figures")
     bench.add_argument("--repeats", type=_positive, default=3)
     bench.add_argument("--steps", type=_positive, default=20_000, help="DQN training steps per repeat")
@@ -161,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "play": _play,
             "bench": _bench,
             "check-agent": _check_agent,
+            "status": _status,
+            "prune": _prune,
         }
         return handler[args.command](args, argv)
     except BadInput as error:
@@ -217,6 +230,7 @@ def _load(
 def _compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.api import compare
     from harness.errors import ExecutorUnavailable, ReportError
+    from harness.store import StoreBusy
     from harness.study import StudyError
 
     if args.executor != "ray":
@@ -241,15 +255,16 @@ def _compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
         )
     except StudyError as error:
         raise BadInput(str(error)) from None
-    except ExecutorUnavailable as error:  # e.g. Ray missing, or a cluster that cannot be started or reached
+    except (ExecutorUnavailable, StoreBusy) as error:  # Ray missing or unreachable; the folder in use
         raise BadInput(f"harness compare: {error}") from None
     except ReportError as error:
         raise BadInput(f"harness report: {error}") from None
     except OSError as error:
         raise BadInput(f"harness compare: {error.filename or ''}: {error.strerror or error}") from None
+    restored = f", {len(result.restored)} restored" if result.restored else ""
     print(
         f"{result.study_dir.name}: {len(result.completed)} run(s) complete, {len(result.failed)} failed, "
-        f"{len(result.skipped)} already complete; {result.wall_time_s:.1f}s"
+        f"{len(result.skipped)} already complete{restored}; {result.wall_time_s:.1f}s"
     )
     for key, error in result.failed:
         print(f"  failed: {key}: {error}", file=sys.stderr)
@@ -261,13 +276,14 @@ def _compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.api import load
     from harness.errors import ReportError
+    from harness.report import write_report
+    from harness.store import StoreBusy
 
     out = args.out or pathlib.Path("reports") / args.study_dir.name
     try:
-        path = load(args.study_dir).write_report(out, video=not args.no_video)
-    except ReportError as error:
+        path = write_report(args.study_dir, out, video=not args.no_video)
+    except (ReportError, StoreBusy) as error:
         raise BadInput(f"harness report: {error}") from None
     except OSError as error:
         raise BadInput(f"harness report: {out}: {error.strerror or error}") from None
@@ -279,9 +295,9 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness import interrupts
 
     with interrupts.deferred():  # torch's import must not be cut by a Ctrl-C
-        from harness.results import is_complete
-        from harness.runner import PairTask, run_pair
-        from harness.scheduler import prepare_study_dir
+        from harness.runner import run_pair
+        from harness.scheduler import plan, write_study_file
+        from harness.store import StoreBusy, StudyStore
         from harness.study import StudyError, resolve_study
 
     study = _load(args.study, args.total_timesteps)
@@ -296,15 +312,22 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         study = resolve_study(study.select(labels=[args.label], seeds=[args.seed]))
     except StudyError as error:
         raise BadInput(str(error)) from None
-    task = PairTask(study.for_env(env_id), args.label, args.seed, _command_line(argv))
-    path = task.path(args.runs_dir)
-    if is_complete(path) and not args.fresh:
-        raise BadInput(f"harness train: {path} is already complete; add --fresh to train it again")
+    command = _command_line(argv)
+    store = StudyStore(args.runs_dir / study.name)
     try:
-        prepare_study_dir(study, args.runs_dir, command=task.command)
-    except StudyError as error:
-        raise BadInput(str(error)) from None
-    record = run_pair(task, path, verbose=True)
+        with store.lock(command):
+            write_study_file(study, store, command)
+            todo = plan(study.for_env(env_id) if study.across_envs else study, store, command, fresh=args.fresh)
+            if not todo.tasks:
+                how = "restored from the runs set aside" if todo.restored else "already complete"
+                path = next(iter(todo.restored or todo.skipped))
+                print(f"{path}: {how} in {store.study_dir}; add --fresh to train it again")
+                return EXIT_OK
+            task = todo.tasks[0]
+            path = task.path(args.runs_dir)
+            record = run_pair(task, path, verbose=True)
+    except StoreBusy as error:
+        raise BadInput(f"harness train: {error}") from None
     if record["status"] != "complete":
         print(f"{task.key}: failed: {record['error']}", file=sys.stderr)
         return EXIT_FAILED
@@ -377,6 +400,52 @@ def _setting(text: str) -> tuple[str, Any]:
         return key, tomllib.loads(f"value = {value.strip()}")["value"]
     except tomllib.TOMLDecodeError:
         return key, value.strip()
+
+
+def _status(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness.store import StoreError, study_status
+    from harness.study import StudyError, resolve_study
+
+    study = None
+    if args.study is not None:
+        try:
+            study = resolve_study(_load(args.study, None))
+        except StudyError as error:
+            raise BadInput(str(error)) from None
+    try:
+        rows = study_status(args.study_dir, study)
+    except StoreError as error:
+        raise BadInput(f"harness status: {error}") from None
+    across = len({row.env_id for row in rows}) > 1
+    table = [
+        [*([row.env_id] if across else []), row.label, str(row.seed), row.status, row.why, str(row.set_aside or "")]
+        for row in rows
+    ]
+    header = [*(["env"] if across else []), "agent", "seed", "status", "what changed / why", "set aside"]
+    widths = [max(len(line[i]) for line in [header, *table]) for i in range(len(header))]
+    for line in [header, *table]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    print(", ".join(f"{n} {status}" for status, n in counts.items()) + f" of {len(rows)} pairs")
+    return EXIT_OK
+
+
+def _prune(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness.store import StoreBusy, StoreError, StudyStore, prune
+
+    if not args.study_dir.is_dir():
+        raise BadInput(f"harness prune: {args.study_dir}: no such folder")
+    try:
+        with StudyStore(args.study_dir).lock(_command_line(argv)):
+            removed, freed = prune(args.study_dir)
+    except (StoreBusy, StoreError) as error:
+        raise BadInput(f"harness prune: {error}") from None
+    for path in removed:
+        print(f"deleted {path}")
+    print(f"{len(removed)} run folder(s) deleted, {freed / 1e6:,.1f} MB freed")
+    return EXIT_OK
 
 
 def _bench(args: argparse.Namespace, argv: Sequence[str]) -> int:

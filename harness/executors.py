@@ -20,9 +20,10 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
 from harness import interrupts
+from harness.identity import run_settings
 from harness.progress import StudyProgress
 from harness.results import FAILED, RUN_FILE, clear_run_dir, json_bytes, read_run, write_atomic
-from harness.runner import PairTask, run_pair, run_settings
+from harness.runner import PairTask, run_pair
 
 
 class Executor(Protocol):

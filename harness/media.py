@@ -4,15 +4,19 @@ from the numbers model (which run to show) and the run's saved model.
 The episode is the first evaluation episode, played by the final policy exactly as its final
 evaluation played it (`harness.video.record_episodes`), under the run's success rule and time
 limit. One agent's failure to render (a model that no longer loads) is a row of the table, not
-the end of the report.
+the end of the report. A rendering is cached (`harness.cache`) by the saved model's bytes and
+what the episode depends on, so an agent whose runs did not change is not rendered again.
 """
 
 from __future__ import annotations
 
+import json
 import pathlib
+import shutil
 
 import pandas as pd
 
+from harness.cache import Cache, file_key
 from harness.model import EnvResults, StudyResults
 from harness.rundata import one_line
 
@@ -26,16 +30,17 @@ def episode_names(env_id: str | None, label: str) -> tuple[str, str]:
     return f"{stem}.gif", f"{stem}.mp4"
 
 
-def render(results: StudyResults, out: pathlib.Path) -> pd.DataFrame:
+def render(results: StudyResults, out: pathlib.Path, cache: Cache | None = None) -> pd.DataFrame:
     """Render one episode of each agent of each env into `out`; one row per (env, agent)
-    (`COLUMNS`; `error` is '' when it was rendered)."""
+    (`COLUMNS`; `error` is '' when it was rendered). With `cache`, an episode rendered before from
+    the same saved model is copied instead of rendered again."""
     rows = []
     for env in results.envs.values():
-        rows += render_env(env, out, env.env_id if results.across_envs else None)
+        rows += render_env(env, out, env.env_id if results.across_envs else None, cache or Cache(None))
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def render_env(env: EnvResults, out: pathlib.Path, env_id: str | None) -> list[dict]:
+def render_env(env: EnvResults, out: pathlib.Path, env_id: str | None, cache: Cache) -> list[dict]:
     from harness.playback import episode_rules, load_model
     from harness.seeding import evaluation_seeds
     from harness.video import record_episodes, render_fps, write_gif, write_mp4
@@ -60,14 +65,24 @@ def render_env(env: EnvResults, out: pathlib.Path, env_id: str | None) -> list[d
         }
         try:
             pair = next(p for p in env.files.pairs if p.label == label and p.seed == run.seed)
-            model = load_model(pair.path, dict(run.record))
+            record = dict(run.record)
             seeds = evaluation_seeds(settings.n_eval_episodes, settings.eval_seed)
-            results, frames = record_episodes(
-                model, env.env_id, seeds, render=[0], rules=episode_rules(dict(run.record))
-            )
-            write_gif(frames[0], out / gif, fps)
-            write_mp4(frames[0], out / mp4, fps)
-            row.update(episode_return=results[0].episode_return, length=results[0].length)
+            rules = episode_rules(record)
+            model_file = pair.path / str(record["model_file"])
+            key = file_key("episode", env.env_id, record.get("kind"), run.seed, seeds, rules, fps, files=[model_file])
+            kept = cache.media(key)
+            if kept is not None:
+                shutil.copyfile(kept / "episode.gif", out / gif)
+                shutil.copyfile(kept / "episode.mp4", out / mp4)
+                facts = json.loads((kept / "done.json").read_text())
+            else:
+                model = load_model(pair.path, record)
+                results, frames = record_episodes(model, env.env_id, seeds, render=[0], rules=rules)
+                write_gif(frames[0], out / gif, fps)
+                write_mp4(frames[0], out / mp4, fps)
+                facts = {"episode_return": results[0].episode_return, "length": results[0].length}
+                cache.keep_media(key, {"episode.gif": out / gif, "episode.mp4": out / mp4}, facts)
+            row.update(episode_return=facts["episode_return"], length=facts["length"])
         except Exception as error:  # one agent's video must not stop the report
             row.update(error=one_line(error), gif="", mp4="")
         rows.append(row)

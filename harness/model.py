@@ -25,6 +25,7 @@ own fixed random state, so the same runs always give the same numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import pathlib
@@ -37,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from harness import stats
+from harness.cache import Cache
 from harness.profiles import EnvProfile
 from harness.rundata import EnvRuns, Pair, Run, StudyFiles, read_study
 from harness.study import Study
@@ -47,6 +49,8 @@ TRAIN_GRID_POINTS = 101
 """Env-step points at which smoothed training curves are sampled (0 to the budget)."""
 PROFILE_TAUS = np.linspace(0.0, 1.0, 101)
 """Score thresholds of the performance profile."""
+CACHE_FOLDER = ".cache"
+"""Where `load` keeps its computed intervals, in the study's runs folder."""
 
 RUN_COLUMNS = (
     "agent",
@@ -142,14 +146,16 @@ class StudyResults:
     `write_report(out)` writes the report from it.
     """
 
-    def __init__(self, files: StudyFiles, reps: int = stats.REPS) -> None:
+    def __init__(self, files: StudyFiles, reps: int = stats.REPS, cache: Cache | None = None) -> None:
         self.files = files
         self.study = files.study
         self.study_dir = files.study_dir
         self.command = files.command
         self.reps = reps
-        self.envs = {env_id: env_results(env, reps) for env_id, env in files.envs.items()}
-        self.aggregate = aggregate(self.envs, reps) if self.study.across_envs else None
+        cache = cache or Cache(None)
+        self.envs = {env_id: env_results(env, reps, cache) for env_id, env in files.envs.items()}
+        self.aggregate = aggregate(self.envs, reps, cache) if self.study.across_envs else None
+        cache.save()
 
     @property
     def across_envs(self) -> bool:
@@ -195,7 +201,7 @@ class StudyResults:
         from harness.report import write_results
 
         target = pathlib.Path(out) if out is not None else pathlib.Path("reports") / self.study.name
-        return write_results(self, target, video=video)
+        return write_results(self, target, video, Cache(self.study_dir / CACHE_FOLDER))
 
     def __repr__(self) -> str:
         complete = sum(1 for pair in self.files.pairs if pair.run is not None)
@@ -203,32 +209,65 @@ class StudyResults:
         return f"StudyResults({self.study_dir}: {envs}; {len(self.study.agents)} agents, {complete} complete runs)"
 
 
-def load(study_dir: str | pathlib.Path, reps: int = stats.REPS) -> StudyResults:
-    """The results of the study in `study_dir` (RUNS_DIR/STUDY); `ReportError` when there are none."""
-    return StudyResults(read_study(pathlib.Path(study_dir)), reps)
+def load(study_dir: str | pathlib.Path, reps: int = stats.REPS, cache: bool = True) -> StudyResults:
+    """The results of the study in `study_dir` (RUNS_DIR/STUDY); `ReportError` when there are none.
+    With `cache`, the bootstrap intervals are kept in (and read back from) `RUNS_DIR/STUDY/.cache/`."""
+    study_dir = pathlib.Path(study_dir)
+    files = read_study(study_dir)
+    return StudyResults(files, reps, Cache(study_dir / CACHE_FOLDER) if cache else None)
 
 
 # ----------------------------------------------------------------------------------------------
 # One env
 
 
-def env_results(files: EnvRuns, reps: int) -> EnvResults:
+def env_results(files: EnvRuns, reps: int, cache: Cache | None = None) -> EnvResults:
     """Every figure of one env."""
+    cache = cache or Cache(None)
     study = files.study
     profile = study.profile
     runs = run_table(files, profile)
-    env = files.env_id
     return EnvResults(
-        env_id=env,
+        env_id=files.env_id,
         study=study,
         profile=profile,
         files=files,
         runs=runs,
-        summary=summary_table(files, runs, profile, reps),
-        curves=curve_table(files, reps),
-        improvement=improvement_table(files, runs, reps),
-        paired=paired_table(files, reps),
+        summary=summary_table(files, runs, profile, reps, cache),
+        curves=curve_table(files, reps, cache),
+        improvement=improvement_table(files, runs, reps, cache),
+        paired=paired_table(files, reps, cache),
     )
+
+
+def _interval(cache: Cache, statistic: Any, scores: np.ndarray, state: int, reps: int) -> stats.Estimate:
+    """`statistic(scores, state, reps)` (an interval of `harness.stats`), through the cache."""
+    value = cache.numbers(
+        statistic.__name__,
+        [scores],
+        state,
+        reps,
+        compute=lambda: list(dataclasses.astuple(statistic(scores, state, reps))),
+    )
+    return stats.Estimate(*value)
+
+
+def _improvement(cache: Cache, x: np.ndarray, y: np.ndarray, state: int, reps: int) -> stats.Estimate:
+    """`stats.probability_of_improvement(x, y, ...)`, through the cache."""
+    value = cache.numbers(
+        "poi",
+        [x, y],
+        state,
+        reps,
+        compute=lambda: list(dataclasses.astuple(stats.probability_of_improvement(x, y, state, reps))),
+    )
+    return stats.Estimate(*value)
+
+
+def _arrays(cache: Cache, name: str, arrays: Sequence[Any], state: int, reps: int, compute: Any) -> tuple:
+    """`compute()` (a tuple of 1-D arrays), through the cache."""
+    value = cache.numbers(name, arrays, state, reps, compute=lambda: [np.asarray(a).tolist() for a in compute()])
+    return tuple(np.asarray(a, dtype=float) for a in value)
 
 
 def run_table(files: EnvRuns, profile: EnvProfile) -> pd.DataFrame:
@@ -261,17 +300,20 @@ def run_table(files: EnvRuns, profile: EnvProfile) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
 
 
-def summary_table(files: EnvRuns, runs: pd.DataFrame, profile: EnvProfile, reps: int) -> pd.DataFrame:
+def summary_table(
+    files: EnvRuns, runs: pd.DataFrame, profile: EnvProfile, reps: int, cache: Cache | None = None
+) -> pd.DataFrame:
     """The summary table as data: one row per agent label, in study order."""
-    env = files.env_id
+    cache = cache or Cache(None)
     rows = []
     for label in files.study.labels:
         own = runs[(runs["agent"] == label) & (runs["status"] == "complete")]
         final = own["final_return"].to_numpy()
-        mean = stats.mean_interval(final, random_state(*_env(files), label, "final_mean"), reps)
-        iqm = stats.iqm_interval(final, random_state(*_env(files), label, "final_iqm"), reps)
-        success = stats.mean_interval(
-            own["final_success"].to_numpy(), random_state(*_env(files), label, "success"), reps
+        success_rates = own["final_success"].to_numpy()
+        mean = _interval(cache, stats.mean_interval, final, random_state(*_env(files), label, "final_mean"), reps)
+        iqm = _interval(cache, stats.iqm_interval, final, random_state(*_env(files), label, "final_iqm"), reps)
+        success = _interval(
+            cache, stats.mean_interval, success_rates, random_state(*_env(files), label, "success"), reps
         )
         steps, reached = stats.median_of_reached(own["steps_to_threshold"].to_numpy())
         problems = runs[(runs["agent"] == label) & (runs["status"] != "complete")]
@@ -302,13 +344,13 @@ def summary_table(files: EnvRuns, runs: pd.DataFrame, profile: EnvProfile, reps:
                 ),
             }
         )
-    _ = env
     return pd.DataFrame(rows)
 
 
-def curve_table(files: EnvRuns, reps: int) -> pd.DataFrame:
+def curve_table(files: EnvRuns, reps: int, cache: Cache | None = None) -> pd.DataFrame:
     """The learning curves: evaluation return, smoothed training return and evaluation success
     rate against env steps, per agent, mean across seeds with a pointwise 95% band."""
+    cache = cache or Cache(None)
     grid = np.linspace(0, files.study.settings.total_timesteps, TRAIN_GRID_POINTS)
     frames = []
     for label in files.study.labels:
@@ -316,9 +358,12 @@ def curve_table(files: EnvRuns, reps: int) -> pd.DataFrame:
         if not runs:
             continue
         for curve, (steps, mean, low, high) in (
-            ("eval_return", _eval_curve(runs, "return", random_state(*_env(files), label, "eval_curve"), reps)),
-            ("train_return", _train_curve(runs, grid, random_state(*_env(files), label, "train_curve"), reps)),
-            ("success_rate", _eval_curve(runs, "success", random_state(*_env(files), label, "success_curve"), reps)),
+            ("eval_return", _eval_curve(runs, "return", random_state(*_env(files), label, "eval_curve"), reps, cache)),
+            ("train_return", _train_curve(runs, grid, random_state(*_env(files), label, "train_curve"), reps, cache)),
+            (
+                "success_rate",
+                _eval_curve(runs, "success", random_state(*_env(files), label, "success_curve"), reps, cache),
+            ),
         ):
             frames.append(
                 pd.DataFrame({"curve": curve, "agent": label, "step": steps, "mean": mean, "low": low, "high": high})
@@ -327,15 +372,17 @@ def curve_table(files: EnvRuns, reps: int) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
-def _eval_curve(runs: Sequence[Run], column: str, state: int, reps: int) -> tuple[np.ndarray, ...]:
+def _eval_curve(runs: Sequence[Run], column: str, state: int, reps: int, cache: Cache) -> tuple[np.ndarray, ...]:
     per_run = [run.evals.groupby("eval_step")[column].mean() for run in runs]
     steps = sorted(set.intersection(*(set(series.index) for series in per_run)))
     matrix = np.array([[float(series[step]) for step in steps] for series in per_run])
-    mean, low, high = stats.pointwise_mean_interval(matrix, state, reps)
+    mean, low, high = _arrays(
+        cache, "pointwise", [matrix], state, reps, lambda: stats.pointwise_mean_interval(matrix, state, reps)
+    )
     return np.array(steps, dtype=float), mean, low, high
 
 
-def _train_curve(runs: Sequence[Run], grid: np.ndarray, state: int, reps: int) -> tuple[np.ndarray, ...]:
+def _train_curve(runs: Sequence[Run], grid: np.ndarray, state: int, reps: int, cache: Cache) -> tuple[np.ndarray, ...]:
     """Each run's mean return over its last episodes, as of each grid step (NaN before its first
     episode ends); mean and band over runs where every run has a value."""
     matrix = np.full((len(runs), grid.size), np.nan)
@@ -349,21 +396,23 @@ def _train_curve(runs: Sequence[Run], grid: np.ndarray, state: int, reps: int) -
     mean, low, high = (np.full(grid.size, np.nan) for _ in range(3))
     full = ~np.isnan(matrix).any(axis=0)
     if full.any():
-        mean[full], low[full], high[full] = stats.pointwise_mean_interval(matrix[:, full], state, reps)
+        kept = matrix[:, full]
+        mean[full], low[full], high[full] = _arrays(
+            cache, "pointwise", [kept], state, reps, lambda: stats.pointwise_mean_interval(kept, state, reps)
+        )
     return grid, mean, low, high
 
 
-def improvement_table(files: EnvRuns, runs: pd.DataFrame, reps: int) -> pd.DataFrame:
+def improvement_table(files: EnvRuns, runs: pd.DataFrame, reps: int, cache: Cache | None = None) -> pd.DataFrame:
     """P(X > Y) of each agent X over each later one Y in the study's order, on final returns."""
+    cache = cache or Cache(None)
     complete = runs[runs["status"] == "complete"]
     labels = [label for label in files.study.labels if (complete["agent"] == label).any()]
     finals = {label: complete[complete["agent"] == label]["final_return"].to_numpy() for label in labels}
     rows = []
     for i, x in enumerate(labels):
         for y in labels[i + 1 :]:
-            estimate = stats.probability_of_improvement(
-                finals[x], finals[y], random_state(*_env(files), x, y, "poi"), reps
-            )
+            estimate = _improvement(cache, finals[x], finals[y], random_state(*_env(files), x, y, "poi"), reps)
             rows.append(
                 {
                     "x": x,
@@ -378,24 +427,33 @@ def improvement_table(files: EnvRuns, runs: pd.DataFrame, reps: int) -> pd.DataF
     return pd.DataFrame(rows, columns=["x", "y", "p", "low", "high", "n_x", "n_y"])
 
 
-def paired_table(files: EnvRuns, reps: int) -> pd.DataFrame:
+def paired_table(files: EnvRuns, reps: int, cache: Cache | None = None) -> pd.DataFrame:
     """The declared pairs on the same final evaluation episodes (same seed, same start state)."""
+    cache = cache or Cache(None)
     rows = []
     for x, y in files.study.settings.paired:
         xs, ys = _paired_returns(files, x, y)
         row: dict[str, Any] = {"x": x, "y": y, "n_runs": 0, "n_pairs": 0}
         if xs.size:
-            result = stats.paired_difference(xs, ys, random_state(*_env(files), x, y, "paired"), reps)
-            diff = result.mean_difference
+            state = random_state(*_env(files), x, y, "paired")
+
+            def compute(xs: np.ndarray = xs, ys: np.ndarray = ys, state: int = state) -> list[float]:
+                result = stats.paired_difference(xs, ys, state, reps)
+                diff = result.mean_difference
+                return [diff.value, diff.low, diff.high, result.wins, result.ties, result.losses, result.n_runs]
+
+            mean, low, high, wins, ties, losses, n_runs = cache.numbers(
+                "paired", [xs, ys], state, reps, compute=compute
+            )
             row.update(
-                n_runs=result.n_runs,
+                n_runs=int(n_runs),
                 n_pairs=int(xs.size),
-                mean=diff.value,
-                low=diff.low,
-                high=diff.high,
-                wins=result.wins,
-                ties=result.ties,
-                losses=result.losses,
+                mean=mean,
+                low=low,
+                high=high,
+                wins=int(wins),
+                ties=int(ties),
+                losses=int(losses),
             )
         rows.append(row)
     columns = ["x", "y", "n_runs", "n_pairs", "mean", "low", "high", "wins", "ties", "losses"]
@@ -425,9 +483,10 @@ def _paired_returns(files: EnvRuns, x: str, y: str) -> tuple[np.ndarray, np.ndar
 # Across envs
 
 
-def aggregate(envs: dict[str, EnvResults], reps: int) -> Aggregate:
+def aggregate(envs: dict[str, EnvResults], reps: int, cache: Cache | None = None) -> Aggregate:
     """rliable's aggregate statistics of the final scores, across envs: for each agent, the seeds
     it completed on every env (a matrix seeds x envs)."""
+    cache = cache or Cache(None)
     labels = list(dict.fromkeys(label for env in envs.values() for label in env.study.labels))
     matrices: dict[str, np.ndarray] = {}
     score_rows, left_out = [], []
@@ -451,7 +510,18 @@ def aggregate(envs: dict[str, EnvResults], reps: int) -> Aggregate:
         ]
     metric_rows, profile_frames = [], []
     for label, matrix in matrices.items():
-        for metric, estimate in stats.aggregate_intervals(matrix, random_state(label, "aggregate"), reps).items():
+        state = random_state(label, "aggregate")
+        values = cache.numbers(
+            "aggregate",
+            [matrix],
+            state,
+            reps,
+            compute=lambda m=matrix, s=state: [
+                list(dataclasses.astuple(e)) for e in stats.aggregate_intervals(m, s, reps).values()
+            ],
+        )
+        for metric, value in zip(stats.AGGREGATES, values, strict=True):
+            estimate = stats.Estimate(*value)
             metric_rows.append(
                 {
                     "agent": label,
@@ -462,7 +532,15 @@ def aggregate(envs: dict[str, EnvResults], reps: int) -> Aggregate:
                     "n_seeds": matrix.shape[0],
                 }
             )
-        fraction, low, high = stats.performance_profile(matrix, PROFILE_TAUS, random_state(label, "profile"), reps)
+        state = random_state(label, "profile")
+        fraction, low, high = _arrays(
+            cache,
+            "profile",
+            [matrix, PROFILE_TAUS],
+            state,
+            reps,
+            lambda m=matrix, s=state: stats.performance_profile(m, PROFILE_TAUS, s, reps),
+        )
         profile_frames.append(
             pd.DataFrame({"agent": label, "tau": PROFILE_TAUS, "fraction": fraction, "low": low, "high": high})
         )
@@ -470,9 +548,7 @@ def aggregate(envs: dict[str, EnvResults], reps: int) -> Aggregate:
     improvement_rows = []
     for i, x in enumerate(names):
         for y in names[i + 1 :]:
-            estimate = stats.probability_of_improvement(
-                matrices[x], matrices[y], random_state(x, y, "aggregate_poi"), reps
-            )
+            estimate = _improvement(cache, matrices[x], matrices[y], random_state(x, y, "aggregate_poi"), reps)
             improvement_rows.append({"x": x, "y": y, "p": estimate.value, "low": estimate.low, "high": estimate.high})
     return Aggregate(
         scores=pd.DataFrame(score_rows, columns=["agent", "seed", "env_id", "score"]),

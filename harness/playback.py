@@ -13,10 +13,10 @@ from typing import Any
 
 from harness.envs import register_from
 from harness.evaluation import EpisodeResult
+from harness.identity import LEGACY_SETTINGS
 from harness.profiles import EpisodeRules
 from harness.registry import KindError, resolve_kind
 from harness.results import COMPLETE, RUN_FILE, read_run
-from harness.runner import LEGACY_SETTINGS
 from harness.seeding import evaluation_seeds
 from harness.video import record_episodes, render_fps, write_video
 

@@ -38,18 +38,25 @@ class Builtin:
     target: str
     """Import path of the class."""
     description: str
+    cost_hint: float
+    """Seconds of wall time per env step, roughly, on one core (evaluations included): only to
+    start the longest pairs of a study first."""
     presets: str | None = None
     """For a library class: the import path of a function `preset name -> constructor arguments`;
     hand-written agents handle `preset` in their own config."""
 
 
 BUILTINS: dict[str, Builtin] = {
-    "random": Builtin("custom_agents.random_agent:RandomAgent", "uniform random policy (the floor)"),
-    "tabular_q": Builtin("custom_agents.tabular:TabularQAgent", "hand-written tabular Q-learning"),
-    "tabular_sarsa": Builtin("custom_agents.tabular:TabularSarsaAgent", "hand-written tabular SARSA"),
-    "custom_dqn": Builtin("custom_agents.dqn:DQNAgent", "hand-written PyTorch DQN"),
-    "sb3_dqn": Builtin("stable_baselines3:DQN", "Stable-Baselines3's DQN", presets="harness.registry:sb3_dqn_preset"),
+    "random": Builtin("custom_agents.random_agent:RandomAgent", "uniform random policy (the floor)", 5e-5),
+    "tabular_q": Builtin("custom_agents.tabular:TabularQAgent", "hand-written tabular Q-learning", 5e-5),
+    "tabular_sarsa": Builtin("custom_agents.tabular:TabularSarsaAgent", "hand-written tabular SARSA", 5e-5),
+    "custom_dqn": Builtin("custom_agents.dqn:DQNAgent", "hand-written PyTorch DQN", 5e-4),
+    "sb3_dqn": Builtin(
+        "stable_baselines3:DQN", "Stable-Baselines3's DQN", 1e-3, presets="harness.registry:sb3_dqn_preset"
+    ),
 }
+UNKNOWN_COST = 1e-3
+"""The cost hint of a kind by import path: as slow as SB3's DQN until its runs say otherwise."""
 
 
 class KindError(ValueError):
@@ -85,6 +92,11 @@ def check_kind(kind: Any, code_dir: pathlib.Path | None, check_files: bool = Tru
         raise KindError(str(error)) from None
     if check_files and path is not None and not path.is_file():
         raise KindError(f"{kind!r}: no such file {path}")
+
+
+def cost_hint(kind: str) -> float:
+    """Rough seconds per env step of a kind (see `Builtin.cost_hint`)."""
+    return BUILTINS[kind].cost_hint if kind in BUILTINS else UNKNOWN_COST
 
 
 def target(kind: str) -> str:

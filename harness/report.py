@@ -19,23 +19,37 @@ import datetime
 import pathlib
 
 from harness import stats
+from harness.cache import Cache
 from harness.errors import ReportError
-from harness.model import StudyResults, load
+from harness.model import CACHE_FOLDER, StudyResults, load
 from harness.publish import README_FILE, SUMMARY_FILE, publish
+from harness.store import StudyStore
 
 __all__ = ["ReportError", "write_report", "write_results"]
 
 AGGREGATE_FILE = "aggregate.csv"
 
 
-def write_report(study_dir: pathlib.Path, out: pathlib.Path, video: bool, *, reps: int = stats.REPS) -> pathlib.Path:
+def write_report(
+    study_dir: pathlib.Path, out: pathlib.Path, video: bool, *, reps: int = stats.REPS, cache: bool = True
+) -> pathlib.Path:
     """Build the report of the study in `study_dir` (RUNS_DIR/STUDY) into `out` and return the
-    README's path. `ReportError` (one line) for input a report cannot be built from; `out` is
-    replaced only once the whole new report is written. `reps`: bootstrap resamples per interval."""
-    return write_results(load(pathlib.Path(study_dir), reps), pathlib.Path(out), video)
+    README's path, holding the folder for reading (`StoreBusy` while another process writes it).
+    `ReportError` (one line) for input a report cannot be built from; `out` is replaced only once
+    the whole new report is written. `reps`: bootstrap resamples per interval; `cache`: reuse the
+    intervals and episode videos of runs that did not change (`harness.cache`)."""
+    study_dir = pathlib.Path(study_dir)
+    if not study_dir.is_dir():
+        raise ReportError(f"{study_dir}: no such folder")
+    with StudyStore(study_dir).lock("harness report", exclusive=False):
+        results = load(study_dir, reps, cache=cache)
+        media_cache = Cache(study_dir / CACHE_FOLDER) if cache else None
+        return write_results(results, pathlib.Path(out), video, media_cache)
 
 
-def write_results(results: StudyResults, out: pathlib.Path, video: bool) -> pathlib.Path:
+def write_results(
+    results: StudyResults, out: pathlib.Path, video: bool, media_cache: Cache | None = None
+) -> pathlib.Path:
     """Write the report of `results` (the numbers model) into `out`; see `write_report`."""
     from harness import markdown, media, plots
 
@@ -47,7 +61,7 @@ def write_results(results: StudyResults, out: pathlib.Path, video: bool) -> path
                 folder / AGGREGATE_FILE, index=False, float_format="%.4f", lineterminator="\n"
             )
         plots.render(results, folder)
-        rendered = media.render(results, folder) if video else None
+        rendered = media.render(results, folder, media_cache) if video else None
         now = datetime.datetime.now(datetime.UTC)
         (folder / README_FILE).write_text(markdown.readme(results, out, now, rendered), encoding="utf-8")
 

@@ -19,8 +19,8 @@ from typing import Any
 import pandas as pd
 
 from harness.errors import ReportError
+from harness.identity import changed_setting
 from harness.results import COMMAND_PREFIX, read_run
-from harness.runner import changed_setting
 from harness.schema import COMPLETE, EPISODES, EVALS, FAILED, RUN_FILE, STUDY_FILE, Table
 from harness.study import Study, StudyError, parse_study
 

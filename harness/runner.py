@@ -38,6 +38,7 @@ from stable_baselines3.common.logger import configure
 from harness import __version__, imports
 from harness.callbacks import EpisodeRecorder, Evaluator, RunGuard
 from harness.envs import make_training_env, register_from
+from harness.identity import library_versions, run_settings
 from harness.profiles import EpisodeRules
 from harness.registry import resolve_kind
 from harness.results import clear_run_dir, json_bytes, pair_dir, pair_key, write_atomic
@@ -58,6 +59,9 @@ class PairTask:
     seed: int
     command: str = ""
     """The command line that asked for it, kept in `run.json`."""
+    code: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """The agent's code identity as the driver found it (`identity.code_identity`), kept in
+    `run.json` as part of the pair's identity."""
 
     def __post_init__(self) -> None:
         if not self.study.resolved:
@@ -107,6 +111,8 @@ def _train_and_save(
         "label": task.label,
         "seed": task.seed,
         **run_settings(task.study, task.label),
+        "code": dict(task.code),
+        "libraries": library_versions(),
         "code_dir": settings.code_dir,
         "command": task.command,
         "started_at": _now(),
@@ -175,41 +181,6 @@ def _train_and_save(
             env.close()
     record["finished_at"] = _now()
     return record
-
-
-def run_settings(study: Study, label: str) -> dict[str, Any]:
-    """What decides a run of `label` besides its seed (`study`: a one-env study or view), as
-    `run.json` records it: a complete run is reused only while these are unchanged. Of the env's
-    profile, what changes the run's files: its success rule and time limit (the return range and
-    threshold only change the report's numbers)."""
-    settings = study.settings
-    spec = study.agent(label)
-    return {
-        "kind": spec.kind,
-        "env_id": settings.env_id,
-        "profile": dataclasses.asdict(study.episode_rules),
-        "total_timesteps": settings.total_timesteps,
-        "evaluation": {
-            "eval_freq": settings.eval_freq,
-            "n_eval_episodes": settings.n_eval_episodes,
-            "eval_seed": settings.eval_seed,
-        },
-        "hyperparameters": dict(spec.hyperparameters),
-    }
-
-
-LEGACY_SETTINGS: dict[str, Any] = {"profile": {"success": "truncated", "max_episode_steps": None}}
-"""What a `run.json` written before a setting was recorded ran with: before env profiles, every
-run marked success as an episode lasting to the env's own time limit."""
-
-
-def changed_setting(record: dict[str, Any], study: Study, label: str) -> str | None:
-    """The first of `run_settings` that `record` (a `run.json`) holds another value of, or None
-    when the run was made with the settings `study` asks for."""
-    for key, value in run_settings(study, label).items():
-        if record.get(key, LEGACY_SETTINGS.get(key)) != value:
-            return key
-    return None
 
 
 def build_run(task: PairTask) -> tuple[AgentKind, Any, Any]:

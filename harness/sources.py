@@ -8,7 +8,9 @@ module runs them. The result is what must travel with a study to a worker that h
 user's files (`code_bundle`) and what a change of code is detected by (`fingerprint`).
 
 Static reading misses an import done by `importlib` or `__import__` at run time, and data files
-a module opens; such code is not shipped and not fingerprinted.
+a module opens; such code is not shipped and not fingerprinted. A package that imports its names
+lazily (`custom_agents`) declares them in a module-level dict literal `_EXPORTS = {"Name":
+"package.module"}`, which is followed like an import.
 """
 
 from __future__ import annotations
@@ -66,12 +68,15 @@ def _package_inits(path: pathlib.Path, roots: Sequence[pathlib.Path]) -> list[pa
     return inits
 
 
-def fingerprint(files: Iterable[pathlib.Path], base: pathlib.Path | None = None) -> str:
-    """A short hash of the files' contents and their names (relative to `base`, else the file
-    name): the same code gives the same fingerprint wherever it lives."""
+def fingerprint(files: Iterable[pathlib.Path], roots: Sequence[pathlib.Path] = ()) -> str:
+    """A short hash of the files' contents and their names (relative to the first of `roots` that
+    holds them, else the file name): the same code gives the same fingerprint wherever it lives."""
     digest = hashlib.sha256()
-    for path in sorted(files):
-        name = path.relative_to(base).as_posix() if base is not None and base in path.parents else path.name
+    named = []
+    for path in files:
+        root = next((r for r in roots if r in path.parents), None)
+        named.append((path.relative_to(root).as_posix() if root is not None else path.name, path))
+    for name, path in sorted(named):
         digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
@@ -93,6 +98,10 @@ def _imported_files(path: pathlib.Path, roots: Sequence[pathlib.Path]) -> list[p
             elif node.module:
                 names.append(node.module)
                 names += [f"{node.module}.{part}" for part in parts]  # `from pkg import submodule`
+                for root in _roots_for(path, roots):  # `from pkg import Name`, exported lazily
+                    init = root.joinpath(*node.module.split("."), "__init__.py")
+                    exports = _lazy_exports(init)
+                    names += [exports[part] for part in parts if part in exports]
     files: list[pathlib.Path] = []
     for name in names:
         for root in _roots_for(path, roots):
@@ -105,6 +114,29 @@ def _imported_files(path: pathlib.Path, roots: Sequence[pathlib.Path]) -> list[p
         files += _module_files(base, dotted, parents=False)
         files += [f for part in parts for f in _module_files(base, [*dotted, part], parents=False)]
     return files
+
+
+def _lazy_exports(init: pathlib.Path) -> dict[str, str]:
+    """A package's lazily imported names: its `__init__.py`'s module-level `_EXPORTS = {"Name":
+    "package.module", ...}` (a dict literal of strings), {} when it has none."""
+    if not init.is_file():
+        return {}
+    try:
+        tree = ast.parse(init.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    for node in tree.body:
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
+        if any(isinstance(t, ast.Name) and t.id == "_EXPORTS" for t in targets) and node.value is not None:
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                return {}
+            if isinstance(value, dict):
+                return {str(k): str(v) for k, v in value.items()}
+    return {}
 
 
 def _roots_for(path: pathlib.Path, roots: Sequence[pathlib.Path]) -> list[pathlib.Path]:

@@ -24,7 +24,7 @@ import pytest
 
 from harness import model, stats
 from harness.results import pair_dir, write_atomic
-from harness.runner import run_settings
+from harness.identity import run_settings
 from harness.schema import EPISODES, EVALS, STUDY_FILE, EpisodeRow, EvalRow
 from harness.study import Study, parse_study, to_toml
 

@@ -282,13 +282,13 @@ def test_fingerprint_depends_on_content_and_names_not_place(tmp_path):
     shutil.copytree(one, two)
     files_one = sources.local_sources(tree["agent.py"], [one])
     files_two = sources.local_sources(two / "agent.py", [two])
-    first = sources.fingerprint(files_one, one.resolve())
-    assert first == sources.fingerprint(files_two, two.resolve())
+    first = sources.fingerprint(files_one, [one.resolve()])
+    assert first == sources.fingerprint(files_two, [two.resolve()])
     assert len(first) == 16
     (two / "pkg" / "inner.py").write_text("def f(): return 1\n")
-    assert sources.fingerprint(files_two, two.resolve()) != first
+    assert sources.fingerprint(files_two, [two.resolve()]) != first
     (two / "pkg" / "inner.py").write_text("def f(): pass\n")
-    assert sources.fingerprint(files_two, two.resolve()) == first
+    assert sources.fingerprint(files_two, [two.resolve()]) == first
 
 
 # -- registry ------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from harness.plots import picture_names
 from harness.publish import check_out, publish
 from harness.report import write_report
 from harness.results import EPISODE_COLUMNS, EVAL_COLUMNS
-from harness.runner import run_settings
+from harness.identity import run_settings
 from harness.schema import EPISODES, EVALS, EpisodeRow, EvalRow
 from harness.study import parse_study, resolve_study, to_toml
 
