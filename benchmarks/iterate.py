@@ -60,10 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         runs = root / "runs"
         shutil.copytree(source, runs / study.name, ignore=shutil.ignore_patterns(".cache", ".lock", ".superseded"))
         study_dir = runs / study.name
-        figures.append(("report from scratch, no video", harness("report", study_dir, "--out", root / "r1", "--no-video")))
+        cold = harness("report", study_dir, "--out", root / "r1", "--no-video")
+        figures.append(("report from scratch, no video", cold))
         shutil.rmtree(study_dir / ".cache")
         figures.append(("report from scratch, with video", harness("report", study_dir, "--out", root / "r2")))
-        figures.append(("report, cache warm, no video (target <= 5 s)", harness("report", study_dir, "--out", root / "r3", "--no-video")))
+        warm = harness("report", study_dir, "--out", root / "r3", "--no-video")
+        figures.append(("report, cache warm, no video (target <= 5 s)", warm))
 
         text = (pathlib.Path(__file__).parent.parent / "harness" / "studies" / f"{STUDY}.toml").read_text()
         assert CHANGE[0] in text

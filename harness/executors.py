@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.forkserver as forkserver
+import os
 import pathlib
 import signal
 import sys
+import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
 from harness import interrupts
-from harness.identity import run_settings
+from harness.identity import library_versions, run_settings
 from harness.progress import StudyProgress
 from harness.results import FAILED, RUN_FILE, clear_run_dir, json_bytes, read_run, write_atomic
 from harness.runner import PairTask, run_pair
@@ -49,6 +51,8 @@ def lost_record(task: PairTask, why: str) -> dict[str, Any]:
         "label": task.label,
         "seed": task.seed,
         **run_settings(task.study, task.label),
+        "code": dict(task.code),
+        "libraries": library_versions(),
         "command": task.command,
     }
 
@@ -71,9 +75,25 @@ def _main_script_not_rerun() -> Iterator[None]:
             main.__file__ = path
 
 
-def _child(task: PairTask, path: str, progress: Connection) -> None:
+def _die_with_the_driver(lifeline: Connection) -> None:
+    """Kill this worker as soon as the driver is gone (the other end of `lifeline` closes: the
+    driver exited or was killed, even by SIGKILL). A worker that outlived its driver would go on
+    writing into a run folder that the study's lock no longer protects, where a later compare may
+    be running the same pair."""
+
+    def watch() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            lifeline.recv()  # the driver never sends: this returns when its end closes
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="lifeline", daemon=True).start()
+
+
+def _child(task: PairTask, path: str, progress: Connection, lifeline: Connection) -> None:
     """A worker process: one pair, its output to the run folder, its step counts to the pipe.
-    SIGINT is blocked here (see `LocalExecutor`): on Ctrl-C the driver stops its workers."""
+    SIGINT is blocked here (see `LocalExecutor`): on Ctrl-C the driver stops its workers; if the
+    driver dies, the worker dies with it (`_die_with_the_driver`)."""
+    _die_with_the_driver(lifeline)
     try:
         run_pair(task, pathlib.Path(path), progress=progress.send, capture_output=True)
     finally:
@@ -87,6 +107,12 @@ class _Worker:
     path: pathlib.Path
     progress: Connection
     """The read end of the pipe the worker sends its step counts through."""
+    lifeline: Connection
+    """The write end of the pipe whose closing tells the worker that the driver is gone."""
+
+    def close(self) -> None:
+        self.progress.close()
+        self.lifeline.close()
 
 
 class LocalExecutor:
@@ -124,8 +150,11 @@ class LocalExecutor:
                     path = task.path(runs_dir)
                     clear_run_dir(path)  # no earlier attempt's run.json can pass for this one's
                     reader, writer = context.Pipe(duplex=False)
-                    process = context.Process(target=_child, args=(task, str(path), writer), name=f"harness {task.key}")
-                    running[task.key] = _Worker(process, task, path, reader)
+                    watched, lifeline = context.Pipe(duplex=False)
+                    process = context.Process(
+                        target=_child, args=(task, str(path), writer, watched), name=f"harness {task.key}"
+                    )
+                    running[task.key] = _Worker(process, task, path, reader, lifeline)
                     # With SIGINT blocked while it starts, a Ctrl-C cannot cut a worker's start in
                     # half (it arrives just after), and the worker, like the fork server it comes
                     # from, keeps SIGINT blocked: only the driver reacts, and stops its workers.
@@ -136,6 +165,7 @@ class LocalExecutor:
                     finally:
                         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
                     writer.close()  # the worker holds the write end now
+                    watched.close()  # and the read end of its lifeline
                 ready = wait([worker.progress for worker in running.values()], timeout=0.2)
                 for key, worker in list(running.items()):
                     if worker.progress in ready:
@@ -144,7 +174,7 @@ class LocalExecutor:
                         continue
                     worker.process.join()
                     self._read_progress(key, worker, progress)
-                    worker.progress.close()
+                    worker.close()
                     del running[key]
                     record = read_run(worker.path)
                     if record is None:
@@ -160,7 +190,7 @@ class LocalExecutor:
             for worker in running.values():
                 if worker.process.pid is not None:
                     worker.process.join()
-                worker.progress.close()
+                worker.close()
             raise
         return records
 

@@ -41,7 +41,7 @@ def render(results: StudyResults, out: pathlib.Path, cache: Cache | None = None)
 
 
 def render_env(env: EnvResults, out: pathlib.Path, env_id: str | None, cache: Cache) -> list[dict]:
-    from harness.playback import episode_rules, load_model
+    from harness.playback import episode_rules, load_model, model_path
     from harness.seeding import evaluation_seeds
     from harness.video import record_episodes, render_fps, write_gif, write_mp4
 
@@ -68,7 +68,7 @@ def render_env(env: EnvResults, out: pathlib.Path, env_id: str | None, cache: Ca
             record = dict(run.record)
             seeds = evaluation_seeds(settings.n_eval_episodes, settings.eval_seed)
             rules = episode_rules(record)
-            model_file = pair.path / str(record["model_file"])
+            model_file = model_path(pair.path, record)
             key = file_key("episode", env.env_id, record.get("kind"), run.seed, seeds, rules, fps, files=[model_file])
             kept = cache.media(key)
             if kept is not None:

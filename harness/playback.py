@@ -9,6 +9,7 @@ seed and the model file come from the run's `run.json` (the record of what that 
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Mapping
 from typing import Any
 
 from harness.envs import register_from
@@ -57,14 +58,20 @@ def episode_rules(record: dict[str, Any]) -> EpisodeRules:
     return EpisodeRules(str(recorded["success"]), recorded.get("max_episode_steps"))
 
 
+def model_path(run_dir: pathlib.Path, record: Mapping[str, Any]) -> pathlib.Path:
+    """The saved model of a run; `PlaybackError` when it is not there."""
+    path = run_dir / str(record["model_file"])
+    if not path.is_file():
+        raise PlaybackError(f"{path}: model file missing")
+    return path
+
+
 def load_model(run_dir: pathlib.Path, record: dict[str, Any]) -> Any:
     """The final model of a complete run (its kind's `load` on `run.json`'s `model_file`; the
     class is imported as the run resolved it), its random sources seeded with the run's seed: a
     policy that draws random numbers even when asked to be deterministic (the random agent) then
     plays the same episodes every time."""
-    path = run_dir / str(record["model_file"])
-    if not path.is_file():
-        raise PlaybackError(f"{path}: model file missing")
+    path = model_path(run_dir, record)
     code_dir = pathlib.Path(record["code_dir"]) if record.get("code_dir") else None
     try:
         register_from(str(record["env_id"]), code_dir)

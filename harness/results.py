@@ -12,10 +12,12 @@ A pair without a complete `run.json` is cleared and rerun from scratch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
 import shutil
+import tempfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,16 +54,33 @@ def pair_dir(runs_dir: str | os.PathLike[str], study: Any, label: str, seed: int
     return pathlib.Path(runs_dir) / study.name / pair_key(study, label, seed)
 
 
+def _file_mode() -> int:
+    """The mode `open` gives a new file under this process's umask (`mkstemp` gives 0o600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
+
+
 def write_atomic(path: pathlib.Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file in the same folder and a rename, so that
-    `path` holds either its old content or all of the new."""
+    `path` holds either its old content or all of the new. The temporary name is the writer's own
+    (two processes may write one file at once: the last rename wins, neither fails)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with open(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def json_bytes(data: Mapping[str, Any]) -> bytes:

@@ -23,8 +23,8 @@ import pandas as pd
 import pytest
 
 from harness import model, stats
-from harness.results import pair_dir, write_atomic
 from harness.identity import run_settings
+from harness.results import pair_dir, write_atomic
 from harness.schema import EPISODES, EVALS, STUDY_FILE, EpisodeRow, EvalRow
 from harness.study import Study, parse_study, to_toml
 

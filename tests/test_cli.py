@@ -197,7 +197,7 @@ def test_train_runs_one_pair_in_this_process(
     assert (record["status"], record["total_timesteps"], record["steps_done"]) == ("complete", 200, 200)
 
 
-def test_train_refuses_a_complete_pair_unless_fresh_and_records_the_study(
+def test_train_keeps_a_complete_pair_unless_fresh_and_records_the_study(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
     monkeypatch.chdir(tmp_path)
@@ -208,15 +208,28 @@ def test_train_refuses_a_complete_pair_unless_fresh_and_records_the_study(
     first = run_json.read_bytes()
     assert "random" in (tmp_path / "runs" / "t" / "study.toml").read_text()  # the report can read it
     capsys.readouterr()
-    assert main(train) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "already complete" in err[0] and "--fresh" in err[0]
+    assert main(train) == 0  # complete already: nothing to do
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == ["random/seed_0: already complete in runs/t; add --fresh to train it again"]
     assert run_json.read_bytes() == first
     assert main([*train, "--fresh"]) == 0
-    assert run_json.read_bytes() != first
+    assert "random/seed_0: complete" in capsys.readouterr().out
+    fresh = run_json.read_bytes()
+    assert fresh != first
+
+    # Another budget: the pair trains again, its run at 200 steps set aside ...
+    other = ["train", "random", "study.toml", "--seed", "0", "--total-timesteps", "300"]
+    assert main(other) == 0
+    assert json.loads(run_json.read_text())["steps_done"] == 300
+    aside = tmp_path / "runs" / "t" / ".superseded" / "random" / "seed_0"
+    assert [(p / "run.json").read_bytes() for p in aside.iterdir()] == [fresh]
+    # ... and back: it comes back without training.
     capsys.readouterr()
-    assert main(["train", "random", "study.toml", "--seed", "1", "--total-timesteps", "300"]) == 2  # other budget
-    assert "another total_timesteps" in capsys.readouterr().err
+    assert main(train) == 0
+    assert capsys.readouterr().out.strip() == (
+        "random/seed_0: restored from the runs set aside in runs/t; add --fresh to train it again"
+    )
+    assert run_json.read_bytes() == fresh
 
 
 @pytest.mark.parametrize("seed", ["-1", "x", "0-2"])
@@ -302,7 +315,7 @@ def test_compare_quick_exits_0_and_completes_every_pair(quick, quick_pairs):
     assert "quick: 10 run(s) complete, 0 failed, 0 already complete" in result.stdout
     assert len(quick_pairs) == 10
     assert sorted(p.name for p in root.iterdir()) == ["runs"]  # --no-report: no reports folder
-    assert {p.name for p in (root / "runs" / "quick").iterdir()} == {*MODEL_FILES, "study.toml"}
+    assert {p.name for p in (root / "runs" / "quick").iterdir()} == {*MODEL_FILES, "study.toml", ".lock"}
 
 
 @pytest.mark.slow

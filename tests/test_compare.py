@@ -1,6 +1,6 @@
-"""`harness compare` as a user runs it: resume after a kill or Ctrl-C, failure isolation, the
-consistency check, and running a study in parts. Every run goes through `python -m harness` in a
-subprocess (always with `--no-report`)."""
+"""`harness compare` as a user runs it: resume after a kill or Ctrl-C, failure isolation, a
+changed study (only the changed pairs run again), and running a study in parts. Every run goes
+through `python -m harness` in a subprocess (always with `--no-report`)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ from collections.abc import Callable
 import pytest
 
 from harness.results import is_complete, read_run
-from harness.scheduler import check_consistent, merge_recorded
-from harness.study import StudyError, load_study, parse_study, resolve_study, to_toml
+from harness.scheduler import merge_recorded
+from harness.store import study_status
+from harness.study import load_study, parse_study, resolve_study, to_toml
 
 DQN_TABLE = 'preset = "zoo"\nlearning_starts = 500\ntrain_freq = 64\ngradient_steps = 16'
 AGENT_TABLES = {
@@ -156,7 +157,10 @@ def test_an_uninterrupted_run_completes_every_pair(reference: pathlib.Path):
 
 
 @pytest.mark.slow
-def test_a_killed_study_resumes_to_the_result_of_an_uninterrupted_run(reference: pathlib.Path, tmp_path: pathlib.Path):
+def test_a_killed_study_resumes_to_the_result_of_an_uninterrupted_run(
+    reference: pathlib.Path, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("HARNESS_SCHEDULE", "study-order")  # random's pairs first, sb3_dqn's later
     (tmp_path / "tiny.toml").write_text(TINY)
     study_dir = tmp_path / "runs" / "tiny"
     process = start(compare_args("tiny.toml", "runs", "--jobs", "1"), cwd=tmp_path)
@@ -191,7 +195,10 @@ def test_a_killed_study_resumes_to_the_result_of_an_uninterrupted_run(reference:
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_with_exit_130_keeps_complete_pairs_and_resumes(tmp_path: pathlib.Path):
+def test_ctrl_c_stops_with_exit_130_keeps_complete_pairs_and_resumes(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("HARNESS_SCHEDULE", "study-order")  # random first, then sb3_dqn
     agents = {label: AGENT_TABLES[label] for label in ("random", "sb3_dqn")}
     (tmp_path / "sig.toml").write_text(study_text("sig", seeds=(0,), total_timesteps=3000, agents=agents))
     assert parse_study((tmp_path / "sig.toml").read_text(), "sig.toml").labels == ("random", "sb3_dqn")
@@ -265,63 +272,89 @@ def test_a_study_whose_every_run_fails_exits_1_without_a_report(tmp_path: pathli
     assert not (tmp_path / "reports").exists()
 
 
-def test_agents_run_in_parts_with_other_settings_are_refused(tmp_path: pathlib.Path):
-    """Running one agent, then another with a different budget, would leave the first agent's runs
-    at the old budget in a folder whose study.toml says the new one: refused."""
+def test_agents_run_in_parts_with_other_settings_run_only_the_selected_pairs(tmp_path: pathlib.Path):
+    """Running one agent, then another with a different budget: the second runs at the new budget,
+    the first agent's run is kept as it is, and `status` says it is stale (study.toml records the
+    new budget)."""
     (tmp_path / "tiny.toml").write_text(TINY)
     first = harness(*compare_args("tiny.toml", "runs", "--agents", "random", "--seeds", "0"), cwd=tmp_path)
     assert first.returncode == 0, first.stderr
+    study_dir = tmp_path / "runs" / "tiny"
+    random_0 = complete_records(study_dir)["random/seed_0"]
     again = harness(
         *compare_args("tiny.toml", "runs", "--agents", "tabular_q", "--seeds", "1", "--total-timesteps", "300"),
         cwd=tmp_path,
     )
-    assert again.returncode == 2
-    assert one_line(again.stderr).endswith("use --fresh to start over or another --runs-dir")
-    assert "random" in one_line(again.stderr) and "total_timesteps" in one_line(again.stderr)
-    assert not (tmp_path / "runs" / "tiny" / "tabular_q").exists()
+    assert again.returncode == 0, again.stderr
+    assert "1 run(s) complete, 0 failed, 0 already complete" in again.stdout
+    records = complete_records(study_dir)
+    assert sorted(records) == ["random/seed_0", "tabular_q/seed_1"]
+    assert records["random/seed_0"] == random_0  # not touched: it was not selected
+    assert json.loads(records["tabular_q/seed_1"])["steps_done"] == 300
+    assert not (study_dir / ".superseded").exists()
+    rows = {(row.label, row.seed): row for row in study_status(study_dir)}
+    assert (rows["random", 0].status, rows["random", 0].why) == ("stale", "total_timesteps: 1500 -> 300")
+    assert rows["tabular_q", 1].status == "complete"
 
 
 @pytest.mark.slow
-def test_a_changed_study_is_refused_until_fresh(reference: pathlib.Path, tmp_path: pathlib.Path):
+def test_a_changed_study_reruns_the_changed_pairs_and_changing_back_restores_them(
+    reference: pathlib.Path, tmp_path: pathlib.Path
+):
     shutil.copytree(reference.parent, tmp_path / "runs")
     (tmp_path / "tiny.toml").write_text(TINY)
     study_dir = tmp_path / "runs" / "tiny"
     before = complete_records(study_dir)
-    study_toml = (study_dir / "study.toml").read_bytes()
 
-    changed = harness(*compare_args("tiny.toml", "runs", "--total-timesteps", "1000"), cwd=tmp_path)
-    assert changed.returncode == 2
-    message = one_line(changed.stderr)
-    assert "total_timesteps" in message and "--fresh" in message
-    assert complete_records(study_dir) == before
-    assert (study_dir / "study.toml").read_bytes() == study_toml
-
-    fresh = harness(
-        *compare_args(
-            "tiny.toml", "runs", "--total-timesteps", "1000", "--fresh", "--agents", "random", "--seeds", "0"
-        ),
+    changed = harness(
+        *compare_args("tiny.toml", "runs", "--total-timesteps", "1000", "--agents", "random", "--seeds", "0"),
         cwd=tmp_path,
     )
+    assert changed.returncode == 0, changed.stderr
+    assert "1 run(s) of other settings or code set aside" in changed.stdout
+    assert "tiny: 1 run(s) complete, 0 failed, 0 already complete" in changed.stdout
+    after = complete_records(study_dir)
+    assert sorted(after) == sorted(TINY_PAIRS)
+    assert {key for key in TINY_PAIRS if after[key] != before[key]} == {"random/seed_0"}
+    assert json.loads(after["random/seed_0"])["steps_done"] == 1000
+    (aside,) = (study_dir / ".superseded" / "random" / "seed_0").iterdir()
+    assert (aside / "run.json").read_bytes() == before["random/seed_0"]
+
+    back = harness(*compare_args("tiny.toml", "runs", "--agents", "random", "--seeds", "0"), cwd=tmp_path)
+    assert back.returncode == 0, back.stderr
+    assert "0 pair(s) already complete in runs/tiny, 1 restored from runs set aside, 0 to run" in back.stdout
+    assert "0 run(s) complete, 0 failed, 0 already complete, 1 restored" in back.stdout
+    assert complete_records(study_dir) == before
+
+    fresh = harness(*compare_args("tiny.toml", "runs", "--fresh", "--agents", "random", "--seeds", "0"), cwd=tmp_path)
     assert fresh.returncode == 0, fresh.stderr
-    assert list(pair_dirs(study_dir)) == ["random/seed_0"]
-    record = read_run(study_dir / "random" / "seed_0")
-    assert record is not None
-    assert (record["status"], record["total_timesteps"], record["steps_done"]) == ("complete", 1000, 1000)
+    assert list(pair_dirs(study_dir)) == sorted(TINY_PAIRS)  # only the selected pair was cleared
+    again = complete_records(study_dir)
+    assert {key for key in TINY_PAIRS if again[key] != before[key]} == {"random/seed_0"}
+    record = json.loads(again["random/seed_0"])
+    assert (record["status"], record["total_timesteps"], record["steps_done"]) == ("complete", 1500, 1500)
 
 
-def test_check_consistent_names_what_changed(reference: pathlib.Path):
+def test_status_names_what_changed(reference: pathlib.Path):
     study = resolve_study(parse_study(TINY, "tiny.toml"))
-    check_consistent(study, reference.parent)  # as run: accepted
+    assert {row.status for row in study_status(reference, study)} == {"complete"}  # as run
     changes = [
-        (TINY.replace("eval_freq = 500", "eval_freq = 250"), "evaluation"),
-        (TINY.replace('kind = "tabular_q"', 'kind = "tabular_q"\ngamma = 0.9'), "hyperparameters"),
-        (TINY.replace('kind = "tabular_sarsa"', 'kind = "tabular_q"'), "kind"),
+        (TINY.replace("eval_freq = 500", "eval_freq = 250"), "evaluation: eval_freq 500 -> 250", TINY_PAIRS),
+        (
+            TINY.replace('kind = "tabular_q"', 'kind = "tabular_q"\ngamma = 0.9'),
+            "hyperparameters: gamma 1.0 -> 0.9",
+            ["tabular_q/seed_0", "tabular_q/seed_1"],
+        ),
+        (
+            TINY.replace('kind = "tabular_sarsa"', 'kind = "tabular_q"'),
+            "kind: tabular_sarsa -> tabular_q",
+            ["tabular_sarsa/seed_0", "tabular_sarsa/seed_1"],
+        ),
     ]
-    for text, what in changes:
-        with pytest.raises(StudyError, match="--fresh") as error:
-            check_consistent(resolve_study(parse_study(text, "tiny.toml")), reference.parent)
-        assert f"another {what}" in str(error.value)
-        assert "\n" not in str(error.value)
+    for text, why, pairs in changes:
+        rows = study_status(reference, resolve_study(parse_study(text, "tiny.toml")))
+        stale = {f"{row.label}/seed_{row.seed}": row.why for row in rows if row.status != "complete"}
+        assert stale == dict.fromkeys(pairs, why)
 
 
 @pytest.mark.slow

@@ -17,12 +17,12 @@ import pytest
 from harness import markdown, model
 from harness.cli import main
 from harness.errors import ReportError
+from harness.identity import run_settings
 from harness.model import StudyResults
 from harness.plots import picture_names
 from harness.publish import check_out, publish
 from harness.report import write_report
 from harness.results import EPISODE_COLUMNS, EVAL_COLUMNS
-from harness.identity import run_settings
 from harness.schema import EPISODES, EVALS, EpisodeRow, EvalRow
 from harness.study import parse_study, resolve_study, to_toml
 
@@ -181,7 +181,11 @@ def readme_row(text: str, first_cells: str) -> str:
 
 
 def tree(root: pathlib.Path) -> list[pathlib.Path]:
-    return sorted(p.relative_to(root) for p in root.rglob("*"))
+    """The files and folders under `root`, but for the study folder's own bookkeeping (the store's
+    `.lock`, the report's `.cache/`), which a report may leave even when it refuses its `out`."""
+    return sorted(
+        p.relative_to(root) for p in root.rglob("*") if not {".lock", ".cache"} & set(p.relative_to(root).parts)
+    )
 
 
 @pytest.fixture(scope="module")
