@@ -10,6 +10,10 @@
    the other agents' runs, intervals and videos are reused.
 4. The cached report checked against one built from scratch: the same summary.csv and README
    (but its date line).
+5. What running the slowest pairs first gains: the study's makespan on `--jobs` workers computed
+   from each pair's recorded wall time (`run.json` timings), pairs started in the study's order
+   against longest first (free of the machine's noise; a measured before/after is
+   `HARNESS_SCHEDULE=study-order make compare` against `make compare`).
 
     python -m benchmarks.iterate [--runs-dir runs] [--jobs 2]
 """
@@ -25,7 +29,7 @@ import sys
 import tempfile
 import time
 
-from harness.results import is_complete
+from harness.results import is_complete, read_run
 from harness.study import load_study
 
 STUDY = "cartpole"
@@ -60,12 +64,16 @@ def main(argv: list[str] | None = None) -> int:
         runs = root / "runs"
         shutil.copytree(source, runs / study.name, ignore=shutil.ignore_patterns(".cache", ".lock", ".superseded"))
         study_dir = runs / study.name
-        cold = harness("report", study_dir, "--out", root / "r1", "--no-video")
+        cold = harness("report", study_dir, "--out", root / "report", "--no-video")
         figures.append(("report from scratch, no video", cold))
+        scratch = {name: (root / "report" / name).read_text() for name in ("summary.csv", "README.md")}
         shutil.rmtree(study_dir / ".cache")
-        figures.append(("report from scratch, with video", harness("report", study_dir, "--out", root / "r2")))
-        warm = harness("report", study_dir, "--out", root / "r3", "--no-video")
+        figures.append(("report from scratch, with video", harness("report", study_dir, "--out", root / "video")))
+        warm = harness("report", study_dir, "--out", root / "report", "--no-video")  # the same command again
         figures.append(("report, cache warm, no video (target <= 5 s)", warm))
+        cached = {name: (root / "report" / name).read_text() for name in ("summary.csv", "README.md")}
+        same = scratch["summary.csv"] == cached["summary.csv"]
+        same &= _without_date(scratch["README.md"]) == _without_date(cached["README.md"])
 
         text = (pathlib.Path(__file__).parent.parent / "harness" / "studies" / f"{STUDY}.toml").read_text()
         assert CHANGE[0] in text
@@ -74,18 +82,30 @@ def main(argv: list[str] | None = None) -> int:
             "compare", root / "changed.toml", "--runs-dir", runs, "--reports-dir", root / "reports", "--jobs", args.jobs
         )
         figures.append(("change tabular_q, compare + report (target <= 30 s)", seconds))
-
-        same = (root / "r1" / "summary.csv").read_bytes() == (root / "r3" / "summary.csv").read_bytes()
-        same &= _without_date(root / "r1" / "README.md") == _without_date(root / "r3" / "README.md")
     print(f"\nbench-iterate: the default study ({len(pairs)} pairs), {args.jobs} jobs\n")
     for name, seconds in figures:
         print(f"  {name:<55} {seconds:>7.1f} s")
+    walls = {path: float(read_run(path)["timings"]["wall_time_s"]) for path in pairs}
+    in_order = makespan([walls[path] for path in pairs], args.jobs)
+    slowest_first = makespan(sorted(walls.values(), reverse=True), args.jobs)
+    print(f"\n  makespan of the recorded pairs on {args.jobs} workers (runs only, without the report):")
+    print(f"  {'in the study order':<55} {in_order:>7.1f} s")
+    print(f"  {'longest first':<55} {slowest_first:>7.1f} s  ({in_order / slowest_first:.2f}x)")
     print(f"\n  cached report identical to the one built from scratch: {'yes' if same else 'NO'}")
     return 0 if same else 1
 
 
-def _without_date(path: pathlib.Path) -> list[str]:
-    return [line for line in path.read_text().splitlines() if not line.startswith("- **date**")]
+def makespan(durations: list[float], workers: int) -> float:
+    """When the last of `durations` ends, each started in order on the first free of `workers`."""
+    free = [0.0] * workers
+    for duration in durations:
+        free.sort()
+        free[0] += duration
+    return max(free)
+
+
+def _without_date(readme: str) -> list[str]:
+    return [line for line in readme.splitlines() if not line.startswith("- **date**")]
 
 
 if __name__ == "__main__":
