@@ -44,7 +44,8 @@ example: $(STAMP)  ## bring your own agent: check examples/my_agents.py, then ru
 tensorboard: $(STAMP)  ## watch the curves of the default study (loopback only)
 	$(BIN)/tensorboard --logdir $(RUNS_DIR)/$(or $(STUDY_NAME),cartpole-v1) --host 127.0.0.1
 
-bench: $(STAMP)  ## speed figures (tabular and DQN training steps/s)
+bench: $(STAMP)  ## speed figures: tabular, and custom vs sbx vs SB3 DQN (installs the bench extra: sbx, JAX)
+	@$(BIN)/python -c "import sbx" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/harness bench $(ARGS)
 
 bench-parity: $(STAMP)  ## hand-written vs SB3 DQN, zoo preset, seeds 0-9, 50,000 steps

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -12,12 +11,12 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from torch import nn
-from torch.optim.adam import adam
 
 from custom_agents.base import BaseAgent
 from custom_agents.config import build_config, require, require_finite
+from custom_agents.dqn_update import UPDATES
 from custom_agents.presets import DQN_PRESETS, PRESET_NAMES, dqn_preset
-from custom_agents.qnetwork import QNetwork, numpy_greedy_action, numpy_q_values
+from custom_agents.qnetwork import NumpyForward, QNetwork
 from custom_agents.replay import ReplayMemory
 
 PRESETS = DQN_PRESETS
@@ -72,6 +71,10 @@ class DQNConfig:
     preset: str | None = field(default=None)
     """The named preset (`"zoo"`, `"assignment"`) the other values start from, as given; explicit
     values override it (see `resolve_hyperparameters`)."""
+    implementation: Literal["fast", "reference"] = "fast"
+    """How each gradient update is computed (`custom_agents.dqn_update`): "reference", plain
+    PyTorch autograd as the assignment writes it; "fast", the same arithmetic arranged for speed.
+    Both give the same parameters to float rounding."""
 
     def __post_init__(self) -> None:
         if isinstance(self.train_freq, int):  # SB3 accepts `train_freq=4`
@@ -206,10 +209,11 @@ class DQNAgent(BaseAgent):
         self.q_net_target = QNetwork(obs_dim, cfg.net_arch, self.n_actions, device=self.device)
         self.q_net_target.requires_grad_(False)
         self.q_net_target.flat.copy_(self.q_net.flat)
-        self.optimizer = FlatAdam(self.q_net.flat, self.q_net.flat_grad, lr=cfg.learning_rate)
-        # On CPU, a single observation is scored in numpy on views of the online weights.
-        self._numpy_weights = self.q_net.numpy_views() if self.device.type == "cpu" else None
+        # On CPU, observations are scored in numpy on views of the online weights (no torch
+        # dispatch): one per training step, a batch per evaluation step.
+        self._policy = NumpyForward(self.q_net) if self.device.type == "cpu" else None
         self.memory = ReplayMemory(cfg.buffer_size, obs_dim, device=self.device)
+        self.update = UPDATES[cfg.implementation](self.q_net, self.q_net_target, self.memory, cfg)
         self.exploration_rate = cfg.exploration_initial_eps
         self._n_calls = 0
         self._n_updates = 0
@@ -223,8 +227,8 @@ class DQNAgent(BaseAgent):
         return self.q_net.forward_cached(torch.as_tensor(obs, dtype=torch.float32, device=self.device), keep=False)[0]
 
     def _predict(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
-        if self._numpy_weights is not None and len(obs) == 1:  # numpy is 3x faster than torch for one
-            greedy = numpy_q_values(self._numpy_weights, np.asarray(obs, dtype=np.float32)).argmax(axis=1)
+        if self._policy is not None:
+            greedy = self._policy.greedy(obs)
         else:
             greedy = self.q_values(obs).argmax(dim=1).cpu().numpy()
         if deterministic:
@@ -235,8 +239,8 @@ class DQNAgent(BaseAgent):
     def _sample_actions(self, obs: np.ndarray) -> np.ndarray:
         if self.num_timesteps < self.config.learning_starts or self.rng.random() < self.exploration_rate:
             self._actions[0] = self.rng.integers(self.n_actions)
-        elif self._numpy_weights is not None:
-            self._actions[0] = numpy_greedy_action(self._numpy_weights, obs[0])
+        elif self._policy is not None:
+            self._actions[0] = self._policy.greedy(obs)[0]
         else:
             self._actions[0] = int(self.q_values(obs).argmax(dim=1)[0])
         return self._actions
@@ -281,45 +285,32 @@ class DQNAgent(BaseAgent):
         gradient_steps = cfg.gradient_steps if cfg.gradient_steps >= 0 else n_steps
         batches = self.memory.sample_indices(cfg.batch_size, self.rng, n_batches=gradient_steps)
         errors = []
-        for indices in batches:
-            obs, actions, rewards, next_obs, not_terminated = self.memory.gather(indices)
-            targets = self.td_targets(rewards, next_obs, not_terminated)
-            errors.append(self.gradient_step(obs, actions, targets))
-            self._n_updates += 1
+        done = 0
+        while done < gradient_steps:
+            # Updates run in chunks that end where the target network is updated (counted in
+            # updates): within a chunk, the target network stays as it is.
+            chunk = gradient_steps - done
+            if cfg.target_update_unit == "update":
+                chunk = min(chunk, cfg.target_update_interval - self._n_updates % cfg.target_update_interval)
+            errors.append(self.update.train(batches[done : done + chunk]))
+            done += chunk
+            self._n_updates += chunk
             if cfg.target_update_unit == "update" and self._n_updates % cfg.target_update_interval == 0:
                 self._update_target()
-            if cfg.exploration_decay is not None:
-                self.exploration_rate = max(
-                    cfg.exploration_final_eps,
-                    cfg.exploration_initial_eps * cfg.exploration_decay**self._n_updates,
-                )
+        if cfg.exploration_decay is not None:  # epsilon after each update; only the last one is used
+            self.exploration_rate = max(
+                cfg.exploration_final_eps, cfg.exploration_initial_eps * cfg.exploration_decay**self._n_updates
+            )
         # As SB3: the mean loss of this call's updates, kept until the next log dump.
         self.logger.record("train/learning_rate", cfg.learning_rate)
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/loss", self.loss_of(torch.stack(errors)).item())
+        self.logger.record("train/loss", self.loss_of(torch.cat(errors)).item())
 
     def loss_of(self, errors: torch.Tensor) -> torch.Tensor:
         """The configured loss (mean over all entries) of TD errors Q(s, a) - y."""
         if self.config.loss == "huber":
             return nn.functional.smooth_l1_loss(errors, torch.zeros_like(errors))
         return errors.square().mean()
-
-    @torch.no_grad()
-    def gradient_step(self, obs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """One update on one batch (obs: (batch, obs_dim); actions, targets: (batch,)); returns the
-        TD errors Q(s, a) - y before it, shape (batch,). Computes exactly the gradient of `td_loss`
-        (then clips it and takes an Adam step), with the backward pass written out by hand."""
-        outputs = self.q_net.forward_cached(obs)
-        taken = actions.unsqueeze(1)
-        error = outputs[-1].gather(1, taken).squeeze(1) - targets
-        # d loss / d Q(s, a) for the mean Huber (smooth L1, beta 1) or squared error.
-        grad_taken = error.clamp(-1.0, 1.0) if self.config.loss == "huber" else 2.0 * error
-        grad_q = torch.zeros_like(outputs[-1]).scatter_(1, taken, grad_taken.div_(len(error)).unsqueeze(1))
-        self.q_net.backward(outputs, grad_q)
-        if math.isfinite(self.config.max_grad_norm):
-            clip_grad_norm(self.q_net.flat_grad, self.config.max_grad_norm)
-        self.optimizer.step()
-        return error
 
     @torch.no_grad()
     def td_targets(self, rewards: torch.Tensor, next_obs: torch.Tensor, not_terminated: torch.Tensor) -> torch.Tensor:
@@ -363,7 +354,7 @@ class DQNAgent(BaseAgent):
         return {
             "q_net": self.q_net.state_dict(),
             "q_net_target": self.q_net_target.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": self.update.state_dict(),
             "n_updates": self._n_updates,
             "n_calls": self._n_calls,
             "exploration_rate": self.exploration_rate,
@@ -372,7 +363,7 @@ class DQNAgent(BaseAgent):
     def _load_state(self, state: dict[str, Any]) -> None:
         self.q_net.load_state_dict(state["q_net"])
         self.q_net_target.load_state_dict(state["q_net_target"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.update.load_state_dict(state["optimizer"])
         self._n_updates = int(state["n_updates"])
         self._n_calls = int(state["n_calls"])
         self.exploration_rate = float(state["exploration_rate"])
@@ -386,57 +377,6 @@ class DQNAgent(BaseAgent):
     def _read_file(cls, path: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         data = torch.load(path, map_location="cpu", weights_only=True)
         return data["meta"], data["state"]
-
-
-def clip_grad_norm(grad: torch.Tensor, max_norm: float) -> None:
-    """`torch.nn.utils.clip_grad_norm_` on one flat gradient: scale it by
-    min(1, max_norm / (norm + 1e-6)), skipping the multiplication by exactly 1 on CPU."""
-    coef = max_norm / (torch.linalg.vector_norm(grad) + 1e-6)
-    if grad.device.type != "cpu" or coef < 1.0:  # a CPU tensor compares without a device sync
-        grad.mul_(coef.clamp(max=1.0))
-
-
-class FlatAdam:
-    """Adam (PyTorch's fused kernel, through its public functional form `torch.optim.adam.adam`)
-    on one flat parameter tensor: the same update as `torch.optim.Adam(..., fused=True)` with
-    default betas and eps, without the per-call bookkeeping of the `Optimizer` class."""
-
-    def __init__(self, params: torch.Tensor, grad: torch.Tensor, lr: float) -> None:
-        self.params, self.grad, self.lr = params, grad, lr
-        self.exp_avg = torch.zeros_like(params)
-        self.exp_avg_sq = torch.zeros_like(params)
-        self.step_count = torch.zeros((), dtype=torch.float32, device=params.device)
-
-    @torch.no_grad()
-    def step(self) -> None:
-        """One Adam update of `params` from `grad`."""
-        adam(
-            [self.params],
-            [self.grad],
-            [self.exp_avg],
-            [self.exp_avg_sq],
-            [],
-            [self.step_count],
-            fused=True,
-            foreach=False,
-            amsgrad=False,
-            beta1=0.9,
-            beta2=0.999,
-            lr=self.lr,
-            weight_decay=0.0,
-            eps=1e-8,
-            maximize=False,
-        )
-
-    def state_dict(self) -> dict[str, Any]:
-        """Moments and step count, for `torch.save`."""
-        return {"exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq, "step": self.step_count}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what `state_dict` returned."""
-        self.exp_avg.copy_(state["exp_avg"])
-        self.exp_avg_sq.copy_(state["exp_avg_sq"])
-        self.step_count.copy_(state["step"])
 
 
 def linear_schedule(progress: float, start: float, end: float, end_fraction: float) -> float:

@@ -6,12 +6,21 @@ the ratios printed here, not absolute figures from another machine.
 
 1. Tabular: 300 training episodes of `tabular_q` and `tabular_sarsa` against stepping the same
    wrapped env (`make_training_env`) as many steps with uniformly random actions.
-2. DQN: `custom_dqn` against `sb3_dqn` with the same hyperparameters and seed, for the `zoo` and
-   the `assignment` preset, and where the time goes (gradient updates vs everything else).
+2. DQN, the RL Zoo's CartPole-v1 preset: `custom_dqn` (its fast update, and its reference
+   update), sbx's DQN (SB3's API on JAX, when installed: `pip install 'cartpole-compare[bench]'`)
+   and `sb3_dqn`, the same hyperparameters and seed, each trained once to warm up (JAX compiles
+   sbx's update then) and then `--steps` env steps per repeat; JAX on one thread too. Then the
+   assignment preset against SB3's nearest settings. Printed: env steps/s, ms per gradient update,
+   us per env step outside updates, and the ratios.
+3. The evaluation's share of a run: `custom_dqn` with the assignment preset trained as the
+   default study trains it (50,000 steps, 20 evaluation episodes every 2,500 steps), its
+   evaluation time over the run's, and what the evaluation envs cost stepped by a free policy
+   (the share's floor for an evaluation that plays the same episodes).
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -22,11 +31,14 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import StopTrainingOnMaxEpisodes
 
-from custom_agents.presets import DQN_PRESETS, sb3_kwargs
-from harness.envs import make_training_env
-from harness.registry import resolve_kind
+from custom_agents.presets import DQN_PRESETS, ZOO_DQN, sb3_kwargs
+from harness.callbacks import Evaluator
+from harness.envs import make_eval_envs, make_training_env
+from harness.evaluation import run_episodes
+from harness.profiles import profile_for
+from harness.registry import KindError, resolve_kind
 from harness.runner import build_model
-from harness.seeding import single_thread
+from harness.seeding import EVAL_SEED_BASE, single_thread
 
 ENV_ID = "CartPole-v1"
 SEED = 0
@@ -37,11 +49,24 @@ TABULAR_EPISODES = 300
 SB3_NEAREST_TO_ASSIGNMENT = sb3_kwargs(
     {k: v for k, v in DQN_PRESETS["assignment"].items() if k not in ("loss", "exploration_decay", "target_update_unit")}
 )
-BENCH_HYPERPARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
-    "zoo": {"custom_dqn": {"preset": "zoo"}, "sb3_dqn": {"preset": "zoo"}},
-    "assignment": {"custom_dqn": {"preset": "assignment"}, "sb3_dqn": SB3_NEAREST_TO_ASSIGNMENT},
+ZOO_CONTENDERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "custom_dqn (fast)": ("custom_dqn", {"preset": "zoo"}),
+    "custom_dqn (reference)": ("custom_dqn", {"preset": "zoo", "implementation": "reference"}),
+    "sbx DQN": ("sbx:DQN", sb3_kwargs(ZOO_DQN[ENV_ID])),
+    "sb3_dqn": ("sb3_dqn", {"preset": "zoo"}),
 }
-"""Per preset, the hyperparameters of each DQN kind."""
+"""The DQNs on the RL Zoo's CartPole-v1 preset: label -> (kind, hyperparameters)."""
+ASSIGNMENT_CONTENDERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "custom_dqn (assignment)": ("custom_dqn", {"preset": "assignment"}),
+    "sb3_dqn (nearest to it)": ("sb3_dqn", SB3_NEAREST_TO_ASSIGNMENT),
+}
+WARM_UP_STEPS = 2_000
+TARGETS = {"custom_dqn (fast) / sb3_dqn": 3.0, "custom_dqn (fast) / sbx DQN": 1.15}
+"""The speed the hand-written DQN aims at, as ratios measured in the same run."""
+JAX_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+EVAL_RUN = {"total_timesteps": 50_000, "eval_freq": 2_500, "n_eval_episodes": 20}
+"""The default study's budget and evaluation, for the evaluation share."""
+EVAL_SHARE_TARGET = 0.25
 
 
 @dataclass(frozen=True)
@@ -117,6 +142,55 @@ def dqn_run(kind: str, hyperparameters: Mapping[str, Any], n_steps: int) -> tupl
     return n_steps / total, update_ms, (total - spent[0]) / n_steps * 1e6
 
 
+@dataclass(frozen=True)
+class EvalShare:
+    """One training run with the study's evaluation."""
+
+    eval_s: float
+    run_s: float
+    eval_steps: int
+    """Env steps the evaluation episodes took, all evaluations together."""
+    free_policy_us: float
+    """Microseconds per evaluation env step when the policy costs nothing (env and loop only)."""
+
+    @property
+    def share(self) -> float:
+        return self.eval_s / self.run_s
+
+    @property
+    def floor(self) -> float:
+        """The share if the policy's forward pass cost nothing."""
+        env_s = self.eval_steps * self.free_policy_us / 1e6
+        return env_s / (self.run_s - self.eval_s + env_s)
+
+
+class _Balancer:
+    """A policy that costs next to nothing and keeps CartPole's pole up for long episodes (push
+    the cart the way the pole falls): evaluation episodes as long as a trained agent's."""
+
+    def predict(self, obs: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = True):
+        return (obs[:, 2] + 0.5 * obs[:, 3] > 0).astype(np.int64), None
+
+
+def eval_share(hyperparameters: Mapping[str, Any], total_timesteps: int) -> EvalShare:
+    """Train `custom_dqn` for `total_timesteps` with the default study's evaluation (`Evaluator`,
+    as the runner adds it) and measure the evaluation's share of the run."""
+    rules = profile_for(ENV_ID).episode_rules
+    model = _build("custom_dqn", hyperparameters)
+    n_episodes = EVAL_RUN["n_eval_episodes"]
+    evaluator = Evaluator(ENV_ID, EVAL_RUN["eval_freq"], n_episodes, EVAL_SEED_BASE, rules)
+    start = time.perf_counter()
+    model.learn(total_timesteps, callback=evaluator)
+    run_s = time.perf_counter() - start
+    eval_steps = sum(row.length for row in evaluator.rows)
+    envs, seeds = make_eval_envs(ENV_ID, n_episodes, rules), evaluator.seeds
+    steps, free_start = 0, time.perf_counter()
+    while steps < 20_000:
+        steps += sum(r.length for r in run_episodes(_Balancer(), envs, seeds))
+    free_us = (time.perf_counter() - free_start) / steps * 1e6
+    return EvalShare(evaluator.eval_time_s, run_s, eval_steps, free_us)
+
+
 def _build(kind: str, hyperparameters: Mapping[str, Any]) -> Any:
     resolved = resolve_kind(kind)
     return build_model(resolved, ENV_ID, SEED, resolved.resolve(hyperparameters, ENV_ID))[1]
@@ -126,8 +200,9 @@ def _n_updates(model: Any) -> int:
     return int(getattr(model, "n_updates", getattr(model, "_n_updates", 0)))
 
 
-def run_bench(repeats: int = 3, dqn_steps: int = 20_000, quick: bool = False, print_fn: Callable = print) -> None:
+def run_bench(repeats: int = 3, dqn_steps: int = 12_000, quick: bool = False, print_fn: Callable = print) -> None:
     """Measure and print every figure (see the module docstring)."""
+    os.environ.setdefault("XLA_FLAGS", JAX_ONE_THREAD)  # read when JAX is imported (by sbx), later
     single_thread()
     if quick:
         repeats, dqn_steps = 1, 2_000
@@ -147,25 +222,63 @@ def run_bench(repeats: int = 3, dqn_steps: int = 20_000, quick: bool = False, pr
         print_fn(agent_t.row())
         print_fn(f"{'  cost relative to raw stepping':<40} {raw_t.median / agent_t.median:>10.2f}x")
 
-    print_fn(
-        f"\nDQN, {dqn_steps} training steps (seed {SEED}): env steps/s, then medians of ms per gradient "
-        "update and us per env step outside updates"
-    )
-    print_fn(f"{header} {'ms/upd':>9} {'us/step':>9}")
-    for preset, kinds in BENCH_HYPERPARAMETERS.items():
-        results: dict[str, list[tuple[float, float, float]]] = {kind: [] for kind in kinds}
+    for title, contenders in (
+        ("the RL Zoo's CartPole-v1 preset", ZOO_CONTENDERS),
+        ("the assignment's preset", ASSIGNMENT_CONTENDERS),
+    ):
+        available = {label: spec for label, spec in contenders.items() if _available(spec[0], print_fn)}
+        print_fn(
+            f"\nDQN, {title}, {dqn_steps} training steps (seed {SEED}) after a warm-up run of {WARM_UP_STEPS}: "
+            "env steps/s, then medians of ms per gradient update and us per env step outside updates"
+        )
+        print_fn(f"{header} {'ms/upd':>9} {'us/step':>9}")
+        for kind, hyperparameters in available.values():
+            dqn_run(kind, hyperparameters, WARM_UP_STEPS)
+        results: dict[str, list[tuple[float, float, float]]] = {label: [] for label in available}
         for _ in range(repeats):
-            for kind, hyperparameters in kinds.items():
-                results[kind].append(dqn_run(kind, hyperparameters, dqn_steps))
+            for label, (kind, hyperparameters) in available.items():
+                results[label].append(dqn_run(kind, hyperparameters, dqn_steps))
         timings = {
-            kind: Timing(f"{kind} ({preset})", *(tuple(column) for column in zip(*runs, strict=True)))
-            for kind, runs in results.items()
+            label: Timing(label, *(tuple(column) for column in zip(*runs, strict=True)))
+            for label, runs in results.items()
         }
         for timing in timings.values():
             print_fn(timing.row())
-        ratio = timings["custom_dqn"].median / timings["sb3_dqn"].median
-        print_fn(f"{'  custom_dqn / sb3_dqn':<40} {ratio:>10.2f}x")
+        labels = list(timings)
+        for x in labels:
+            for y in labels[labels.index(x) + 1 :]:
+                ratio = timings[x].median / timings[y].median
+                target = TARGETS.get(f"{x} / {y}")
+                verdict = f"  (target >= {target:.2f}x: {'met' if ratio >= target else 'MISSED'})" if target else ""
+                print_fn(f"{'  ' + x + ' / ' + y:<40} {ratio:>10.2f}x{verdict}")
     print_fn(
         "\n(sb3_dqn with the assignment preset uses SB3's Huber loss, linear exploration and "
         "env-step target updates: SB3 has no counterpart for the assignment's choices)"
     )
+
+    total = 10_000 if quick else EVAL_RUN["total_timesteps"]
+    print_fn(
+        f"\nEvaluation share, custom_dqn (assignment), {total} steps, {EVAL_RUN['n_eval_episodes']} evaluation "
+        f"episodes every {EVAL_RUN['eval_freq']} steps (the default study's)"
+    )
+    shares = [eval_share({"preset": "assignment"}, total) for _ in range(repeats)]
+    middle = sorted(shares, key=lambda share: share.share)[len(shares) // 2]
+    verdict = "met" if middle.share < EVAL_SHARE_TARGET else "MISSED"
+    print_fn(
+        f"  evaluation {middle.eval_s:.2f} s of a {middle.run_s:.2f} s run: {middle.share:.1%} "
+        f"(median of {len(shares)}; target < {EVAL_SHARE_TARGET:.0%}: {verdict})"
+    )
+    print_fn(
+        f"  {middle.eval_steps:,} evaluation env steps, {middle.eval_s / middle.eval_steps * 1e6:.1f} us each; with "
+        f"a free policy {middle.free_policy_us:.1f} us each (env and loop): the share's floor is {middle.floor:.1%}"
+    )
+
+
+def _available(kind: str, print_fn: Callable) -> bool:
+    """Whether a kind can be built here (sbx is an optional extra: without it, its row is left out)."""
+    try:
+        resolve_kind(kind)
+    except KindError as error:
+        print_fn(f"({kind} left out: {error}; pip install 'cartpole-compare[bench]' adds sbx)")
+        return False
+    return True

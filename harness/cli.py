@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="print training speed figures")
     bench.add_argument("--repeats", type=_positive, default=3)
-    bench.add_argument("--steps", type=_positive, default=20_000, help="DQN training steps per repeat")
+    bench.add_argument("--steps", type=_positive, default=12_000, help="DQN training steps per repeat")
     bench.add_argument("--quick", action="store_true", help="a short smoke run of the benchmark")
     return parser
 

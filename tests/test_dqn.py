@@ -18,7 +18,6 @@ from stable_baselines3.common.logger import configure
 
 from custom_agents import DQNAgent
 from custom_agents.dqn import PRESETS, DQNConfig, dqn_config, linear_schedule, resolve_hyperparameters
-from custom_agents.qnetwork import numpy_greedy_action
 from harness.envs import make_eval_envs, make_training_env
 from harness.evaluation import run_episodes
 from harness.seeding import evaluation_seeds
@@ -221,19 +220,23 @@ def watch_target_syncs(agent: DQNAgent) -> tuple[list[tuple[int, int, bool]], li
     syncs: list[tuple[int, int, bool]] = []
     unchanged: list[bool] = []
     snapshot = [agent.q_net_target.flat.clone()]
-    original_update, original_step = agent._update_target, agent.gradient_step
+    original_update, original_train = agent._update_target, agent.update.train
 
     def update_target() -> None:
         original_update()
         syncs.append((agent.num_timesteps, agent.n_updates, torch.equal(agent.q_net_target.flat, agent.q_net.flat)))
         snapshot[0] = agent.q_net_target.flat.clone()
 
-    def gradient_step(*args: Any) -> torch.Tensor:
-        unchanged.append(torch.equal(agent.q_net_target.flat, snapshot[0]))
-        return original_step(*args)
+    def train(batches: np.ndarray) -> torch.Tensor:
+        # The updates of one call run against one target network: it must hold the last sync's
+        # weights before the call and still after it.
+        before = torch.equal(agent.q_net_target.flat, snapshot[0])
+        errors = original_train(batches)
+        unchanged.extend([before and torch.equal(agent.q_net_target.flat, snapshot[0])] * len(batches))
+        return errors
 
     agent._update_target = update_target
-    agent.gradient_step = gradient_step
+    agent.update.train = train
     return syncs, unchanged
 
 
@@ -398,7 +401,9 @@ def test_an_agent_built_from_a_preset_uses_its_values():
     agent = DQNAgent(gym.make(ENV_ID), seed=0, preset="zoo", net_arch=[8, 4])
     assert agent.config.batch_size == 64 and agent.config.preset == "zoo"
     assert [(layer.in_features, layer.out_features) for layer in agent.q_net.layers] == [(4, 8), (8, 4), (4, 2)]
-    assert agent.optimizer.lr == 2.3e-3
+    assert agent.config.learning_rate == 2.3e-3
+    reference = DQNAgent(gym.make(ENV_ID), seed=0, preset="zoo", net_arch=[8], implementation="reference")
+    assert reference.update.optimizer.param_groups[0]["lr"] == 2.3e-3
     assert agent.memory.capacity == 100_000
 
 
@@ -415,9 +420,8 @@ def trained_agent(seed: int = 1, **hyperparameters: Any) -> DQNAgent:
 def assert_same_state(loaded: DQNAgent, agent: DQNAgent) -> None:
     assert torch.equal(loaded.q_net.flat, agent.q_net.flat)
     assert torch.equal(loaded.q_net_target.flat, agent.q_net_target.flat)
-    assert torch.equal(loaded.optimizer.exp_avg, agent.optimizer.exp_avg)
-    assert torch.equal(loaded.optimizer.exp_avg_sq, agent.optimizer.exp_avg_sq)
-    assert torch.equal(loaded.optimizer.step_count, agent.optimizer.step_count)
+    for key, value in agent.update.state_dict().items():  # Adam's moments and step count
+        assert torch.equal(loaded.update.state_dict()[key], value), key
     assert loaded.n_updates == agent.n_updates
     assert loaded._n_calls == agent._n_calls
     assert loaded.exploration_rate == agent.exploration_rate
@@ -445,9 +449,11 @@ def test_save_load_round_trip(tmp_path, filename):
     loaded_actions, _ = loaded.predict(observations, deterministic=True)
     np.testing.assert_array_equal(loaded_actions, actions)
     assert len(set(actions.tolist())) == 2  # the batch is not trivially one action
-    # The numpy fast path used while training sees the loaded weights too.
-    greedy = [numpy_greedy_action(loaded._numpy_weights, obs) for obs in observations]
-    np.testing.assert_array_equal(greedy, actions)
+    # The numpy forward pass that acts sees the loaded weights: torch's forward agrees with it,
+    # for the batch and for one observation at a time (as training acts).
+    np.testing.assert_array_equal(loaded.q_values(observations).argmax(dim=1).numpy(), actions)
+    one_by_one = [loaded.predict(obs, deterministic=True)[0] for obs in observations]
+    np.testing.assert_array_equal(one_by_one, actions)
 
 
 def copy_memory(source: DQNAgent, target: DQNAgent) -> None:

@@ -1,0 +1,234 @@
+"""The DQN's gradient updates, two ways that compute the same thing.
+
+- `ReferenceUpdate`: the assignment's DQN step as a student writes it, in plain PyTorch
+  autograd: the target from the target network, the TD loss, backward, gradient clipping,
+  `torch.optim.Adam`. Read this one first.
+- `FastUpdate`: the same arithmetic, arranged for speed. What it changes and why:
+  - every batch of a training phase is gathered from the replay memory at once (one indexing
+    of its table instead of one per update);
+  - the backward pass is written out (`QNetwork.backward`, `NumpyPass.backward`): autograd
+    records a graph of ~20 small operations per update and replays it, which for a 64-sample
+    batch costs as much as the arithmetic; the gradients are the same numbers;
+  - on the CPU, the forward and backward passes run in numpy on views of the network's
+    parameters (`NumpyPass`): the same float32 matrix products (one BLAS call each), while each
+    of the ~30 small operations around them costs about a microsecond instead of torch's several;
+  - the parameters live in one flat tensor, so the gradient norm and Adam are one operation each:
+    Adam is PyTorch's fused kernel (`torch._fused_adam_`, what `torch.optim.Adam(fused=True)`
+    runs), and the gradient clipping is folded into it as its gradient scale (the kernel divides
+    the gradient by max(1, (norm + 1e-6) / max_grad_norm), which is `clip_grad_norm_`'s factor).
+
+  What is left per update is four matrix products of the batch with a 256 x 256 weight (the
+  target network's forward, the online forward, and two in the backward pass) and Adam's pass
+  over the parameters: the floor for this computation on one core.
+
+The two give the same parameters after the same updates from the same state, to float rounding
+(Adam's fused and plain kernels round differently; tests check it), so the fast one is what runs
+and the reference one is what to read, test against and start from.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from custom_agents.qnetwork import NumpyPass, QNetwork
+from custom_agents.replay import ReplayMemory
+
+if TYPE_CHECKING:
+    from custom_agents.dqn import DQNConfig
+
+TARGET_CHUNK = 16
+"""Batches whose targets `FastUpdate` computes in one pass of the target network (1,024 rows of
+64: the matrix products run faster on more rows, and the activations still fit in cache)."""
+BETAS = (0.9, 0.999)
+EPS = 1e-8
+"""Adam's defaults, as `torch.optim.Adam` has them (and SB3's DQN uses)."""
+
+
+class ReferenceUpdate:
+    """The DQN update, as the assignment writes it, in plain PyTorch autograd.
+
+    For each batch: the target y = r + gamma (1 - terminated) max_a' Q_target(s', a') from the
+    target network, without gradient; the TD loss between Q(s, a) and y (Huber or MSE); its
+    gradient by autograd; the gradient's norm clipped; one `torch.optim.Adam` step.
+    """
+
+    def __init__(self, q_net: QNetwork, q_net_target: QNetwork, memory: ReplayMemory, config: DQNConfig) -> None:
+        self.q_net, self.q_net_target, self.memory, self.config = q_net, q_net_target, memory, config
+        self.optimizer = torch.optim.Adam(q_net.parameters(), lr=config.learning_rate, betas=BETAS, eps=EPS)
+
+    def train(self, batches: np.ndarray) -> torch.Tensor:
+        """One update per row of `batches` (shape (n_updates, batch_size), indices into the
+        memory); returns the TD errors Q(s, a) - y before each, shape (n_updates, batch_size)."""
+        cfg = self.config
+        errors = []
+        for indices in batches:
+            obs, actions, rewards, next_obs, not_terminated = self.memory.gather(indices)
+            with torch.no_grad():
+                next_q = self.q_net_target(next_obs).max(dim=1).values
+                targets = rewards + cfg.gamma * not_terminated * next_q
+            q = self.q_net(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
+            if cfg.loss == "huber":
+                loss = nn.functional.smooth_l1_loss(q, targets)
+            else:
+                loss = nn.functional.mse_loss(q, targets)
+            self.optimizer.zero_grad()
+            loss.backward()
+            if math.isfinite(cfg.max_grad_norm):
+                nn.utils.clip_grad_norm_(self.q_net.parameters(), cfg.max_grad_norm)
+            self.optimizer.step()
+            errors.append((q - targets).detach())
+        return torch.stack(errors)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Adam's moments and step count, in the flat layout of `QNetwork.flat`."""
+        params = list(self.q_net.parameters())
+        states = [self.optimizer.state.get(p, {}) for p in params]
+        if not states[0]:
+            zeros = torch.zeros_like(self.q_net.flat)
+            return {"exp_avg": zeros, "exp_avg_sq": zeros.clone(), "step": torch.zeros(())}
+        return {
+            "exp_avg": torch.cat([s["exp_avg"].reshape(-1) for s in states]),
+            "exp_avg_sq": torch.cat([s["exp_avg_sq"].reshape(-1) for s in states]),
+            "step": torch.as_tensor(float(states[0]["step"])),
+        }
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore what `state_dict` returned (from either update)."""
+        if float(state["step"]) == 0:
+            return
+        offset = 0
+        for p in self.q_net.parameters():
+            n = p.numel()
+            self.optimizer.state[p] = {
+                "step": torch.tensor(float(state["step"])),
+                "exp_avg": state["exp_avg"][offset : offset + n].view_as(p).clone(),
+                "exp_avg_sq": state["exp_avg_sq"][offset : offset + n].view_as(p).clone(),
+            }
+            offset += n
+
+
+class FastUpdate:
+    """The same update, arranged for speed (see the module docstring): per call (a training
+    phase, or its part between two target-network updates), the batches' rows gathered at once
+    and their targets computed `TARGET_CHUNK` batches per pass; per update, the online network's
+    forward and written-out backward pass (in numpy on the CPU, in torch on a GPU), and one fused
+    Adam kernel that also applies the gradient clipping."""
+
+    def __init__(self, q_net: QNetwork, q_net_target: QNetwork, memory: ReplayMemory, config: DQNConfig) -> None:
+        self.q_net, self.q_net_target, self.memory, self.config = q_net, q_net_target, memory, config
+        device = q_net.flat.device
+        self.exp_avg = torch.zeros_like(q_net.flat)
+        self.exp_avg_sq = torch.zeros_like(q_net.flat)
+        self.step = torch.zeros((), dtype=torch.float32, device=device)
+        self.grad_scale = torch.ones((), dtype=torch.float32, device=device)
+        self.on_cpu = device.type == "cpu"
+        if self.on_cpu:
+            self.online = NumpyPass(q_net, config.batch_size)
+            self.target = NumpyPass(q_net_target, TARGET_CHUNK * config.batch_size)
+            self._rows = np.arange(config.batch_size)
+            self._grad_q = np.zeros((config.batch_size, q_net.layers[-1].out_features), dtype=np.float32)
+            self._grad_taken = np.empty(config.batch_size, dtype=np.float32)
+            self._grad = q_net.flat_grad.numpy()
+            self._scale = self.grad_scale.numpy()
+
+    def train(self, batches: np.ndarray) -> torch.Tensor:
+        """One update per row of `batches` (shape (n_updates, batch_size)); returns the TD errors
+        before each, shape (n_updates, batch_size)."""
+        n, size = batches.shape
+        obs, actions, rewards, next_obs, not_terminated = self.memory.gather(batches.reshape(-1))
+        if not self.on_cpu:
+            return self._train_torch(n, size, obs, actions, rewards, next_obs, not_terminated)
+        obs, next_obs = obs.numpy().reshape(n, size, -1), next_obs.numpy().reshape(n, size, -1)
+        actions = actions.numpy().reshape(n, size)
+        rewards, not_terminated = rewards.numpy().reshape(n, size), not_terminated.numpy().reshape(n, size)
+        errors = np.empty((n, size), dtype=np.float32)
+        cfg = self.config
+        targets = np.empty((n, size), dtype=np.float32)
+        for start in range(0, n, TARGET_CHUNK):  # y = r + gamma (1 - terminated) max_a' Q_target(s', a')
+            end = min(start + TARGET_CHUNK, n)
+            rows = np.ascontiguousarray(next_obs[start:end].reshape((end - start) * size, -1))
+            next_q = self.target.forward(rows).max(axis=1).reshape(end - start, size)
+            targets[start:end] = rewards[start:end] + np.float32(cfg.gamma) * not_terminated[start:end] * next_q
+        taken = self._rows * self._grad_q.shape[1] + actions  # (n, size): Q(s, a)'s index in a flat (size, n_actions)
+        grad_q, grad_taken = self._grad_q.reshape(-1), self._grad_taken
+        for k in range(n):
+            q = self.online.forward(obs[k])
+            error = errors[k]
+            np.subtract(q.reshape(-1).take(taken[k]), targets[k], out=error)
+            # d loss / d Q(s, a): the mean Huber (smooth L1, beta 1) or squared error's.
+            if cfg.loss == "huber":
+                np.clip(error, -1.0, 1.0, out=grad_taken)
+                grad_taken *= np.float32(1.0 / size)
+            else:
+                np.multiply(error, np.float32(2.0 / size), out=grad_taken)
+            grad_q.fill(0.0)
+            grad_q[taken[k]] = grad_taken
+            self.online.backward(self._grad_q)
+            if math.isfinite(cfg.max_grad_norm):
+                norm = math.sqrt(float(np.dot(self._grad, self._grad)))
+                self._scale[...] = max(1.0, (norm + 1e-6) / cfg.max_grad_norm)  # clip_grad_norm_'s scale
+            self._adam()
+        return torch.from_numpy(errors)
+
+    def _train_torch(self, n: int, size: int, obs, actions, rewards, next_obs, not_terminated) -> torch.Tensor:
+        """The same on a GPU: torch's forward and the written-out backward (`QNetwork.backward`)."""
+        cfg = self.config
+        obs, next_obs = obs.view(n, size, -1), next_obs.view(n, size, -1)
+        actions, rewards, not_terminated = actions.view(n, size), rewards.view(n, size), not_terminated.view(n, size)
+        errors = []
+        with torch.no_grad():
+            for k in range(n):
+                next_q = self.q_net_target.forward_cached(next_obs[k], keep=False)[0].amax(dim=1)
+                targets = torch.addcmul(rewards[k], not_terminated[k], next_q, value=cfg.gamma)
+                outputs = self.q_net.forward_cached(obs[k])
+                taken = actions[k].unsqueeze(1)
+                error = outputs[-1].gather(1, taken).squeeze(1) - targets
+                grad_taken = error.clamp(-1.0, 1.0) if cfg.loss == "huber" else 2.0 * error
+                grad_q = torch.zeros_like(outputs[-1]).scatter_(1, taken, (grad_taken / size).unsqueeze(1))
+                self.q_net.backward(outputs, grad_q)
+                if math.isfinite(cfg.max_grad_norm):
+                    norm = torch.linalg.vector_norm(self.q_net.flat_grad)
+                    torch.clamp((norm + 1e-6) / cfg.max_grad_norm, min=1.0, out=self.grad_scale)
+                self._adam()
+                errors.append(error)
+        return torch.stack(errors)
+
+    def _adam(self) -> None:
+        """One Adam step of the flat parameters from the flat gradient divided by `grad_scale`:
+        PyTorch's fused kernel (what `torch.optim.Adam(fused=True)` runs), called directly."""
+        self.step.add_(1)
+        torch._fused_adam_(
+            [self.q_net.flat],
+            [self.q_net.flat_grad],
+            [self.exp_avg],
+            [self.exp_avg_sq],
+            [],
+            [self.step],
+            lr=self.config.learning_rate,
+            beta1=BETAS[0],
+            beta2=BETAS[1],
+            weight_decay=0.0,
+            eps=EPS,
+            amsgrad=False,
+            maximize=False,
+            grad_scale=self.grad_scale,
+            found_inf=None,
+        )
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Adam's moments and step count (flat)."""
+        return {"exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq, "step": self.step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned (from either update)."""
+        self.exp_avg.copy_(state["exp_avg"])
+        self.exp_avg_sq.copy_(state["exp_avg_sq"])
+        self.step.copy_(torch.as_tensor(state["step"], dtype=torch.float32))
+
+
+UPDATES = {"reference": ReferenceUpdate, "fast": FastUpdate}

@@ -1,0 +1,47 @@
+"""The pieces of `harness bench` that are arithmetic or decisions, not timings: the evaluation
+share and its floor, and a contender left out when its library is not installed."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from harness import bench
+from harness.bench import EvalShare, Timing
+
+
+def test_the_evaluation_share_and_its_floor():
+    share = EvalShare(eval_s=3.0, run_s=10.0, eval_steps=100_000, free_policy_us=10.0)
+    assert share.share == pytest.approx(0.3)
+    # a free policy: the evaluation costs 100,000 x 10 us = 1 s, beside the 7 s of training
+    assert share.floor == pytest.approx(1.0 / 8.0)
+
+
+def test_a_timing_row_shows_the_median_min_and_max():
+    timing = Timing("custom", (1_000.0, 3_000.0, 2_000.0), update_ms=(0.5, 0.7, 0.6), other_us_per_step=(9, 11, 10))
+    assert timing.median == 2_000.0
+    fields = timing.row().split()
+    assert fields == ["custom", "2,000", "1,000", "3,000", "0.600", "10.0"]
+
+
+def test_a_contender_whose_library_is_missing_is_left_out_with_a_line():
+    lines: list[str] = []
+    assert not bench._available("no_such_library_here:DQN", lines.append)
+    assert len(lines) == 1 and "no_such_library_here:DQN left out" in lines[0]
+    assert bench._available("sb3_dqn", lines.append) and len(lines) == 1
+
+
+def test_the_balancer_keeps_cartpoles_pole_up_in_long_episodes():
+    """The free policy of the share's floor must play episodes as long as a trained agent's."""
+    from harness.envs import make_eval_envs
+    from harness.evaluation import run_episodes
+    from harness.profiles import profile_for
+
+    envs = make_eval_envs(bench.ENV_ID, 3, profile_for(bench.ENV_ID).episode_rules)
+    results = run_episodes(bench._Balancer(), envs, [0, 1, 2])
+    assert min(r.length for r in results) >= 200
+    actions, _ = bench._Balancer().predict(np.array([[0, 0, 0.1, 0.0], [0, 0, -0.1, 0.0]], dtype=np.float32))
+    assert actions.tolist() == [1, 0]
+    assert not math.isnan(results[0].episode_return)
