@@ -20,12 +20,12 @@ import sys
 import numpy as np
 import pandas as pd
 
+from harness.api import load
 from harness.cli import parse_seeds
 from harness.executors import LocalExecutor
-from harness.rundata import load_study_runs
 from harness.scheduler import compare
 from harness.stats import iqm_interval, mean_interval
-from harness.study import parse_study
+from harness.study import parse_study, resolve_study
 
 STUDY = """
 [study]
@@ -48,10 +48,12 @@ preset = "zoo"
 RANDOM_STATE = 0
 
 
-def final_returns(study_dir: pathlib.Path, label: str) -> np.ndarray:
-    """Final evaluation returns of `label`'s runs, shape (n_seeds, n_eval_episodes), by seed."""
-    runs = load_study_runs(study_dir).runs(label)
-    return np.array([run.final_evals["return"].to_numpy() for run in runs])
+def final_returns(evals: pd.DataFrame, label: str) -> np.ndarray:
+    """Final evaluation returns of `label`'s runs (`evals`: `harness.load(...).evals`), shape
+    (n_seeds, n_eval_episodes), by seed."""
+    mine = evals[evals["agent"] == label]
+    final = mine[mine["eval_step"] == mine.groupby("seed")["eval_step"].transform("max")]
+    return np.array([group.sort_values("episode")["return"].to_numpy() for _, group in final.groupby("seed")])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     text = STUDY.format(seeds=args.seeds, total_timesteps=args.total_timesteps)
-    study = parse_study(text, "benchmarks/parity.py")
+    study = resolve_study(parse_study(text, "benchmarks/parity.py"))
     outcome = compare(
         study,
         args.runs_dir,
@@ -76,9 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"failed runs: {outcome.failed}", file=sys.stderr)
         return 1
 
+    evals = load(args.runs_dir / study.name).evals
     rows = []
     for label in study.labels:
-        returns = final_returns(args.runs_dir / study.name, label)
+        returns = final_returns(evals, label)
         per_seed = returns.mean(axis=1)
         rows.append(
             {

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import StopTrainingOnMaxEpisodes
 
+from custom_agents.base import BaseAgent
 from custom_agents.presets import DQN_PRESETS, ZOO_DQN, sb3_kwargs
 from harness.callbacks import Evaluator
 from harness.envs import make_eval_envs, make_training_env
@@ -123,7 +124,8 @@ def dqn_run(kind: str, hyperparameters: Mapping[str, Any], n_steps: int) -> tupl
     model = _build(kind, hyperparameters)
     spent = [0.0]
     updates_before = _n_updates(model)
-    name = "_train" if hasattr(model, "_train") else "train"  # the hand-written base's hook, or SB3's
+    # the hand-written base's training hook, or SB3's (sbx's `_train` is its jitted update's body)
+    name = "_train" if isinstance(model, BaseAgent) else "train"
     inner: Callable[..., Any] = getattr(model, name)
 
     def timed(*args: Any, **kwargs: Any) -> Any:
@@ -220,7 +222,7 @@ def run_bench(repeats: int = 3, dqn_steps: int = 12_000, quick: bool = False, pr
         raw_t, agent_t = Timing(f"raw env, random actions ({n} steps)", tuple(raw)), Timing(kind, tuple(agent))
         print_fn(raw_t.row())
         print_fn(agent_t.row())
-        print_fn(f"{'  cost relative to raw stepping':<40} {raw_t.median / agent_t.median:>10.2f}x")
+        print_fn(f"{'  cost relative to raw stepping':<52} {raw_t.median / agent_t.median:>5.2f}x")
 
     for title, contenders in (
         ("the RL Zoo's CartPole-v1 preset", ZOO_CONTENDERS),
@@ -250,7 +252,7 @@ def run_bench(repeats: int = 3, dqn_steps: int = 12_000, quick: bool = False, pr
                 ratio = timings[x].median / timings[y].median
                 target = TARGETS.get(f"{x} / {y}")
                 verdict = f"  (target >= {target:.2f}x: {'met' if ratio >= target else 'MISSED'})" if target else ""
-                print_fn(f"{'  ' + x + ' / ' + y:<40} {ratio:>10.2f}x{verdict}")
+                print_fn(f"{'  ' + x + ' / ' + y:<52} {ratio:>5.2f}x{verdict}")
     print_fn(
         "\n(sb3_dqn with the assignment preset uses SB3's Huber loss, linear exploration and "
         "env-step target updates: SB3 has no counterpart for the assignment's choices)"

@@ -45,3 +45,29 @@ def test_the_balancer_keeps_cartpoles_pole_up_in_long_episodes():
     actions, _ = bench._Balancer().predict(np.array([[0, 0, 0.1, 0.0], [0, 0, -0.1, 0.0]], dtype=np.float32))
     assert actions.tolist() == [1, 0]
     assert not math.isnan(results[0].episode_return)
+
+
+def test_bench_parity_runs_a_tiny_study_and_prints_both_agents(tmp_path, capsys):
+    from benchmarks import parity
+
+    assert parity.main(["--seeds", "0", "--total-timesteps", "1200", "--jobs", "1", "--runs-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| custom_dqn") or line.startswith("| sb3_dqn")]
+    assert len(rows) == 2, out
+    assert all(" 0/1 " in row or " 1/1 " in row for row in rows), rows
+
+
+def test_bench_tabular_runs_and_prints_both_tabular_agents(capsys):
+    from benchmarks import tabular_episodes
+
+    assert tabular_episodes.main(["--seeds", "0", "--episodes", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "tabular_q" in out and "tabular_sarsa" in out
+
+
+def test_makespan_starts_each_duration_on_the_first_free_worker():
+    from benchmarks.iterate import makespan
+
+    assert makespan([1, 1, 4], 2) == 5  # 1 | 1, then 4 after the first 1
+    assert makespan([4, 1, 1], 2) == 4  # longest first: 4 | 1 + 1
+    assert makespan([2, 2, 2], 1) == 6

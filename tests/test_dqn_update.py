@@ -121,6 +121,25 @@ def test_fast_adam_step_is_pytorchs_fused_adam():
     assert agent.update.step.item() == state["step"].item() == 12
 
 
+def denormals_are_kept() -> bool:
+    return float(np.float32(1e-40) * np.float32(1.0)) != 0.0
+
+
+def test_the_adam_step_flushes_denormals_and_leaves_the_flag_as_it_was():
+    """A weight with zero gradient (a dead ReLU's) has Adam's second moment decaying through the
+    denormal range, where the CPU is slow: the fast step flushes it to zero, and only inside."""
+    assert denormals_are_kept()
+    agent = agent_with_memory("fast", max_grad_norm=math.inf)
+    update = agent.update
+    update.exp_avg_sq.fill_(1e-39)  # denormal in float32
+    agent.q_net.flat_grad.zero_()
+    update._adam()
+    assert torch.count_nonzero(update.exp_avg_sq) == 0  # 0.999 * 1e-39 flushed
+    assert denormals_are_kept()  # the thread's flag is back as it was
+    kept = torch.full((4,), 1e-39) * 0.999
+    assert torch.count_nonzero(kept) == 4
+
+
 @pytest.mark.parametrize("passes", ["numpy", "torch"])
 @pytest.mark.parametrize(("max_grad_norm", "clipped"), [(1e-3, True), (10.0, False), (math.inf, False)])
 def test_fast_update_clips_then_takes_adams_step(max_grad_norm, clipped, passes):

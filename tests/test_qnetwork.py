@@ -101,11 +101,12 @@ def test_parameters_are_views_of_flat_and_grads_views_of_flat_grad():
         assert (param.grad == k + 1).all()
 
 
-def test_numpy_forward_reads_the_parameters_in_place():
+@pytest.mark.parametrize("rows", [5, NumpyForward.TORCH_ROWS + 8], ids=["numpy", "torch"])
+def test_numpy_forward_reads_the_parameters_in_place(rows):
     torch.manual_seed(4)
     net = QNetwork(4, (8,), 2)
     forward = NumpyForward(net)
-    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    x = np.random.default_rng(0).normal(size=(rows, 4)).astype(np.float32)
     with torch.no_grad():
         expected = net(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(forward.forward(x), expected, rtol=1e-6, atol=1e-6)
@@ -113,8 +114,21 @@ def test_numpy_forward_reads_the_parameters_in_place():
         net.flat.mul_(2.0)  # an in-place update, as Adam and load_state_dict make
         expected = net(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(forward.forward(x), expected, rtol=1e-6, atol=1e-6)
-    assert len(forward.outputs[0]) == 5  # grown from one row to the batch
+    assert len(forward.outputs[0]) == rows  # grown from one row to the batch
     assert forward.forward(x[:2]).shape == (2, 2)
+
+
+def test_numpy_forward_takes_any_batch_layout_and_dtype():
+    """A batch that torch cannot take as it is (float64, or a strided view) goes through numpy:
+    the same Q values."""
+    torch.manual_seed(7)
+    net = QNetwork(4, (32, 16), 2)
+    forward = NumpyForward(net)
+    x = np.random.default_rng(1).normal(size=(40, 4)).astype(np.float32)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(x)).numpy()
+    for batch, rows in ((x, slice(None)), (x.astype(np.float64), slice(None)), (x[::2], slice(None, None, 2))):
+        np.testing.assert_allclose(forward.forward(batch), expected[rows], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("net_arch", [*NET_ARCHS, (256, 256, 256)], ids=str)
