@@ -22,7 +22,6 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
 from harness import interrupts
-from harness.identity import library_versions, run_settings
 from harness.progress import StudyProgress
 from harness.results import FAILED, RUN_FILE, clear_run_dir, json_bytes, read_run, write_atomic
 from harness.runner import PairTask, run_pair
@@ -44,17 +43,7 @@ class Executor(Protocol):
 
 def lost_record(task: PairTask, why: str) -> dict[str, Any]:
     """The `run.json` of a pair whose worker died before writing its own."""
-    return {
-        "status": FAILED,
-        "error": why,
-        "study": task.study.name,
-        "label": task.label,
-        "seed": task.seed,
-        **run_settings(task.study, task.label),
-        "code": dict(task.code),
-        "libraries": library_versions(),
-        "command": task.command,
-    }
+    return {"status": FAILED, "error": why, **task.header()}
 
 
 @contextlib.contextmanager

@@ -78,6 +78,22 @@ class PairTask:
         """The pair's run folder under `runs_dir`."""
         return pair_dir(runs_dir, self.study, self.label, self.seed)
 
+    def header(self) -> dict[str, Any]:
+        """What every `run.json` of the pair says before its outcome, whoever writes it (the
+        worker, or the driver for a worker that died): which pair, the identity it ran with
+        (`harness.identity`), where its code was and the command."""
+        settings = self.study.settings
+        return {
+            "study": settings.name,
+            "label": self.label,
+            "seed": self.seed,
+            **run_settings(self.study, self.label),
+            "code": dict(self.code),
+            "libraries": library_versions(),
+            "code_dir": settings.code_dir,
+            "command": self.command,
+        }
+
 
 def run_pair(
     task: PairTask,
@@ -107,14 +123,7 @@ def _train_and_save(
     record: dict[str, Any] = {
         "status": None,
         "error": None,
-        "study": settings.name,
-        "label": task.label,
-        "seed": task.seed,
-        **run_settings(task.study, task.label),
-        "code": dict(task.code),
-        "libraries": library_versions(),
-        "code_dir": settings.code_dir,
-        "command": task.command,
+        **task.header(),
         "started_at": _now(),
         "versions": versions(),
     }
