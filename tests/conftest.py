@@ -14,3 +14,14 @@ def cartpole() -> Iterator[gym.Env]:
     env = gym.make("CartPole-v1")
     yield env
     env.close()
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Torch on one thread for a test module (as the harness runs every pair), restored after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import math
 import pathlib
-from collections.abc import Iterator
 from typing import Any
 
 import gymnasium as gym
@@ -38,12 +37,7 @@ TINY: dict[str, Any] = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_agent(seed: int = 0, env: Any = None, **hyperparameters: Any) -> DQNAgent:

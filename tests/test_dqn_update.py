@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import gymnasium as gym
@@ -27,12 +26,7 @@ GRAD_TOLERANCE = {"rtol": 1e-5, "atol": 1e-7}
 PARAM_TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def agent_with_memory(implementation: str, n: int = 300, seed: int = 0, **hyperparameters: Any) -> DQNAgent:

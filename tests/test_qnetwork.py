@@ -4,8 +4,6 @@ tests/test_dqn_update.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -19,12 +17,7 @@ NET_ARCHS = [(8,), (16, 8), (32, 16, 8)]
 GRAD_TOLERANCE = {"rtol": 1e-5, "atol": 1e-7}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("n_outputs", [2, 3])

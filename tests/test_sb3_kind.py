@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import inspect
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import stable_baselines3.dqn.dqn as sb3_dqn_module
-import torch
 from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
 from torch import nn
@@ -47,12 +45,7 @@ SHARED_FIELDS = (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def build_sb3(values: dict[str, Any], seed: int = 0) -> DQN:
