@@ -29,8 +29,8 @@ import sys
 import tempfile
 import time
 
-from harness.results import is_complete, read_run
-from harness.study import load_study
+from harness.store import is_complete, read_run
+from harness.studies import load_study
 
 STUDY = "cartpole"
 CHANGE = ('[agents.tabular_q]\nkind = "tabular_q"', '[agents.tabular_q]\nkind = "tabular_q"\nmin_learning_rate = 0.05')

@@ -20,12 +20,10 @@ import sys
 import numpy as np
 import pandas as pd
 
+from harness.analysis import stats
 from harness.api import load
-from harness.cli import parse_seeds
-from harness.executors import LocalExecutor
-from harness.scheduler import compare
-from harness.stats import iqm_interval, mean_interval
-from harness.study import parse_study, resolve_study
+from harness.execution import LocalExecutor, compare
+from harness.studies import parse_seeds, parse_study, resolve_study
 
 STUDY = """
 [study]
@@ -86,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(
             {
                 "agent": label,
-                "mean final return [95% CI]": mean_interval(per_seed, RANDOM_STATE).format(),
-                "IQM final return [95% CI]": iqm_interval(per_seed, RANDOM_STATE).format(),
+                "mean final return [95% CI]": stats.mean_interval(per_seed, RANDOM_STATE).format(),
+                "IQM final return [95% CI]": stats.iqm_interval(per_seed, RANDOM_STATE).format(),
                 "seeds at 500 on every episode": f"{int((returns == 500).all(axis=1).sum())}/{len(per_seed)}",
                 "per seed": " ".join(f"{v:.0f}" for v in per_seed),
             }

@@ -18,14 +18,16 @@ import numpy as np
 import pandas as pd
 from stable_baselines3.common.callbacks import StopTrainingOnMaxEpisodes
 
-from harness.callbacks import EpisodeRecorder
-from harness.cli import parse_seeds
-from harness.envs import make_eval_envs
-from harness.evaluation import run_episodes
-from harness.profiles import PROFILES
-from harness.registry import resolve_kind
-from harness.runner import build_model
-from harness.seeding import evaluation_seeds, single_thread
+from harness.agents import build_model, resolve_kind
+from harness.conditions import (
+    PROFILES,
+    EpisodeRecorder,
+    evaluation_seeds,
+    make_eval_envs,
+    run_episodes,
+    single_thread,
+)
+from harness.studies import parse_seeds
 
 RULES = PROFILES["CartPole-v1"].episode_rules
 

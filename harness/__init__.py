@@ -1,24 +1,42 @@
-"""cartpole-compare's harness: studies, seeding, env factory, callbacks, runner, results, report, CLI.
+"""cartpole-compare's harness: hand-written and library agents trained under identical conditions,
+compared honestly.
 
 From Python (a notebook): `harness.compare(study, **options)` runs a study as `harness compare`
-does, `harness.load(study_dir)` gives its results as pandas DataFrames (see `harness.api`).
-Both are imported on first use, so importing the package (or one of its modules) costs nothing.
+does, `harness.load(study_dir)` gives its results as pandas DataFrames, `harness.study(path)`
+reads a study file (see `harness.api`). They are imported on first use, so importing the package
+costs nothing.
+
+The package is in layers, each subpackage's `__init__` its only way in, imports pointing down
+(`make lint` checks it; docs/design.md draws it):
+
+    api, cli                    the Python API and the `harness` command
+    report                      renderers: Markdown, plots, media (read only the numbers model)
+    analysis                    the numbers model: every figure computed once
+    execution                   running pairs: runner, scheduler, executors, progress
+    store                       the study folder: run files, lock, slots, cache
+    studies                     study files, identity, sources, options
+    agents                      registry, agent families, building a model, the contract
+    conditions                  env profiles, env factory, seeding, evaluation, callbacks
+    errors, imports, schema, version
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-__all__ = ["compare", "load"]
+from harness.version import __version__
 
-if TYPE_CHECKING:
-    from harness.api import compare, load
+_API = ("compare", "load", "study")
+
+__all__ = ["__version__", *_API]
+
+if TYPE_CHECKING:  # type only: the API is imported on first use (the top layer; it loads the others)
+    from harness.api import compare, load, study
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from harness import api
+    if name in _API:
+        from harness import api  # deferred: the API imports the layers below it
 
         return getattr(api, name)
     raise AttributeError(f"module 'harness' has no attribute {name!r}")

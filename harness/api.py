@@ -25,12 +25,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
-from harness import interrupts
-from harness.errors import ReportError
-from harness.study import Study, StudyError, load_study, resolve_study
+from harness.errors import ReportError, StudyError
+from harness.execution import interrupts
+from harness.studies import Study, load_study, resolve_study, with_options
 
-if TYPE_CHECKING:
-    from harness.model import StudyResults
+if TYPE_CHECKING:  # type only: the report imports matplotlib, loaded when results are asked for
+    from harness.report import Results
 
 EXECUTORS = ("local", "ray")
 
@@ -92,7 +92,9 @@ def compare(
     :param command: the command line to record in the run files (the CLI passes its own).
     :param stream: where progress goes (default: stdout).
     """
-    loaded = _study(study, total_timesteps, agents, seeds)  # a bad study file is refused before torch loads
+    loaded = with_options(  # a bad study file is refused before torch loads
+        study if isinstance(study, Study) else load_study(os.fspath(study)), total_timesteps, agents, seeds
+    )
     if executor not in EXECUTORS:
         raise StudyError(f"executor: must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     jobs = jobs if jobs is not None else os.cpu_count() or 1
@@ -104,11 +106,11 @@ def compare(
             if value:
                 raise StudyError(f"{option}: needs the ray executor")
     with interrupts.deferred():  # torch's import must not be cut by a Ctrl-C (it aborts the process)
-        from harness.executors import LocalExecutor
-        from harness.scheduler import compare as run_pairs
+        from harness.execution import LocalExecutor
+        from harness.execution import compare as run_pairs
 
         if executor == "ray":
-            from harness.ray_executor import RayExecutor
+            from harness.execution import RayExecutor
 
             runner: Any = RayExecutor(address=address, num_cpus=jobs, gpus_per_run=gpus_per_run)
         else:
@@ -140,35 +142,16 @@ def compare(
     )
 
 
-def _study(
-    study: str | os.PathLike[str] | Study,
-    total_timesteps: int | None,
-    agents: str | Sequence[str] | None,
-    seeds: str | Sequence[int] | None,
-) -> Study:
-    if isinstance(agents, str):  # "a,b", as on the command line
-        agents = [label.strip() for label in agents.split(",") if label.strip()]
-    if isinstance(seeds, str):  # "0-4" or "0,3,7"
-        import argparse
-
-        from harness.cli import parse_seeds
-
-        try:
-            seeds = parse_seeds(seeds)
-        except argparse.ArgumentTypeError as error:
-            raise StudyError(f"seeds: {error}") from None
-    loaded = study if isinstance(study, Study) else load_study(os.fspath(study))
-    if total_timesteps is not None:
-        loaded = loaded.replace(total_timesteps=total_timesteps)
-    if agents is not None or seeds is not None:
-        loaded = loaded.select(labels=agents, seeds=seeds)
-    return loaded
+def study(name_or_path: str | os.PathLike[str]) -> Study:
+    """The study in a file, or an embedded one by name (`cartpole`, `quick`, `classic-control`),
+    read and checked (`StudyError`, one line, when it is bad)."""
+    return load_study(os.fspath(name_or_path))
 
 
-def load(study_dir: str | os.PathLike[str]) -> StudyResults:
+def load(study_dir: str | os.PathLike[str]) -> Results:
     """The results of the study in `study_dir` (RUNS_DIR/STUDY), every figure of its report, as
-    pandas DataFrames (`harness.model.StudyResults`: `summary`, `evals`, `episodes`, `pairs`,
-    `envs`, `aggregate`, `write_report`); `ReportError` when there are none."""
-    from harness.model import load as load_model
+    pandas DataFrames (`harness.report.Results`: `summary`, `evals`, `episodes`, `pairs`, `envs`,
+    `aggregate`, `write_report`); `ReportError` when there are none."""
+    from harness.report import Results  # deferred: the report's renderers import matplotlib
 
-    return load_model(pathlib.Path(study_dir))
+    return Results.from_folder(pathlib.Path(study_dir))

@@ -1,4 +1,4 @@
-"""`harness` / `python -m harness`: compare, report, train, play, bench, check-agent.
+"""`harness` / `python -m harness`: compare, report, train, play, check-agent, status, prune.
 
 Exit codes: 0 all done; 1 some run failed (the others completed and the report marks it);
 2 bad input (study file, arguments), with a one-line message on stderr and no traceback;
@@ -13,14 +13,19 @@ import pathlib
 import shlex
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
+
+from harness.errors import HarnessError, one_line
+from harness.studies import load_study, parse_labels, parse_seeds, with_options
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-class BadInput(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
+class BadInput(HarnessError):
+    """Bad command-line input; the message starts with the command (`harness compare: ...`)."""
+
+    located = True
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,31 +33,17 @@ class _Parser(argparse.ArgumentParser):
         raise BadInput(f"{self.prog}: {message} (see --help)")
 
 
-def parse_seeds(text: str) -> list[int]:
-    """'0-4' -> [0..4], '0,3,7' -> [0, 3, 7], '0-2,5' -> [0, 1, 2, 5]."""
-    seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part:
-                low, high = (int(x) for x in part.split("-", 1))
-                if low > high:
-                    raise ValueError
-                seeds += range(low, high + 1)
-            else:
-                seeds.append(int(part))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid seeds {text!r}; e.g. 0-4 or 0,3,7") from None
-    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"invalid seeds {text!r}: they must be distinct and >= 0")
-    return seeds
+def _argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`parse` as an argparse type: its `ValueError` becomes argparse's message."""
 
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
 
-def _labels(text: str) -> list[str]:
-    labels = [t.strip() for t in text.split(",") if t.strip()]
-    if not labels:
-        raise argparse.ArgumentTypeError("give at least one agent label")
-    return labels
+    convert.__name__ = parse.__name__
+    return convert
 
 
 def _positive(text: str) -> int:
@@ -66,7 +57,7 @@ def _positive(text: str) -> int:
 
 
 def _seed(text: str) -> int:
-    seeds = parse_seeds(text)
+    seeds = _argument(parse_seeds)(text)
     if len(seeds) != 1:
         raise argparse.ArgumentTypeError(f"give one seed, got {text!r}")
     return seeds[0]
@@ -88,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = commands.add_parser("compare", help="run every pair of a study not yet complete, then report")
     compare.add_argument("study", nargs="?", default="cartpole", help="study file or embedded name (cartpole, quick)")
-    compare.add_argument("--seeds", type=parse_seeds, help="override the study's seeds: 0-4 or 0,3,7")
-    compare.add_argument("--agents", type=_labels, help="only these agent labels: a,b")
+    compare.add_argument("--seeds", type=_argument(parse_seeds), help="override the study's seeds: 0-4 or 0,3,7")
+    compare.add_argument("--agents", type=_argument(parse_labels), help="only these agent labels: a,b")
     compare.add_argument("--total-timesteps", type=_positive, help="override the budget (env steps)")
     compare.add_argument("--runs-dir", type=pathlib.Path, default=pathlib.Path("runs"))
     compare.add_argument("--reports-dir", type=pathlib.Path, default=pathlib.Path("reports"))
@@ -153,31 +144,29 @@ def build_parser() -> argparse.ArgumentParser:
     prune = commands.add_parser("prune", help="delete the runs no current setting of a study refers to")
     prune.add_argument("study_dir", type=pathlib.Path, metavar="RUNS_DIR/STUDY")
 
-    bench = commands.add_parser("bench", help="print training speed figures")
-    bench.add_argument("--repeats", type=_positive, default=3)
-    bench.add_argument("--steps", type=_positive, default=12_000, help="DQN training steps per repeat")
-    bench.add_argument("--quick", action="store_true", help="a short smoke run of the benchmark")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `harness` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    command = "harness"
     try:
         args = _parse(build_parser(), argv)
+        command = f"harness {args.command}"
         handler = {
             "compare": _compare,
             "report": _report,
             "train": _train,
             "play": _play,
-            "bench": _bench,
             "check-agent": _check_agent,
             "status": _status,
             "prune": _prune,
         }
         return handler[args.command](args, argv)
-    except BadInput as error:
-        print(str(error), file=sys.stderr)
+    except HarnessError as error:  # bad input, one line: a study, an option, a folder in use, ...
+        text = one_line(error)
+        print(text if error.located else f"{command}: {text}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         again = "the same command without --fresh" if "--fresh" in argv else "the same command"
@@ -218,20 +207,11 @@ def _command_line(argv: Sequence[str]) -> str:
 def _load(
     study: str, total_timesteps: int | None, agents: list[str] | None = None, seeds: list[int] | None = None
 ) -> Any:
-    from harness.api import _study
-    from harness.study import StudyError
-
-    try:
-        return _study(study, total_timesteps, agents, seeds)
-    except StudyError as error:
-        raise BadInput(str(error)) from None
+    return with_options(load_study(study), total_timesteps, agents, seeds)
 
 
 def _compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.api import compare
-    from harness.errors import ExecutorUnavailable, ReportError
-    from harness.store import StoreBusy
-    from harness.study import StudyError
 
     if args.executor != "ray":
         for option, value in (("--address", args.address), ("--gpus-per-run", args.gpus_per_run)):
@@ -253,12 +233,6 @@ def _compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
             report=not args.no_report,
             command=_command_line(argv),
         )
-    except StudyError as error:
-        raise BadInput(str(error)) from None
-    except (ExecutorUnavailable, StoreBusy) as error:  # Ray missing or unreachable; the folder in use
-        raise BadInput(f"harness compare: {error}") from None
-    except ReportError as error:
-        raise BadInput(f"harness report: {error}") from None
     except OSError as error:
         raise BadInput(f"harness compare: {error.filename or ''}: {error.strerror or error}") from None
     restored = f", {len(result.restored)} restored" if result.restored else ""
@@ -276,15 +250,11 @@ def _compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.errors import ReportError
     from harness.report import write_report
-    from harness.store import StoreBusy
 
     out = args.out or pathlib.Path("reports") / args.study_dir.name
     try:
         path = write_report(args.study_dir, out, video=not args.no_video)
-    except (ReportError, StoreBusy) as error:
-        raise BadInput(f"harness report: {error}") from None
     except OSError as error:
         raise BadInput(f"harness report: {out}: {error.strerror or error}") from None
     print(f"report: {path}")
@@ -292,13 +262,12 @@ def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness import interrupts
+    from harness.execution import interrupts
 
-    with interrupts.deferred():  # torch's import must not be cut by a Ctrl-C
-        from harness.runner import run_pair
-        from harness.scheduler import plan, write_study_file
-        from harness.store import StoreBusy, StudyStore
-        from harness.study import StudyError, resolve_study
+    with interrupts.deferred():  # here, not at the top: torch, whose import a Ctrl-C must not cut
+        from harness.execution import plan, run_pair
+        from harness.store import StudyStore, write_study_file
+        from harness.studies import resolve_study
 
     study = _load(args.study, args.total_timesteps)
     if args.label not in study.labels:
@@ -308,26 +277,20 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise BadInput(f"harness train: the study spans envs; give --env, one of {', '.join(study.env_ids)}")
     if env_id not in study.env_ids:
         raise BadInput(f"harness train: --env {env_id!r} is not an env of the study; envs: {', '.join(study.env_ids)}")
-    try:
-        study = resolve_study(study.select(labels=[args.label], seeds=[args.seed]))
-    except StudyError as error:
-        raise BadInput(str(error)) from None
+    study = resolve_study(study.select(labels=[args.label], seeds=[args.seed]))
     command = _command_line(argv)
     store = StudyStore(args.runs_dir / study.name)
-    try:
-        with store.lock(command):
-            write_study_file(study, store, command)
-            todo = plan(study.for_env(env_id) if study.across_envs else study, store, command, fresh=args.fresh)
-            if not todo.tasks:
-                how = "restored from the runs set aside" if todo.restored else "already complete"
-                path = next(iter(todo.restored or todo.skipped))
-                print(f"{path}: {how} in {store.study_dir}; add --fresh to train it again")
-                return EXIT_OK
-            task = todo.tasks[0]
-            path = task.path(args.runs_dir)
-            record = run_pair(task, path, verbose=True)
-    except StoreBusy as error:
-        raise BadInput(f"harness train: {error}") from None
+    with store.lock(command):
+        write_study_file(study, store.study_dir, command)
+        todo = plan(study.for_env(env_id) if study.across_envs else study, store, command, fresh=args.fresh)
+        if not todo.tasks:
+            how = "restored from the runs set aside" if todo.restored else "already complete"
+            path = next(iter(todo.restored or todo.skipped))
+            print(f"{path}: {how} in {store.study_dir}; add --fresh to train it again")
+            return EXIT_OK
+        task = todo.tasks[0]
+        path = task.path(args.runs_dir)
+        record = run_pair(task, path, verbose=True)
     if record["status"] != "complete":
         print(f"{task.key}: failed: {record['error']}", file=sys.stderr)
         return EXIT_FAILED
@@ -340,12 +303,10 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _play(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.playback import PlaybackError, play
+    from harness.report import play
 
     try:
         results = play(args.run_dir, episodes=args.episodes, video=args.video)
-    except PlaybackError as error:
-        raise BadInput(f"harness play: {error}") from None
     except OSError as error:
         raise BadInput(f"harness play: {args.video}: {error.strerror or error}") from None
     for i, result in enumerate(results):
@@ -359,12 +320,11 @@ def _play(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _check_agent(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness import interrupts
+    from harness.execution import interrupts
 
-    with interrupts.deferred():  # torch's import must not be cut by a Ctrl-C
-        from harness.contract import Subject, run_contract
-        from harness.envs import check_env_id
-        from harness.registry import KindError, check_kind, resolve_kind
+    with interrupts.deferred():  # here, not at the top: torch, whose import a Ctrl-C must not cut
+        from harness.agents import KindError, Subject, check_kind, resolve_kind, run_contract
+        from harness.conditions import check_env_id
 
     code_dir = pathlib.Path.cwd()
     values = dict(_setting(text) for text in args.settings)
@@ -403,19 +363,11 @@ def _setting(text: str) -> tuple[str, Any]:
 
 
 def _status(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.store import StoreError, study_status
-    from harness.study import StudyError, resolve_study
+    from harness.store import study_status
+    from harness.studies import resolve_study
 
-    study = None
-    if args.study is not None:
-        try:
-            study = resolve_study(_load(args.study, None))
-        except StudyError as error:
-            raise BadInput(str(error)) from None
-    try:
-        rows = study_status(args.study_dir, study)
-    except StoreError as error:
-        raise BadInput(f"harness status: {error}") from None
+    study = resolve_study(_load(args.study, None)) if args.study is not None else None
+    rows = study_status(args.study_dir, study)
     across = len({row.env_id for row in rows}) > 1
     table = [
         [*([row.env_id] if across else []), row.label, str(row.seed), row.status, row.why, str(row.set_aside or "")]
@@ -433,23 +385,13 @@ def _status(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _prune(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.store import StoreBusy, StoreError, StudyStore, prune
+    from harness.store import StudyStore, prune
 
     if not args.study_dir.is_dir():
         raise BadInput(f"harness prune: {args.study_dir}: no such folder")
-    try:
-        with StudyStore(args.study_dir).lock(_command_line(argv)):
-            removed, freed = prune(args.study_dir)
-    except (StoreBusy, StoreError) as error:
-        raise BadInput(f"harness prune: {error}") from None
+    with StudyStore(args.study_dir).lock(_command_line(argv)):
+        removed, freed = prune(args.study_dir)
     for path in removed:
         print(f"deleted {path}")
     print(f"{len(removed)} run folder(s) deleted, {freed / 1e6:,.1f} MB freed")
-    return EXIT_OK
-
-
-def _bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.bench import run_bench
-
-    run_bench(repeats=args.repeats, dqn_steps=args.steps, quick=args.quick)
     return EXIT_OK

@@ -25,17 +25,15 @@ import os
 import pathlib
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import ModuleType
 from typing import Any
+
+from harness.errors import ImportPathError, one_line
 
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _ROOTS: dict[pathlib.Path, pathlib.Path] = {}
 """Original folder -> where its shipped copy lives, in this process (see `shipped_roots`)."""
-
-
-class ImportPathError(ValueError):
-    """An import path that does not name an importable object; the message is one line."""
 
 
 def split(text: str) -> tuple[str, str]:
@@ -144,9 +142,9 @@ def _import(name: str, shown: str, code_dir: pathlib.Path | None = None) -> Modu
         if error.name is not None and (name == error.name or name.startswith(error.name + ".")):
             where = f"{code_dir} or sys.path" if code_dir is not None else "sys.path"
             raise ImportPathError(f"{shown}: no module named {error.name!r} (looked in {where})") from None
-        raise ImportPathError(f"{shown}: does not import: {_one_line(error)}") from None
+        raise ImportPathError(f"{shown}: does not import: {one_line(error, with_type=True)}") from None
     except (Exception, SystemExit) as error:  # the module's own code failed (or exited): say how
-        raise ImportPathError(f"{shown}: does not import: {_one_line(error)}") from None
+        raise ImportPathError(f"{shown}: does not import: {one_line(error, with_type=True)}") from None
 
 
 def local_origin(text: str, code_dir: pathlib.Path | None) -> tuple[pathlib.Path, pathlib.Path] | None:
@@ -220,6 +218,18 @@ def _same_file(file: str | None, path: pathlib.Path) -> bool:
         return False
 
 
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """`__getattr__` and `__dir__` for a package whose `__init__` exports some names without
+    importing their modules until first use (PEP 562): `exports` maps a name to the module that
+    defines it. A package uses this only for modules that import torch, SB3 or Ray, so that a
+    light command never loads them."""
+
+    def __getattr__(name: str) -> Any:
+        if name in exports:
+            return getattr(importlib.import_module(exports[name]), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted([*vars(sys.modules[package]), *exports])
+
+    return __getattr__, __dir__

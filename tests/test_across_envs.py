@@ -19,8 +19,8 @@ import sys
 
 import pytest
 
-from harness import model
-from harness.study import load_study, parse_study, resolve_study, to_toml
+from harness import analysis
+from harness.studies import load_study, parse_study, resolve_study, to_toml
 
 ENVS = ("CartPole-v1", "Acrobot-v1")
 LABELS = ("random", "tabular_q")
@@ -101,7 +101,7 @@ def run_record(study_dir: pathlib.Path, env_id: str, label: str, seed: int) -> d
 @pytest.fixture(scope="module")
 def reported(work: pathlib.Path, study_dir: pathlib.Path) -> tuple[subprocess.CompletedProcess[str], object]:
     """`harness report runs/across --out report --no-video` (in a subprocess) and, meanwhile, the
-    results model here: `harness.load` is `harness.model.load` with 2,000 bootstrap resamples per
+    results model here: `harness.load` is `harness.analysis.load` with 2,000 bootstrap resamples per
     interval; 200 here keep the test fast (the point values do not depend on them)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "harness", "report", "runs/across", "--out", "report", "--no-video"],
@@ -111,7 +111,7 @@ def reported(work: pathlib.Path, study_dir: pathlib.Path) -> tuple[subprocess.Co
         text=True,
     )
     try:
-        results = model.load(study_dir, reps=200)
+        results = analysis.load(study_dir, reps=200)
         stdout, stderr = process.communicate(timeout=300)
     finally:
         if process.poll() is None:

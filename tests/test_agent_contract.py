@@ -26,8 +26,8 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from custom_agents import DQNAgent, RandomAgent, TabularQAgent, TabularSarsaAgent
-from harness import contract
-from harness.registry import BUILTINS, resolve_kind
+from harness import agents
+from harness.agents import BUILTINS, resolve_kind
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ENV_ID = "CartPole-v1"
@@ -92,18 +92,18 @@ def test_every_builtin_kind_is_checked():
 
 
 @functools.cache
-def subject(kind: str) -> contract.Subject:
+def subject(kind: str) -> agents.Subject:
     """The contract's subject for a kind of `KINDS` (resolved once per test session)."""
     values = dict(KINDS)[kind]
     resolved = resolve_kind(kind, REPO)
-    return contract.Subject(resolved, resolved.resolve(values, env_id=ENV_ID), ENV_ID, BUDGET, seed=0)
+    return agents.Subject(resolved, resolved.resolve(values, env_id=ENV_ID), ENV_ID, BUDGET, seed=0)
 
 
 @pytest.mark.filterwarnings("ignore")
-@pytest.mark.parametrize("check", list(contract.CHECKS))
+@pytest.mark.parametrize("check", list(agents.CHECKS))
 @pytest.mark.parametrize("kind", [kind for kind, _ in KINDS])
 def test_contract(kind, check):
-    result = contract.run_check(check, subject(kind))
+    result = agents.run_check(check, subject(kind))
     assert result.name == check
     assert result.ok, result.line()
 

@@ -3,7 +3,7 @@
 `harness.stats`: `aggregate_intervals` (rliable's IQM, mean and optimality gap of a (runs x tasks)
 matrix), `performance_profile` (the share of scores above each tau), `probability_of_improvement`
 on (runs x tasks) matrices (the mean over tasks of P(x > y), ties half), `normalised_auc` with a
-non-zero low end of the range. Then `harness.model.aggregate` on a synthetic study across envs
+non-zero low end of the range. Then `harness.analysis.aggregate` on a synthetic study across envs
 written with the schema's rows: only the seeds an agent completed on every env count, the others
 are listed in `left_out`.
 
@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import model, stats
-from harness.identity import run_settings
-from harness.results import pair_dir, write_atomic
+from harness import analysis
+from harness.analysis import stats
 from harness.schema import EPISODES, EVALS, STUDY_FILE, EpisodeRow, EvalRow
-from harness.study import Study, parse_study, to_toml
+from harness.store import pair_dir, write_atomic
+from harness.studies import Study, parse_study, run_settings, to_toml
 
 REPS = 300
 
@@ -144,7 +144,7 @@ def test_normalised_auc_with_a_negative_range_and_clipping() -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# harness.model.aggregate on a synthetic study
+# harness.analysis.aggregate on a synthetic study
 
 ENVS = ("CartPole-v1", "Acrobot-v1")
 FINAL = {
@@ -211,12 +211,12 @@ def write_study(runs_dir: pathlib.Path, name: str, env_ids: tuple[str, ...] = EN
 
 
 @pytest.fixture(scope="module")
-def synthetic(tmp_path_factory: pytest.TempPathFactory) -> model.StudyResults:
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> analysis.StudyResults:
     runs = tmp_path_factory.mktemp("runs")
-    return model.load(write_study(runs, "synthetic"), reps=REPS)
+    return analysis.load(write_study(runs, "synthetic"), reps=REPS)
 
 
-def test_the_synthetic_pairs_read_back_as_written(synthetic: model.StudyResults) -> None:
+def test_the_synthetic_pairs_read_back_as_written(synthetic: analysis.StudyResults) -> None:
     status = synthetic.pairs.set_index(["env_id", "agent", "seed"]).sort_index()["status"]
     assert status[("CartPole-v1", "b", 2)] == "failed"
     assert status[("Acrobot-v1", "b", 1)] == "missing"
@@ -226,7 +226,7 @@ def test_the_synthetic_pairs_read_back_as_written(synthetic: model.StudyResults)
     assert scores[("a", 1)] == pytest.approx(0.5)
 
 
-def test_aggregate_leaves_out_seeds_not_complete_on_every_env(synthetic: model.StudyResults) -> None:
+def test_aggregate_leaves_out_seeds_not_complete_on_every_env(synthetic: analysis.StudyResults) -> None:
     aggregate = synthetic.aggregate
     assert aggregate is not None
     left_out = dict(zip(aggregate.left_out["agent"], aggregate.left_out["seeds"]))
@@ -241,7 +241,7 @@ def test_aggregate_leaves_out_seeds_not_complete_on_every_env(synthetic: model.S
     assert dict(zip(aggregate.metrics["agent"], aggregate.metrics["n_seeds"])) == {"a": 3, "b": 1}
 
 
-def test_aggregate_metrics_are_the_hand_computed_ones(synthetic: model.StudyResults) -> None:
+def test_aggregate_metrics_are_the_hand_computed_ones(synthetic: analysis.StudyResults) -> None:
     metrics = synthetic.aggregate.metrics.set_index(["agent", "metric"])
     # a: 0, 0, 0.5, 0.5, 0.75, 1 -> IQM cuts one at each end
     assert metrics.loc[("a", "IQM"), "value"] == pytest.approx((0 + 0.5 + 0.5 + 0.75) / 4)
@@ -251,7 +251,7 @@ def test_aggregate_metrics_are_the_hand_computed_ones(synthetic: model.StudyResu
     assert metrics.loc[("b", "IQM"), "value"] == pytest.approx(0.2)
     for row in synthetic.aggregate.metrics.itertuples():
         assert row.low <= row.value + 1e-12 and row.value <= row.high + 1e-12
-    expected = stats.aggregate_intervals(A_MATRIX, model.random_state("a", "aggregate"), REPS)
+    expected = stats.aggregate_intervals(A_MATRIX, analysis.random_state("a", "aggregate"), REPS)
     for name, estimate in expected.items():
         got = metrics.loc[("a", name)]
         assert (got["value"], got["low"], got["high"]) == pytest.approx((estimate.value, estimate.low, estimate.high))
@@ -261,13 +261,13 @@ def test_aggregate_metrics_are_the_hand_computed_ones(synthetic: model.StudyResu
     assert improvement["p"].iloc[0] == pytest.approx(2 / 3)
 
 
-def test_model_aggregate_of_the_env_results_is_the_loaded_one(synthetic: model.StudyResults) -> None:
-    direct = model.aggregate(synthetic.envs, REPS)
+def test_model_aggregate_of_the_env_results_is_the_loaded_one(synthetic: analysis.StudyResults) -> None:
+    direct = analysis.aggregate(synthetic.envs, REPS)
     for name in ("scores", "metrics", "improvement", "profiles", "left_out"):
         pd.testing.assert_frame_equal(getattr(direct, name), getattr(synthetic.aggregate, name))
 
 
 def test_a_one_env_study_has_no_aggregate(tmp_path: pathlib.Path) -> None:
-    results = model.load(write_study(tmp_path, "single", ("CartPole-v1",)), reps=REPS)
+    results = analysis.load(write_study(tmp_path, "single", ("CartPole-v1",)), reps=REPS)
     assert results.aggregate is None
     assert list(results.envs) == ["CartPole-v1"]

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 import harness
+from harness.analysis import StudyResults
 from harness.api import CompareResult
-from harness.model import StudyResults
-from harness.results import EPISODE_COLUMNS, EVAL_COLUMNS
-from harness.study import StudyError
+from harness.schema import EPISODE_COLUMNS, EVAL_COLUMNS
+from harness.studies import StudyError, with_options
 
 TINY = """\
 [study]
@@ -193,13 +193,12 @@ def test_a_script_calling_compare_without_a_main_guard_runs_once(tmp_path: pathl
 
 
 def test_seeds_and_agents_may_be_given_as_on_the_command_line(tmp_path: pathlib.Path):
-    from harness.api import _study
-
     (tmp_path / "s.toml").write_text(TINY)
-    study = _study(tmp_path / "s.toml", None, "tabular_q", "1-1")
+    loaded = harness.study(tmp_path / "s.toml")
+    study = with_options(loaded, None, "tabular_q", "1-1")
     assert study.labels == ("tabular_q",)
     assert study.settings.seeds == (1,)
     with pytest.raises(StudyError, match="seeds: invalid seeds"):
-        _study(tmp_path / "s.toml", None, None, "zero")
+        with_options(loaded, None, None, "zero")
     with pytest.raises(StudyError, match=r"^agents: unknown label 'nope'"):
-        _study(tmp_path / "s.toml", None, "random,nope", None)
+        with_options(loaded, None, "random,nope", None)

@@ -1,4 +1,4 @@
-"""The pieces of `harness bench` that are arithmetic or decisions, not timings: the evaluation
+"""The pieces of `make bench` (`benchmarks/speed.py`) that are arithmetic or decisions, not timings: the evaluation
 share and its floor, and a contender left out when its library is not installed."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from harness import bench
-from harness.bench import EvalShare, Timing
+from benchmarks import speed as bench
+from benchmarks.speed import EvalShare, Timing
 
 
 def test_the_evaluation_share_and_its_floor():
@@ -28,21 +28,19 @@ def test_a_timing_row_shows_the_median_min_and_max():
 
 def test_a_contender_whose_library_is_missing_is_left_out_with_a_line():
     lines: list[str] = []
-    assert not bench._available("no_such_library_here:DQN", lines.append)
+    assert not bench.available("no_such_library_here:DQN", lines.append)
     assert len(lines) == 1 and "no_such_library_here:DQN left out" in lines[0]
-    assert bench._available("sb3_dqn", lines.append) and len(lines) == 1
+    assert bench.available("sb3_dqn", lines.append) and len(lines) == 1
 
 
 def test_the_balancer_keeps_cartpoles_pole_up_in_long_episodes():
     """The free policy of the share's floor must play episodes as long as a trained agent's."""
-    from harness.envs import make_eval_envs
-    from harness.evaluation import run_episodes
-    from harness.profiles import profile_for
+    from harness.conditions import make_eval_envs, profile_for, run_episodes
 
     envs = make_eval_envs(bench.ENV_ID, 3, profile_for(bench.ENV_ID).episode_rules)
-    results = run_episodes(bench._Balancer(), envs, [0, 1, 2])
+    results = run_episodes(bench.Balancer(), envs, [0, 1, 2])
     assert min(r.length for r in results) >= 200
-    actions, _ = bench._Balancer().predict(np.array([[0, 0, 0.1, 0.0], [0, 0, -0.1, 0.0]], dtype=np.float32))
+    actions, _ = bench.Balancer().predict(np.array([[0, 0, 0.1, 0.0], [0, 0, -0.1, 0.0]], dtype=np.float32))
     assert actions.tolist() == [1, 0]
     assert not math.isnan(results[0].episode_return)
 

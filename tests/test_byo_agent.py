@@ -25,11 +25,11 @@ from helpers import EpisodeStarts, ResetRecorder
 from stable_baselines3.common.callbacks import CallbackList
 
 from harness import imports
-from harness.callbacks import Evaluator, RunGuard
-from harness.results import EVAL_COLUMNS, read_run
-from harness.runner import PairTask, build_run
-from harness.seeding import single_thread
-from harness.study import Study, load_study, resolve_study
+from harness.conditions import Evaluator, RunGuard, single_thread
+from harness.execution import PairTask, build_run
+from harness.schema import EVAL_COLUMNS
+from harness.store import read_run
+from harness.studies import Study, load_study, resolve_study
 
 PROJECT = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLE_AGENTS = PROJECT / "examples" / "my_agents.py"
@@ -309,7 +309,7 @@ def test_on_ray_the_users_classes_are_imported_from_the_shipped_copy(ray_runs: p
 def shipped_files(study: Study, staging: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
     """Where a Ray worker finds the user's two agent modules, given the copy `stage_code` makes in
     `staging` (the job's working_dir, the worker's current folder), as `_run_remote` maps it."""
-    from harness.ray_executor import stage_code
+    from harness.execution import stage_code
 
     mapping = stage_code([study], staging)
     assert len(mapping) == 1, mapping

@@ -11,11 +11,16 @@ import numpy as np
 import pytest
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
-from harness.callbacks import EpisodeRecorder, Evaluator, NonFiniteLossError, RunGuard
-from harness.profiles import PROFILES
-from harness.registry import resolve_kind
-from harness.runner import build_model
-from harness.seeding import EVAL_SEED_BASE, single_thread
+from harness.agents import build_model, resolve_kind
+from harness.conditions import (
+    EVAL_SEED_BASE,
+    PROFILES,
+    EpisodeRecorder,
+    Evaluator,
+    NonFiniteLossError,
+    RunGuard,
+    single_thread,
+)
 
 SHORT_ENV_ID = "HarnessTestShortCartPole-v0"
 """CartPole cut at 25 steps, so that a short random run ends episodes both ways."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness.contract import CHECKS
+from harness.agents import CHECKS
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 N_CHECKS = len(CHECKS)

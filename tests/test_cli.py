@@ -3,7 +3,6 @@ every file DESIGN.md promises. `compare` always runs with `--no-report` here."""
 
 from __future__ import annotations
 
-import argparse
 import csv
 import itertools
 import json
@@ -13,9 +12,9 @@ import sys
 
 import pytest
 
-from harness.cli import main, parse_seeds
-from harness.results import EPISODE_COLUMNS, EVAL_COLUMNS
-from harness.study import load_study, parse_study, resolve_study
+from harness.cli import main
+from harness.schema import EPISODE_COLUMNS, EVAL_COLUMNS
+from harness.studies import load_study, parse_seeds, parse_study, resolve_study
 
 STUDY = """\
 [study]
@@ -177,7 +176,7 @@ def test_parse_seeds(text: str, seeds: list[int]):
 
 @pytest.mark.parametrize("text", ["a-b", "3-1", "1,1", "0-2,2", "-1", "", "1.5"])
 def test_parse_seeds_refuses(text: str):
-    with pytest.raises(argparse.ArgumentTypeError):
+    with pytest.raises(ValueError, match="invalid seeds"):
         parse_seeds(text)
 
 

@@ -17,10 +17,8 @@ from collections.abc import Callable
 
 import pytest
 
-from harness.results import is_complete, read_run
-from harness.scheduler import merge_recorded
-from harness.store import study_status
-from harness.study import load_study, parse_study, resolve_study, to_toml
+from harness.store import is_complete, merge_recorded, read_run, study_status
+from harness.studies import load_study, parse_study, resolve_study, to_toml
 
 DQN_TABLE = 'preset = "zoo"\nlearning_starts = 500\ntrain_freq = 64\ngradient_steps = 16'
 AGENT_TABLES = {
@@ -71,7 +69,9 @@ def compare_args(study: str, runs: str = "runs", *extra: object) -> list[object]
 
 
 def start(args: list[object], cwd: pathlib.Path) -> subprocess.Popen[bytes]:
-    """Start `python -m harness ARGS` in its own process group, output to files in `cwd`."""
+    """Start `python -m harness ARGS` in its own process group, output to files in `cwd`, with
+    Ctrl-C's default disposition as in a terminal (a test suite started in the background of a
+    non-interactive shell runs with SIGINT ignored, which its children would inherit)."""
     with open(cwd / "stdout.txt", "wb") as out, open(cwd / "stderr.txt", "wb") as err:
         return subprocess.Popen(
             [sys.executable, "-m", "harness", *map(str, args)],
@@ -79,6 +79,7 @@ def start(args: list[object], cwd: pathlib.Path) -> subprocess.Popen[bytes]:
             stdout=out,
             stderr=err,
             start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
 
 

@@ -15,16 +15,16 @@ import numpy as np
 import pytest
 
 from custom_agents import RandomAgent, TabularQAgent
-from harness import contract
-from harness.families import HandWrittenKind
+from harness import agents
+from harness.agents import HandWrittenKind
 
 ENV_ID = "CartPole-v1"
 BUDGET = 600
 
 
-def subject(cls: type) -> contract.Subject:
+def subject(cls: type) -> agents.Subject:
     kind = HandWrittenKind(f"{__name__}:{cls.__name__}", cls)
-    return contract.Subject(kind, kind.resolve({}), ENV_ID, BUDGET, seed=0)
+    return agents.Subject(kind, kind.resolve({}), ENV_ID, BUDGET, seed=0)
 
 
 class _Through:
@@ -286,15 +286,15 @@ GOOD: dict[type, type] = {
 
 
 def test_every_check_has_a_broken_agent():
-    assert {check for check, _, _ in CASES} == set(contract.CHECKS)
+    assert {check for check, _, _ in CASES} == set(agents.CHECKS)
 
 
 @pytest.mark.filterwarnings("ignore")
 @pytest.mark.parametrize(("check", "cls", "says"), CASES, ids=[f"{check}-{cls.__name__}" for check, cls, _ in CASES])
 def test_a_broken_agent_fails_its_check(check, cls, says):
-    good = contract.run_check(check, subject(GOOD[cls]))
+    good = agents.run_check(check, subject(GOOD[cls]))
     assert good.ok, good.line()
-    result = contract.run_check(check, subject(cls))
+    result = agents.run_check(check, subject(cls))
     assert result.name == check
     assert not result.ok, f"{cls.__name__} passed {check!r}: {cls.__doc__}"
     assert says in result.message, result.line()
@@ -307,7 +307,7 @@ FIX_CASES = [pytest.param(check, cls, id=f"{check}-{cls.__name__}") for check, c
 @pytest.mark.filterwarnings("ignore")
 @pytest.mark.parametrize(("check", "cls"), FIX_CASES)
 def test_a_failure_says_how_to_fix_it(check, cls):
-    result = contract.run_check(check, subject(cls))
+    result = agents.run_check(check, subject(cls))
     assert not result.ok
     what, sep, fix = result.message.partition("; fix: ")
     assert sep and what and fix, result.line()
@@ -315,16 +315,16 @@ def test_a_failure_says_how_to_fix_it(check, cls):
 
 @pytest.mark.filterwarnings("ignore")
 def test_run_contract_reports_every_check_in_order():
-    seen: list[contract.CheckResult] = []
-    results = contract.run_contract(subject(NoLogs), on_result=seen.append)
-    assert [r.name for r in results] == list(contract.CHECKS)
+    seen: list[agents.CheckResult] = []
+    results = agents.run_contract(subject(NoLogs), on_result=seen.append)
+    assert [r.name for r in results] == list(agents.CHECKS)
     assert seen == results
     assert [r.name for r in results if not r.ok] == ["log keys"]
 
 
 def test_a_note_keeps_the_check_holding():
     # The random agent draws even when asked to be deterministic: the check says so and holds.
-    result = contract.run_check("batched predict", subject(RandomAgent))
+    result = agents.run_check("batched predict", subject(RandomAgent))
     assert result.ok
     assert "deterministic=True draws random actions" in result.message
     assert result.line().startswith("ok    batched predict (")

@@ -17,9 +17,7 @@ from stable_baselines3.common.logger import configure
 
 from custom_agents import DQNAgent
 from custom_agents.dqn import PRESETS, DQNConfig, dqn_config, linear_schedule, resolve_hyperparameters
-from harness.envs import make_eval_envs, make_training_env
-from harness.evaluation import run_episodes
-from harness.seeding import evaluation_seeds
+from harness.conditions import evaluation_seeds, make_eval_envs, make_training_env, run_episodes
 
 try:
     from stable_baselines3.common.utils import LinearSchedule

@@ -11,10 +11,19 @@ from gymnasium import spaces
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from harness.envs import SuccessInfo, check_env_id, make_env, make_eval_envs, make_training_env
-from harness.evaluation import run_episodes
-from harness.profiles import PROFILES, EpisodeRules, SuccessRule
-from harness.seeding import EVAL_SEED_BASE, evaluation_seeds
+from harness.conditions import (
+    EVAL_SEED_BASE,
+    PROFILES,
+    EpisodeRules,
+    SuccessInfo,
+    SuccessRule,
+    check_env_id,
+    evaluation_seeds,
+    make_env,
+    make_eval_envs,
+    make_training_env,
+    run_episodes,
+)
 
 CARTPOLE = PROFILES["CartPole-v1"].episode_rules
 

@@ -17,20 +17,20 @@ import textwrap
 import pytest
 
 import custom_agents
-from harness import identity
-from harness.identity import (
+from harness import studies
+from harness.store import slot_state
+from harness.studies import (
     LEGACY_SETTINGS,
     changed,
     code_identity,
     identity_hash,
     library_versions,
+    local_sources,
     pair_identity,
+    parse_study,
     recorded_identity,
     run_settings,
 )
-from harness.sources import local_sources
-from harness.store import slot_state
-from harness.study import parse_study
 
 PACKAGE = pathlib.Path(custom_agents.__file__).resolve().parent
 STUDY = """\
@@ -114,7 +114,7 @@ def test_builtins_of_one_module_share_a_fingerprint_and_others_differ():
 
 
 def test_a_builtins_closure_holds_the_files_it_imports_and_not_the_others():
-    roots = [identity.PROJECT_ROOT]
+    roots = [studies.PROJECT_ROOT]
     dqn = {p.name for p in local_sources(PACKAGE / "dqn.py", roots)}
     assert {"dqn.py", "qnetwork.py", "replay.py", "base.py", "__init__.py"} <= dqn
     random = {p.name for p in local_sources(PACKAGE / "random_agent.py", roots)}
@@ -127,7 +127,7 @@ def test_a_user_files_fingerprint_follows_its_lazy_package_imports(tmp_path: pat
     """`from custom_agents import BaseAgent` names a lazily exported class: its module
     (custom_agents/base.py, from `_EXPORTS`) is part of the closure."""
     folder = user_folder(tmp_path / "code")
-    files = local_sources(folder / "my_agent.py", [folder, identity.PROJECT_ROOT])
+    files = local_sources(folder / "my_agent.py", [folder, studies.PROJECT_ROOT])
     assert folder / "helper.py" in files
     assert PACKAGE / "base.py" in files and PACKAGE / "__init__.py" in files
     assert folder / "unrelated.py" not in files
@@ -198,7 +198,7 @@ def test_a_pair_identity_is_its_settings_seed_code_and_libraries():
     assert list(ident) == [*run_settings(view, "tabular_q"), "seed", "code", "libraries"]
     assert ident["seed"] == 0 and ident["hyperparameters"]["gamma"] == 0.99
     assert ident["libraries"] == library_versions()
-    assert set(ident["libraries"]) == set(identity.LIBRARIES)
+    assert set(ident["libraries"]) == set(studies.LIBRARIES)
     assert ident["libraries"]["numpy"] == importlib.metadata.version("numpy")
     assert recorded_identity({**ident, "status": "complete", "started_at": "now"}) == ident
 
@@ -282,8 +282,8 @@ def test_pair_identity_imports_no_torch(tmp_path: pathlib.Path):
     script = textwrap.dedent(
         """
         import sys
-        from harness.identity import code_identity, pair_identity
-        from harness.study import load_study
+        from harness.studies import code_identity, pair_identity
+        from harness.studies import load_study
 
         study = load_study("ident.toml")
         for view in study.split():

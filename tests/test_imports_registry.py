@@ -17,10 +17,18 @@ import torch
 from stable_baselines3 import PPO
 
 from custom_agents import RandomAgent
-from harness import imports, registry, sources
-from harness.families import HandWrittenKind, LibraryKind, constructor_parameters, family_of, import_paths_in
+from harness import agents, imports, studies
+from harness.agents import (
+    HandWrittenKind,
+    KindError,
+    LibraryKind,
+    check_kind,
+    constructor_parameters,
+    family_of,
+    import_paths_in,
+    resolve_kind,
+)
 from harness.imports import ImportPathError
-from harness.registry import KindError, check_kind, resolve_kind
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -240,7 +248,7 @@ def small_tree(root: pathlib.Path) -> dict[str, pathlib.Path]:
 
 def test_local_sources_follows_local_imports_only(tmp_path):
     tree = small_tree(tmp_path / "code")
-    found = sources.local_sources(tree["agent.py"], [tmp_path / "code"])
+    found = studies.local_sources(tree["agent.py"], [tmp_path / "code"])
     expected = [
         "agent.py",
         "helper.py",
@@ -256,7 +264,7 @@ def test_local_sources_follows_local_imports_only(tmp_path):
 
 def test_local_sources_of_a_file_in_a_package_brings_its_parent_init(tmp_path):
     tree = small_tree(tmp_path / "code")
-    found = sources.local_sources(tree["pkg/sub.py"], [tmp_path / "code"])
+    found = studies.local_sources(tree["pkg/sub.py"], [tmp_path / "code"])
     assert found == sorted(
         tree[name].resolve() for name in ("pkg/__init__.py", "pkg/inner.py", "pkg/sibling.py", "pkg/sub.py")
     )
@@ -265,7 +273,7 @@ def test_local_sources_of_a_file_in_a_package_brings_its_parent_init(tmp_path):
 def test_local_sources_of_a_module_in_a_package_that_imports_nothing(tmp_path):
     tree = small_tree(tmp_path / "code")
     quiet = write(tmp_path / "code" / "pkg" / "deep" / "quiet.py", "X = 1\n")
-    found = sources.local_sources(quiet, [tmp_path / "code"])
+    found = studies.local_sources(quiet, [tmp_path / "code"])
     assert found == sorted(p.resolve() for p in (quiet, tree["pkg/__init__.py"], tree["pkg/deep/__init__.py"]))
 
 
@@ -273,29 +281,29 @@ def test_local_sources_skips_a_file_that_does_not_parse(tmp_path):
     start = write(tmp_path / "start.py", "import bad\nimport good\n")
     write(tmp_path / "bad.py", "def (:\n")
     write(tmp_path / "good.py", "")
-    assert [p.name for p in sources.local_sources(start, [tmp_path])] == ["bad.py", "good.py", "start.py"]
+    assert [p.name for p in studies.local_sources(start, [tmp_path])] == ["bad.py", "good.py", "start.py"]
 
 
 def test_fingerprint_depends_on_content_and_names_not_place(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     tree = small_tree(one)
     shutil.copytree(one, two)
-    files_one = sources.local_sources(tree["agent.py"], [one])
-    files_two = sources.local_sources(two / "agent.py", [two])
-    first = sources.fingerprint(files_one, [one.resolve()])
-    assert first == sources.fingerprint(files_two, [two.resolve()])
+    files_one = studies.local_sources(tree["agent.py"], [one])
+    files_two = studies.local_sources(two / "agent.py", [two])
+    first = studies.fingerprint(files_one, [one.resolve()])
+    assert first == studies.fingerprint(files_two, [two.resolve()])
     assert len(first) == 16
     (two / "pkg" / "inner.py").write_text("def f(): return 1\n")
-    assert sources.fingerprint(files_two, [two.resolve()]) != first
+    assert studies.fingerprint(files_two, [two.resolve()]) != first
     (two / "pkg" / "inner.py").write_text("def f(): pass\n")
-    assert sources.fingerprint(files_two, [two.resolve()]) == first
+    assert studies.fingerprint(files_two, [two.resolve()]) == first
 
 
 # -- registry ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "kind", [*registry.BUILTINS, "stable_baselines3:PPO", "examples/my_agents.py:ExpectedSarsaAgent"]
+    "kind", [*agents.BUILTINS, "stable_baselines3:PPO", "examples/my_agents.py:ExpectedSarsaAgent"]
 )
 def test_check_kind_accepts(kind):
     check_kind(kind, REPO)
@@ -321,10 +329,10 @@ def test_reading_studies_and_checking_kinds_import_no_torch():
     code = textwrap.dedent(
         """
         import pathlib, sys
-        import harness.study
-        from harness.registry import check_kind
-        harness.study.load_study("cartpole")
-        harness.study.load_study("examples/study.toml")
+        import harness.studies
+        from harness.agents import check_kind
+        harness.studies.load_study("cartpole")
+        harness.studies.load_study("examples/study.toml")
         for kind in ("random", "sb3_dqn", "stable_baselines3:PPO", "examples/my_agents.py:ExpectedSarsaAgent"):
             check_kind(kind, pathlib.Path.cwd())
         print(sorted(name for name in ("torch", "stable_baselines3", "my_agents") if name in sys.modules))
@@ -364,7 +372,7 @@ def test_resolve_kind_refuses_a_file_that_does_not_import(isolated):
 def test_resolve_kind_families(isolated):
     assert isinstance(resolve_kind("tabular_q"), HandWrittenKind)
     dqn = resolve_kind("sb3_dqn")
-    assert isinstance(dqn, LibraryKind) and dqn.presets is registry.sb3_dqn_preset
+    assert isinstance(dqn, LibraryKind) and dqn.presets is agents.sb3_dqn_preset
     ppo = resolve_kind("stable_baselines3:PPO")
     assert isinstance(ppo, LibraryKind) and ppo.presets is None
     assert ppo.class_path == "stable_baselines3.ppo.ppo:PPO"
@@ -457,7 +465,7 @@ def test_resolved_hyperparameters_are_plain_and_resolve_to_themselves(kind, valu
 
 
 def test_library_build_imports_classes_by_path(ppo):
-    from harness.envs import make_training_env
+    from harness.conditions import make_training_env
 
     values = ppo.resolve(
         {"n_steps": 64, "batch_size": 32, "policy_kwargs": {"activation_fn": "torch.nn:Tanh", "net_arch": [8]}}

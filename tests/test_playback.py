@@ -7,11 +7,10 @@ import pathlib
 
 import pytest
 
+from harness.agents import resolve_kind
 from harness.cli import main
-from harness.envs import make_eval_envs, make_training_env
-from harness.evaluation import run_episodes
-from harness.playback import PlaybackError, play
-from harness.registry import resolve_kind
+from harness.conditions import make_eval_envs, make_training_env, run_episodes
+from harness.report import PlaybackError, play
 
 EVAL_SEED = 1_000_000
 

@@ -24,11 +24,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from harness import stats
-from harness.envs import make_env, time_limit
-from harness.profiles import PROFILES, EpisodeRules, ProfileError, SuccessRule, profile_for
-from harness.runner import PairTask, run_pair
-from harness.study import StudyError, parse_study, resolve_study
+from harness.analysis import stats
+from harness.conditions import PROFILES, EpisodeRules, ProfileError, SuccessRule, make_env, profile_for, time_limit
+from harness.execution import PairTask, run_pair
+from harness.studies import StudyError, parse_study, resolve_study
 
 Policy = Callable[[Any, gym.Env], Any]
 

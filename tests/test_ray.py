@@ -22,8 +22,8 @@ import time
 import psutil
 import pytest
 
-from harness.results import read_run
-from harness.study import load_study
+from harness.store import read_run
+from harness.studies import load_study
 
 pytestmark = pytest.mark.slow
 
@@ -219,7 +219,7 @@ def test_local_instance_listens_on_loopback_only():
     listens on 127.0.0.1, even when the caller set none of Ray's variables."""
     code = (
         "import os\n"
-        "from harness.ray_executor import RayExecutor\n"
+        "from harness.execution import RayExecutor\n"
         "with RayExecutor(num_cpus=1):\n"
         "    import ray\n"
         "    import psutil\n"

@@ -14,17 +14,13 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import pytest
 
-from harness import markdown, model
+from harness import analysis
+from harness.analysis import StudyResults
 from harness.cli import main
 from harness.errors import ReportError
-from harness.identity import run_settings
-from harness.model import StudyResults
-from harness.plots import picture_names
-from harness.publish import check_out, publish
-from harness.report import write_report
-from harness.results import EPISODE_COLUMNS, EVAL_COLUMNS
-from harness.schema import EPISODES, EVALS, EpisodeRow, EvalRow
-from harness.study import parse_study, resolve_study, to_toml
+from harness.report import Results, check_out, markdown, picture_names, publish, write_report
+from harness.schema import EPISODE_COLUMNS, EPISODES, EVAL_COLUMNS, EVALS, EpisodeRow, EvalRow
+from harness.studies import parse_study, resolve_study, run_settings, to_toml
 
 ENV_ID = "CartPole-v1"
 EVAL_SEED = 1_000_000
@@ -197,7 +193,7 @@ def study_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 @pytest.fixture(scope="module")
 def results(study_dir: pathlib.Path) -> StudyResults:
     """The synthetic study's numbers model (default resamples, as the report)."""
-    return model.load(study_dir)
+    return analysis.load(study_dir)
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +241,7 @@ def test_model_summary_holds_the_known_numbers(results: StudyResults) -> None:
 
 def test_model_runs_hold_each_seeds_numbers(results: StudyResults) -> None:
     runs = results.envs[ENV_ID].runs.set_index(["agent", "seed"])
-    assert list(runs.reset_index().columns) == list(model.RUN_COLUMNS)
+    assert list(runs.reset_index().columns) == list(analysis.RUN_COLUMNS)
     first = runs.loc[("custom_dqn", 0)]
     assert first["status"] == "complete" and first["final_return"] == 100.0
     assert first["score"] == pytest.approx(0.2)  # 100 on [0, 500]
@@ -293,7 +289,7 @@ def test_model_long_tables_start_with_env_agent_and_seed(results: StudyResults) 
 
 
 def test_same_runs_give_the_same_numbers(study_dir: pathlib.Path) -> None:
-    first, second = model.load(study_dir, REPS), model.load(study_dir, REPS)
+    first, second = analysis.load(study_dir, REPS), analysis.load(study_dir, REPS)
     pd.testing.assert_frame_equal(first.summary, second.summary)
     env_a, env_b = first.envs[ENV_ID], second.envs[ENV_ID]
     for name in ("runs", "curves", "improvement", "paired"):
@@ -434,7 +430,7 @@ def test_failed_and_missing_pairs_are_marked(tmp_path: pathlib.Path) -> None:
     assert "| sb3_dqn | 2 | missing | no run folder |" in problems
     paired = readme_row(section(readme, "### Declared pairs on the same episodes"), "custom_dqn | sb3_dqn")
     assert "| 3 | 6 |" in paired  # the 3 seeds both completed
-    statuses = model.load(study_dir, REPS).pairs.set_index(["agent", "seed"])["status"]
+    statuses = analysis.load(study_dir, REPS).pairs.set_index(["agent", "seed"])["status"]
     assert statuses[("random", 3)] == "failed" and statuses[("sb3_dqn", 2)] == "missing"
     assert (statuses == "complete").sum() == 10
 
@@ -442,7 +438,7 @@ def test_failed_and_missing_pairs_are_marked(tmp_path: pathlib.Path) -> None:
 def test_an_interrupted_run_is_incomplete(tmp_path: pathlib.Path) -> None:
     study_dir = make_study(tmp_path)
     (study_dir / "random" / "seed_1" / "run.json").unlink()  # a run killed before it finished
-    results = model.load(study_dir, REPS)
+    results = analysis.load(study_dir, REPS)
     pair = results.pairs.set_index(["agent", "seed"]).loc[("random", 1)]
     assert pair["status"] == "incomplete" and "run.json" in pair["error"]
     assert results.envs[ENV_ID].summary.set_index("agent").loc["random", "runs_complete"] == 3
@@ -470,7 +466,7 @@ def test_a_run_measured_by_another_success_rule_is_stale(tmp_path: pathlib.Path)
     assert record["profile"] == {"success": "truncated", "max_episode_steps": None}
     record["profile"] = {"success": "terminated", "max_episode_steps": None}
     path.write_text(json.dumps(record))
-    pairs = model.load(study_dir, REPS).pairs.set_index(["agent", "seed"])
+    pairs = analysis.load(study_dir, REPS).pairs.set_index(["agent", "seed"])
     assert pairs.loc[("random", 2), "status"] == "stale"
     assert "profile" in pairs.loc[("random", 2), "error"]
 
@@ -482,7 +478,7 @@ def test_a_run_from_before_env_profiles_counts_as_cartpoles(tmp_path: pathlib.Pa
     record = json.loads(path.read_text())
     del record["profile"]
     path.write_text(json.dumps(record))
-    pairs = model.load(study_dir, REPS).pairs.set_index(["agent", "seed"])
+    pairs = analysis.load(study_dir, REPS).pairs.set_index(["agent", "seed"])
     assert pairs.loc[("random", 2), "status"] == "complete"
 
 
@@ -511,11 +507,11 @@ def test_a_declared_pair_is_the_only_paired_comparison(tmp_path: pathlib.Path) -
     study_dir = make_study(tmp_path)
     text = (study_dir / "study.toml").read_text()
     (study_dir / "study.toml").write_text(text.replace('paired = [["custom_dqn", "sb3_dqn"]]', "paired = []"))
-    assert model.load(study_dir, REPS).envs[ENV_ID].paired.empty
+    assert analysis.load(study_dir, REPS).envs[ENV_ID].paired.empty
     readme = write_report(study_dir, tmp_path / "out", video=False, reps=REPS).read_text()
     assert "declares no pairs" in section(readme, "### Declared pairs on the same episodes")
     (study_dir / "study.toml").write_text(text.replace('[["custom_dqn", "sb3_dqn"]]', '[["sb3_dqn", "random"]]'))
-    paired = model.load(study_dir, REPS).envs[ENV_ID].paired
+    paired = analysis.load(study_dir, REPS).envs[ENV_ID].paired
     assert list(zip(paired["x"], paired["y"])) == [("sb3_dqn", "random")]
     readme = write_report(study_dir, tmp_path / "out", video=False, reps=REPS).read_text()
     row = readme_row(section(readme, "### Declared pairs on the same episodes"), "sb3_dqn | random")
@@ -528,7 +524,7 @@ def test_a_declared_pair_without_a_shared_seed_says_so(tmp_path: pathlib.Path) -
     for seed in FINAL:
         path = study_dir / "sb3_dqn" / f"seed_{seed}" / "run.json"
         path.write_text(json.dumps({"status": "failed", "error": "RuntimeError: x", "label": "sb3_dqn", "seed": seed}))
-    paired = model.load(study_dir, REPS).envs[ENV_ID].paired
+    paired = analysis.load(study_dir, REPS).envs[ENV_ID].paired
     assert (paired["n_runs"].tolist(), paired["n_pairs"].tolist()) == ([0], [0])
     readme = write_report(study_dir, tmp_path / "out", video=False, reps=REPS).read_text()
     assert "custom_dqn and sb3_dqn have no seed that both completed." in readme
@@ -558,7 +554,7 @@ def test_same_runs_give_the_same_report(tmp_path: pathlib.Path) -> None:
 
 def test_write_results_of_a_loaded_model_is_the_same_report(study_dir: pathlib.Path, tmp_path: pathlib.Path) -> None:
     by_folder = write_report(study_dir, tmp_path / "a", video=False, reps=REPS).parent
-    by_model = model.load(study_dir, REPS).write_report(tmp_path / "b", video=False).parent
+    by_model = Results.from_folder(study_dir, REPS).write_report(tmp_path / "b", video=False).parent
     assert (by_folder / "summary.csv").read_bytes() == (by_model / "summary.csv").read_bytes()
 
 
@@ -592,7 +588,7 @@ def test_corrupt_csv_variants(tmp_path: pathlib.Path, content: str, why: str) ->
     study_dir = make_study(tmp_path)
     (study_dir / "random" / "seed_0" / "evals.csv").write_text(content)
     with pytest.raises(ReportError, match=why):
-        model.load(study_dir, REPS)
+        analysis.load(study_dir, REPS)
     with pytest.raises(ReportError, match=why):
         write_report(study_dir, tmp_path / "out", video=False, reps=REPS)
     assert not (tmp_path / "out").exists()
@@ -617,7 +613,7 @@ def test_empty_and_missing_folders_are_one_line_errors(tmp_path: pathlib.Path) -
     with pytest.raises(ReportError, match=r"empty"):
         write_report(empty, tmp_path / "out", video=False, reps=REPS)
     with pytest.raises(ReportError, match=r"empty"):
-        model.load(empty, REPS)
+        analysis.load(empty, REPS)
     assert not (tmp_path / "out").exists()
 
 
@@ -759,8 +755,8 @@ def test_a_report_with_a_subfolder_is_not_replaced(tmp_path: pathlib.Path) -> No
 
 
 def test_episodes_are_rendered_to_gif_and_mp4(tmp_path: pathlib.Path) -> None:
-    from harness.envs import make_training_env
-    from harness.registry import resolve_kind
+    from harness.agents import resolve_kind
+    from harness.conditions import make_training_env
 
     study_dir = tmp_path / "runs" / "synthetic"
     study_dir.mkdir(parents=True)

@@ -13,11 +13,10 @@ from helpers import EpisodeStarts, ResetRecorder
 from stable_baselines3.common.callbacks import CallbackList
 
 from custom_agents import RandomAgent
-from harness.callbacks import Evaluator, RunGuard
-from harness.results import EPISODE_COLUMNS, EVAL_COLUMNS
-from harness.runner import PairTask, build_run, run_pair
-from harness.seeding import single_thread
-from harness.study import Study, parse_study, resolve_study
+from harness.conditions import Evaluator, RunGuard, single_thread
+from harness.execution import PairTask, build_run, run_pair
+from harness.schema import EPISODE_COLUMNS, EVAL_COLUMNS
+from harness.studies import Study, parse_study, resolve_study
 
 TINY = """\
 [study]

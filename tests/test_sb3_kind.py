@@ -16,9 +16,9 @@ from torch import nn
 
 from custom_agents.dqn import DQNConfig
 from custom_agents.presets import DQN_PRESETS, ZOO_DQN, sb3_kwargs
-from harness.envs import make_training_env
-from harness.registry import KindError, resolve_kind
-from harness.study import StudyError, parse_study, resolve_study
+from harness.agents import KindError, resolve_kind
+from harness.conditions import make_training_env
+from harness.studies import StudyError, parse_study, resolve_study
 
 ENV_ID = "CartPole-v1"
 SB3 = resolve_kind("sb3_dqn")

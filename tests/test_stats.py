@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from rliable import metrics
 
-from harness import stats
+from harness.analysis import stats
 
 
 def test_mean_of_constant_scores_has_a_zero_width_interval_at_that_constant() -> None:

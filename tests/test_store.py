@@ -28,13 +28,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness import cache as cache_module
-from harness import model, results, scheduler, stats, store
-from harness.identity import identity_hash, recorded_identity
+from harness import analysis, execution, store
+from harness.analysis import stats
+from harness.execution import PairTask
 from harness.report import write_report
-from harness.runner import PairTask
 from harness.store import StoreBusy, StudyStore, study_status
-from harness.study import parse_study, resolve_study
+from harness.studies import identity_hash, parse_study, recorded_identity, resolve_study
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TINY_DQN = """kind = "custom_dqn"
@@ -662,19 +661,17 @@ class Crash(Exception):
 
 
 class RenameBudget:
-    """`os` for `harness.store`, whose `rename` works `n` times, then crashes."""
+    """`os.rename` (what the store moves runs with) that works `n` times, then crashes."""
 
     def __init__(self, n: int) -> None:
         self.n = n
+        self.real_rename = os.rename
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(os, name)
-
-    def rename(self, source: Any, target: Any) -> None:
+    def __call__(self, source: Any, target: Any) -> None:
         if self.n == 0:
             raise Crash
         self.n -= 1
-        os.rename(source, target)
+        self.real_rename(source, target)
 
 
 class NoTraining:
@@ -702,8 +699,8 @@ def test_a_crash_between_renames_leaves_every_run_whole(
         executor = NoTraining()
         with monkeypatch.context() as patch:
             if budget is not None:
-                patch.setattr(store, "os", RenameBudget(budget))
-            scheduler.compare(study, runs_dir, executor, stream=io.StringIO())  # type: ignore[arg-type]
+                patch.setattr(os, "rename", RenameBudget(budget))
+            execution.compare(study, runs_dir, executor, stream=io.StringIO())  # type: ignore[arg-type]
         return executor
 
     # setting the runs aside crashes after `renames` of them
@@ -742,7 +739,7 @@ def test_a_report_from_the_cache_is_the_report_from_scratch(base: pathlib.Path, 
         readme = write_report(study_dir, out, video=False, reps=REPS, cache=cache)
         return readme_without_date(readme), (out / "summary.csv").read_bytes()
 
-    numbers = study_dir / model.CACHE_FOLDER / cache_module.NUMBERS_FILE
+    numbers = study_dir / store.CACHE_FOLDER / store.NUMBERS_FILE
     cold = report(cache=True)  # fills the cache
     assert numbers.is_file()
     kept = numbers.read_bytes()
@@ -769,11 +766,11 @@ def test_after_one_agent_changed_only_its_intervals_are_computed_again(
     for name in ("mean_interval", "iqm_interval", "pointwise_mean_interval"):
         monkeypatch.setattr(stats, name, counted(getattr(stats, name)))
 
-    scratch = model.load(study_dir, reps=REPS)
+    scratch = analysis.load(study_dir, reps=REPS)
     assert len(calls) >= 3 * len(BASE_AGENTS)
-    keys = set(json.loads((study_dir / model.CACHE_FOLDER / cache_module.NUMBERS_FILE).read_text()))
+    keys = set(json.loads((study_dir / store.CACHE_FOLDER / store.NUMBERS_FILE).read_text()))
     calls.clear()
-    cached = model.load(study_dir, reps=REPS)
+    cached = analysis.load(study_dir, reps=REPS)
     assert calls == []  # everything from the cache
     pd_equal(cached.envs["CartPole-v1"].summary, scratch.envs["CartPole-v1"].summary)
 
@@ -782,14 +779,14 @@ def test_after_one_agent_changed_only_its_intervals_are_computed_again(
         shutil.rmtree(study_dir / key)
         shutil.copytree(round_trip.changed_copy / key, study_dir / key)
     shutil.copy(round_trip.changed_copy / "study.toml", study_dir / "study.toml")
-    changed = model.load(study_dir, reps=REPS)
+    changed = analysis.load(study_dir, reps=REPS)
     tabular_states = {
-        model.random_state("tabular_q", name)
+        analysis.random_state("tabular_q", name)
         for name in ("final_mean", "final_iqm", "success", "eval_curve", "train_curve", "success_curve")
     }
     assert calls and {state for _, state in calls} <= tabular_states
     assert {name for name, _ in calls} >= {"mean_interval", "iqm_interval", "pointwise_mean_interval"}
-    new_keys = set(json.loads((study_dir / model.CACHE_FOLDER / cache_module.NUMBERS_FILE).read_text()))
+    new_keys = set(json.loads((study_dir / store.CACHE_FOLDER / store.NUMBERS_FILE).read_text()))
     assert new_keys != keys and len(new_keys) == len(keys)  # tabular_q's entries replaced, none left over
     # the numbers of the agents that did not change are the same
     summary = changed.envs["CartPole-v1"].summary.set_index("agent")
@@ -805,28 +802,26 @@ def pd_equal(a: Any, b: Any) -> None:
 
 
 class ReplaceTogether:
-    """`os` for `harness.results`, whose `replace` waits until two threads reach it."""
+    """`os.replace` that waits until two threads reach it, then renames."""
 
     def __init__(self) -> None:
         self.barrier = threading.Barrier(2, timeout=10)
+        self.real_replace = os.replace
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(os, name)
-
-    def replace(self, source: Any, target: Any) -> None:
+    def __call__(self, source: Any, target: Any) -> None:
         self.barrier.wait()
-        os.replace(source, target)
+        self.real_replace(source, target)
 
 
 def test_two_reports_at_once_both_save_their_cache(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch):
     folder = tmp_path / ".cache"
-    caches = [cache_module.Cache(folder), cache_module.Cache(folder)]
+    caches = [store.Cache(folder), store.Cache(folder)]
     for i, cache in enumerate(caches):
         cache.numbers("x", [np.arange(3.0) + i], 0, compute=lambda i=i: [float(i)])
-    monkeypatch.setattr(results, "os", ReplaceTogether())
+    monkeypatch.setattr(os, "replace", ReplaceTogether())
     errors: list[BaseException] = []
 
-    def save(cache: cache_module.Cache) -> None:
+    def save(cache: store.Cache) -> None:
         try:
             cache.save()
         except BaseException as error:  # kept for the assertion
@@ -838,7 +833,7 @@ def test_two_reports_at_once_both_save_their_cache(tmp_path: pathlib.Path, monke
     for thread in threads:
         thread.join(timeout=30)
     assert errors == []
-    assert len(json.loads((folder / cache_module.NUMBERS_FILE).read_text())) == 1
+    assert len(json.loads((folder / store.NUMBERS_FILE).read_text())) == 1
 
 
 # -- longest first -----------------------------------------------------------------------------
@@ -868,7 +863,7 @@ def test_longest_first_orders_by_recorded_speed_else_by_the_cost_hint(
     monkeypatch.delenv("HARNESS_SCHEDULE", raising=False)
 
     def order() -> list[str]:
-        return [task.label for task in scheduler.longest_first(tasks, keeper)]
+        return [task.label for task in execution.longest_first(tasks, keeper)]
 
     assert order()[0] == "sb3_dqn"  # no runs yet: the registry's cost hints (SB3's DQN is the slowest)
     # tabular_q's earlier runs (here one set aside) say it takes 10 ms a step; random's 1 us

@@ -10,8 +10,8 @@ import pathlib
 
 import pytest
 
-from harness.seeding import EVAL_SEED_BASE
-from harness.study import Study, StudyError, load_study, parse_study, resolve_study, to_toml
+from harness.conditions import EVAL_SEED_BASE
+from harness.studies import Study, StudyError, load_study, parse_study, resolve_study, to_toml
 
 SOURCE = "/studies/my_study.toml"
 

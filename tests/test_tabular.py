@@ -13,9 +13,7 @@ from stable_baselines3.common.callbacks import BaseCallback, StopTrainingOnMaxEp
 
 from custom_agents import RandomAgent, TabularQAgent, TabularSarsaAgent
 from custom_agents.tabular import log_decay
-from harness.envs import make_eval_envs, make_training_env
-from harness.evaluation import run_episodes
-from harness.seeding import evaluation_seeds
+from harness.conditions import evaluation_seeds, make_eval_envs, make_training_env, run_episodes
 
 TABULAR_AGENTS = [TabularQAgent, TabularSarsaAgent]
 

@@ -33,12 +33,10 @@ from custom_agents.discretize import (
 )
 from custom_agents.dqn import DQNAgent
 from custom_agents.tabular import TabularQAgent
-from harness.envs import make_eval_envs, make_training_env
-from harness.evaluation import run_episodes
-from harness.profiles import PROFILES
-from harness.registry import KindError, resolve_kind
-from harness.runner import PairTask, build_model, run_pair
-from harness.study import StudyError, parse_study, resolve_study
+from harness.agents import KindError, build_model, resolve_kind
+from harness.conditions import PROFILES, make_eval_envs, make_training_env, run_episodes
+from harness.execution import PairTask, run_pair
+from harness.studies import StudyError, parse_study, resolve_study
 
 # ----------------------------------------------------------------------------------------------
 # Auto bounds

@@ -1,0 +1,55 @@
+"""Running a study's pairs: one run (`runner`), the plan of what to run and the compare loop
+(`scheduler`), where pairs run (`executors`: local worker processes; `ray_executor`: Ray tasks),
+the progress display (`progress`) and Ctrl-C at safe moments (`interrupts`).
+
+The runner, the scheduler and the executors import torch and SB3 (a worker process starts with
+them loaded), and the Ray executor imports Ray: they are imported on first use, so a command that
+only reads (status, report) never loads them.
+"""
+
+from typing import TYPE_CHECKING
+
+from harness.execution import interrupts
+from harness.execution.progress import StudyProgress
+from harness.imports import lazy_exports
+
+if TYPE_CHECKING:  # imported on first use below: torch, SB3, Ray
+    from harness.execution.executors import Executor, LocalExecutor, lost_record
+    from harness.execution.ray_executor import RayExecutor, stage_code
+    from harness.execution.runner import PairTask, build_run, class_record, machine, run_pair, source_commit, versions
+    from harness.execution.scheduler import CompareOutcome, Plan, compare, longest_first, plan
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        **dict.fromkeys(("Executor", "LocalExecutor", "lost_record"), "harness.execution.executors"),
+        **dict.fromkeys(("RayExecutor", "stage_code"), "harness.execution.ray_executor"),
+        **dict.fromkeys(
+            ("PairTask", "build_run", "class_record", "machine", "run_pair", "source_commit", "versions"),
+            "harness.execution.runner",
+        ),
+        **dict.fromkeys(("CompareOutcome", "Plan", "compare", "longest_first", "plan"), "harness.execution.scheduler"),
+    },
+)
+
+__all__ = [
+    "CompareOutcome",
+    "Executor",
+    "LocalExecutor",
+    "PairTask",
+    "Plan",
+    "RayExecutor",
+    "StudyProgress",
+    "build_run",
+    "class_record",
+    "compare",
+    "interrupts",
+    "longest_first",
+    "lost_record",
+    "machine",
+    "plan",
+    "run_pair",
+    "source_commit",
+    "stage_code",
+    "versions",
+]

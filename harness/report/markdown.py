@@ -1,0 +1,658 @@
+"""The report's README.md, written from the numbers model (`harness.model`) alone.
+
+A one-env study reads as it always has: header, summary, pictures, pairwise comparison, episodes,
+hyperparameters, reproduce command, every run. A study across envs adds an aggregate across envs
+first and then one section per env with the same content.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import pathlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from harness.analysis import EnvResults, StudyResults, stats
+from harness.report.plots import picture_names
+from harness.schema import STUDY_FILE
+
+
+def readme(results: StudyResults, final_out: pathlib.Path, now: datetime.datetime, media: pd.DataFrame | None) -> str:
+    """The whole README. `final_out`: where the report will live (named in the reproduce
+    command); `media`: the episodes rendered (`harness.media.render`), None without videos."""
+    settings = results.study.settings
+    sections = [header(results, now)]
+    if results.aggregate is not None:
+        sections.append(aggregate_section(results))
+    for env in results.envs.values():
+        level = "###" if results.across_envs else "##"
+        if results.across_envs:
+            sections.append(f"## {env.env_id}\n\n{env_facts(env)}\n")
+        sections += env_sections(results, env, level, media)
+    sections += [
+        "## Reproduce\n",
+        reproduce_section(results, final_out),
+        "## Appendix: every run\n",
+        f"Final return and success rate: the last evaluation ({settings.n_eval_episodes} episodes); "
+        f"training success rate: over all training episodes; score: the final return normalised by the "
+        f"env's return range.\n",
+    ]
+    for env in results.envs.values():
+        if results.across_envs:
+            sections.append(f"### {env.env_id}\n")
+        sections.append(appendix_table(env) + "\n")
+    return "\n".join(sections)
+
+
+# ----------------------------------------------------------------------------------------------
+# Header
+
+
+def header(results: StudyResults, now: datetime.datetime) -> str:
+    """Title and the study's facts."""
+    study, settings = results.study, results.study.settings
+    records = [pair.run.record for pair in results.files.pairs if pair.run]
+    complete = len(records)
+    walls = [(float((r.get("timings") or {}).get("wall_time_s", math.nan)), r) for r in records]
+    walls = [(w, r) for w, r in walls if not math.isnan(w)]
+    longest = max(walls, key=lambda item: item[0]) if walls else None
+    eval_seeds = f"{settings.eval_seed}–{settings.eval_seed + settings.n_eval_episodes - 1}"
+    n_pairs = len(results.files.pairs)
+    envs = f" x {_count(len(results.envs), 'env')}" if results.across_envs else ""
+    lines = [
+        f"# {study.name}: cartpole-compare report",
+        "",
+        *([settings.description, ""] if settings.description else []),
+        f"- **study**: {study.name} ({_count(len(study.agents), 'agent')} x {_count(len(settings.seeds), 'seed')}"
+        f"{envs} = {n_pairs} runs, {complete} complete), read from `{results.study_dir / STUDY_FILE}`",
+    ]
+    if results.across_envs:
+        lines.append(f"- **environments**: {', '.join(results.envs)} (each described in its section)")
+    else:
+        env = next(iter(results.envs.values()))
+        lines += [
+            f"- **environment**: {env.env_id}; {env_facts(env, inline=True)}",
+            f"- **budget**: {settings.total_timesteps:,} env steps per run, the same for every agent",
+        ]
+    lines += [
+        f"- **seeds**: {', '.join(str(s) for s in sorted(settings.seeds))}",
+        f"- **evaluation**: {settings.n_eval_episodes} episodes with the deterministic policy at step 0, every "
+        f"{_evaluation_every(results)} and at the end of training; episode i starts from reset seed "
+        f"{settings.eval_seed} + i ({eval_seeds}), the same for every agent and evaluation",
+        f"- **date**: {now.strftime('%Y-%m-%d %H:%M')} UTC",
+        f"- **git commit** (of the harness that made the runs): {_commit_text(records)}",
+        f"- **versions**: {_versions_text(records)}",
+        f"- **machine**: {_machine_text(records)}",
+        f"- **total wall time**: {sum(w for w, _ in walls):,.1f} s summed over {len(walls)} complete runs"
+        + (
+            f" (longest: {_where(longest[1], results)} seed {longest[1].get('seed')}, {longest[0]:,.1f} s)"
+            if longest
+            else ""
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def env_facts(env: EnvResults, inline: bool = False) -> str:
+    """What success and the return range mean on the env, its threshold, budget and time limit."""
+    profile = env.profile
+    lo, hi = profile.return_range
+    text = (
+        f"success = {profile.success_words} (rule: `{profile.success}`); returns normalised to [0, 1] on "
+        f"[{_num(lo, 1)}, {_num(hi, 1)}] ({profile.range_source}); threshold {_num(profile.threshold, 1)} "
+        f"(a mean evaluation return counted as solved)"
+    )
+    if profile.max_episode_steps is not None:
+        text += f"; time limit {profile.max_episode_steps} steps, set by the harness"
+    if inline:
+        return text
+    return f"- **environment**: {text}\n- **budget**: {env.study.settings.total_timesteps:,} env steps per run"
+
+
+def _evaluation_every(results: StudyResults) -> str:
+    freqs = {env.env_id: env.study.settings.eval_freq for env in results.envs.values()}
+    if len(set(freqs.values())) == 1:
+        return f"{next(iter(freqs.values())):,} env steps"
+    return "; ".join(f"{freq:,} env steps on {env_id}" for env_id, freq in freqs.items())
+
+
+def _where(record: Mapping[str, Any], results: StudyResults) -> str:
+    label = str(record.get("label"))
+    return f"{label} on {record.get('env_id')}" if results.across_envs else label
+
+
+def _distinct(records: Sequence[Mapping[str, Any]], key: str) -> list[tuple[dict[str, Any], int]]:
+    """Distinct values of `record[key]` with how many runs had each, most common first."""
+    seen: list[tuple[dict[str, Any], int]] = []
+    for record in records:
+        value = dict(record.get(key) or {})
+        for i, (known, count) in enumerate(seen):
+            if known == value:
+                seen[i] = (known, count + 1)
+                break
+        else:
+            seen.append((value, 1))
+    return sorted(seen, key=lambda item: -item[1])
+
+
+def _versions_text(records: Sequence[Mapping[str, Any]]) -> str:
+    parts = []
+    for versions, count in _distinct(records, "versions"):
+        text = ", ".join(f"{name} {version}" for name, version in versions.items() if name != "git_commit")
+        text = text or "unknown"
+        parts.append(text if len(records) == count else f"{text} ({count} runs)")
+    return "; ".join(parts)
+
+
+def _machine_text(records: Sequence[Mapping[str, Any]]) -> str:
+    parts = []
+    for machine, count in _distinct(records, "machine"):
+        text = (
+            f"{machine.get('cpu', 'unknown CPU')}, {machine.get('cores', '?')} cores, "
+            f"{machine.get('torch_threads', '?')} torch thread(s) per run"
+        )
+        if machine.get("cuda"):
+            text += f", {machine['cuda']}"
+        if machine.get("platform"):
+            text += f", {machine['platform']}"
+        parts.append(text if len(records) == count else f"{text} ({count} runs)")
+    return "; ".join(parts)
+
+
+def _commit_text(records: Sequence[Mapping[str, Any]]) -> str:
+    """The commits of the code that made the runs (`run.json` versions.git_commit)."""
+    commits: dict[str, int] = {}
+    for record in records:
+        commit = (record.get("versions") or {}).get("git_commit", "not recorded")
+        commits[commit] = commits.get(commit, 0) + 1
+    if len(commits) == 1:
+        return next(iter(commits))
+    return "; ".join(f"{commit} ({count} runs)" for commit, count in sorted(commits.items(), key=lambda kv: -kv[1]))
+
+
+# ----------------------------------------------------------------------------------------------
+# Across envs
+
+
+def aggregate_section(results: StudyResults) -> str:
+    """The aggregate across envs: normalisation, IQM / mean / optimality gap, probability of
+    improvement, performance profile."""
+    aggregate = results.aggregate
+    assert aggregate is not None
+    ranges = "; ".join(
+        f"{env.env_id} [{_num(env.profile.return_range[0], 1)}, {_num(env.profile.return_range[1], 1)}]"
+        for env in results.envs.values()
+    )
+    text = [
+        "## Across environments\n",
+        "Each seed's final return on each env (the mean of its last evaluation) is turned into a *score* on "
+        f"[0, 1]: (return − lo) / (hi − lo), clipped, where [lo, hi] is the env's return range ({ranges}; "
+        "each env's section says where its range comes from). A score of 1 is the top of the range (CartPole's "
+        "time limit, Acrobot's and MountainCar's 0, the shortest possible episode); 0 the bottom. The statistics "
+        "below are rliable's, over the seeds × envs scores of each agent, with 95% stratified-bootstrap "
+        f"intervals ({results.reps:,} resamples; seeds resampled within each env). *IQM*: the mean of the middle "
+        "50% of the scores; *mean*: the mean score; *optimality gap*: how far the mean score falls short of 1 "
+        "(lower is better); an agent counts only with the seeds it completed on every env.\n",
+    ]
+    rows = []
+    for label, frame in aggregate.metrics.groupby("agent", sort=False):
+        by_metric = {
+            row["metric"]: stats.Estimate(row["value"], row["low"], row["high"]) for _, row in frame.iterrows()
+        }
+        rows.append(
+            {
+                "agent": label,
+                "seeds": str(int(frame["n_seeds"].iloc[0])),
+                "IQM score [95% CI]": by_metric["IQM"].format(3),
+                "mean score [95% CI]": by_metric["mean"].format(3),
+                "optimality gap [95% CI]": by_metric["optimality gap"].format(3),
+            }
+        )
+    if rows:
+        text.append(_aggregate_sentence(aggregate.metrics) + "\n")
+        text.append(_table(pd.DataFrame(rows)) + "\n")
+    else:
+        text.append("No agent completed a seed on every env, so there is nothing to aggregate.\n")
+    if not aggregate.left_out.empty:
+        left = "; ".join(f"{row['agent']}: seed(s) {row['seeds']}" for _, row in aggregate.left_out.iterrows())
+        text.append(f"Left out, because not complete on every env: {left}.\n")
+    text.append("![Performance profiles: share of scores above each threshold](performance_profile.png)\n")
+    text.append("### Probability of improvement across environments\n")
+    text.append(
+        improvement_text(
+            aggregate.improvement,
+            "P(X > Y) is the probability that, on an env picked at random, a seed of X picked at random ends with a "
+            "higher score than a seed of Y (ties count half; rliable's probability of improvement, averaged over "
+            "envs), with a 95% bootstrap interval resampling the seeds of each agent within each env.",
+            seeds=None,
+        )
+        + "\n"
+    )
+    return "\n".join(text)
+
+
+def _aggregate_sentence(metrics: pd.DataFrame) -> str:
+    iqm = metrics[metrics["metric"] == "IQM"]
+    estimates = {row["agent"]: stats.Estimate(row["value"], row["low"], row["high"]) for _, row in iqm.iterrows()}
+    top = max(round(e.value, 3) for e in estimates.values())
+    best = [label for label, e in estimates.items() if round(e.value, 3) == top]
+    first = estimates[best[0]]
+    verb = "has" if len(best) == 1 else "share"
+    text = f"{_join(best)} {verb} the highest IQM score across envs ({first.format(3)})"
+    overlapping = [
+        f"{label}'s ({e.format(3)})" for label, e in estimates.items() if label not in best and e.overlaps(first)
+    ]
+    if overlapping:
+        return text + f"; its interval overlaps {_join(overlapping)}."
+    return text + ("; its interval overlaps no other agent's." if len(estimates) > len(best) else ".")
+
+
+# ----------------------------------------------------------------------------------------------
+# One env
+
+
+def env_sections(results: StudyResults, env: EnvResults, level: str, media: pd.DataFrame | None) -> list[str]:
+    """Summary, pictures, comparisons, episodes and hyperparameters of one env, at heading `level`."""
+    sub = level + "#"
+    settings = env.study.settings
+    threshold = _num(env.profile.threshold, 0)
+    names = picture_names(env.env_id if results.across_envs else None)
+    problems = problems_section(env, level)
+    episodes = (
+        episodes_section(env, media[media["env_id"] == env.env_id])
+        if media is not None
+        else "Not rendered: the report was built without videos (`--no-video`)."
+    )
+    return [
+        f"{level} Summary\n",
+        f"One row per agent. *Final return*: the mean return of a seed's {settings.n_eval_episodes} evaluation "
+        f"episodes at the end of training; mean and IQM (interquartile mean) are taken across seeds, with 95% "
+        f"stratified-bootstrap intervals (rliable, {results.reps:,} resamples). *Eval success rate*: share of those "
+        f"episodes that succeeded ({env.profile.success_words}); *training success rate*: share of training "
+        f"episodes that did. *Env steps to {threshold}*: the first evaluation at which a seed's mean return "
+        f"reached {threshold}, median over the seeds that got there (how many did, in brackets). *AUC*: area "
+        f"under the evaluation curve, normalised by the env's return range, over the budget (1 = the top of the "
+        f"range from step 0). *env steps/s*: training speed, evaluation time excluded. Also in "
+        f"[summary.csv](summary.csv).\n",
+        summary_sentence(env.summary) + "\n",
+        summary_markdown(env.summary) + "\n",
+        *([problems] if problems else []),
+        f"{level} Pictures\n",
+        "Lines are means across seeds, shaded bands their pointwise 95% bootstrap intervals; each agent has its "
+        "own line style and marker.\n",
+        f"![Evaluation return vs env steps]({names['eval_return']})\n",
+        f"![Training episode return vs env steps]({names['train_return']})\n",
+        f"![Evaluation success rate vs env steps]({names['success_rate']})\n",
+        f"![Final evaluation return per seed]({names['final_return']})\n",
+        f"{level} Pairwise comparison\n",
+        f"{sub} Probability of improvement\n",
+        improvement_text(
+            env.improvement,
+            "P(X > Y) is the probability that a seed of X picked at random ends with a higher final return "
+            "than a seed of Y (ties count half; rliable's probability of improvement), with a 95% bootstrap "
+            "interval resampling the seeds of each; 0.50 means neither tends to do better, and "
+            "P(Y > X) = 1 − P(X > Y).",
+            seeds="seeds (X, Y)",
+        )
+        + "\n",
+        f"{sub} Declared pairs on the same episodes\n",
+        paired_text(env) + "\n",
+        f"{level} An episode of each agent\n",
+        episodes + "\n",
+        f"{level} Hyperparameters\n",
+        "As resolved for the run (presets applied, defaults filled), from study.toml.\n",
+        hyperparameter_table(env) + "\n",
+    ]
+
+
+def summary_markdown(summary: pd.DataFrame) -> str:
+    """The summary table, formatted from the model's (so README and summary.csv agree)."""
+    threshold = _num(summary["threshold"].iloc[0], 0)
+    rows = []
+    for _, row in summary.iterrows():
+        steps = _num(row["steps_to_threshold_median"], 0)
+        reached = f"{row['seeds_reaching_threshold']}/{row['runs_complete']}"
+        rows.append(
+            {
+                "agent": row["agent"],
+                "kind": row["kind"],
+                "runs": f"{row['runs_complete']}/{row['runs_planned']}",
+                "final return, mean [95% CI]": _est(row, "final_return_mean").format(1),
+                "final return, IQM [95% CI]": _est(row, "final_return_iqm").format(1),
+                "eval success rate [95% CI]": _est(row, "eval_success_rate").format(2),
+                "training success rate": _num(row["train_success_rate"], 2),
+                f"env steps to {threshold} (median; seeds)": f"{steps} ({reached})",
+                "AUC (normalised)": _num(row["auc_normalised"], 3),
+                "wall time per run (s)": _num(row["wall_time_s_per_run"], 1),
+                "env steps/s": _num(row["env_steps_per_s"], 0),
+                "failed or missing": _cell(row["failed_or_missing"]) or "none",
+            }
+        )
+    return _table(pd.DataFrame(rows))
+
+
+def summary_sentence(summary: pd.DataFrame) -> str:
+    """What the summary table shows, from its numbers."""
+    rows = summary[summary["runs_complete"] > 0]
+    if rows.empty:
+        return "No agent completed a run here."
+    iqm = {row["agent"]: _est(row, "final_return_iqm") for _, row in rows.iterrows()}
+    top = max(round(e.value, 1) for e in iqm.values())
+    best = [label for label, e in iqm.items() if round(e.value, 1) == top]
+    best_estimate = iqm[best[0]]
+    if len(best) == 1:
+        text = f"{best[0]} has the highest IQM final return ({best_estimate.format(1)})"
+    else:
+        text = f"{_join(best)} share the highest IQM final return ({best_estimate.format(1)})"
+    overlapping = [
+        f"{label}'s ({e.format(1)})" for label, e in iqm.items() if label not in best and e.overlaps(best_estimate)
+    ]
+    if overlapping:
+        text += f"; its interval overlaps {_join(overlapping)}."
+    elif len(iqm) > len(best):
+        text += "; its interval overlaps no other agent's."
+    else:
+        text += "."
+    auc = {row["agent"]: row["auc_normalised"] for _, row in rows.iterrows() if not math.isnan(row["auc_normalised"])}
+    if auc:
+        top_auc = max(round(v, 3) for v in auc.values())
+        fastest = [label for label, v in auc.items() if round(v, 3) == top_auc]
+        text += f" The largest normalised area under the evaluation curve is {_join(fastest)}'s ({top_auc:.3f})."
+    reached = [
+        f"{row['agent']} ({row['seeds_reaching_threshold']}/{row['runs_complete']})"
+        for _, row in rows.iterrows()
+        if row["seeds_reaching_threshold"] > 0
+    ]
+    threshold = _num(summary["threshold"].iloc[0], 0)
+    if reached:
+        text += f" Seeds whose evaluation mean reached {threshold}: {_join(reached)}."
+    else:
+        text += f" No seed of any agent reached an evaluation mean of {threshold}."
+    return text
+
+
+def improvement_text(improvement: pd.DataFrame, intro: str, seeds: str | None) -> str:
+    """A probability-of-improvement table with its verdict in words."""
+    rows, clear, unclear = [], [], []
+    for _, row in improvement.iterrows():
+        x, y = row["x"], row["y"]
+        estimate = stats.Estimate(row["p"], row["low"], row["high"])
+        if estimate.low > 0.5:
+            higher = x
+            clear.append(f"{x} over {y} ({estimate.format(2)})")
+        elif estimate.high < 0.5:
+            higher = y
+            reverse = stats.Estimate(1 - estimate.value, 1 - estimate.high, 1 - estimate.low)
+            clear.append(f"{y} over {x} ({reverse.format(2)})")
+        else:
+            higher = "neither: the interval includes 0.50"
+            unclear.append(f"{x} vs {y} ({estimate.format(2)})")
+        table_row = {
+            "agent X": x,
+            "agent Y": y,
+            "P(X > Y) [95% CI]": estimate.format(2),
+            "likelier to end higher": higher,
+        }
+        if seeds is not None:
+            table_row[seeds] = f"{row['n_x']}, {row['n_y']}"
+        rows.append(table_row)
+    if not rows:
+        return intro + " There is only one agent with complete runs, so there is nothing to compare."
+    n = len(rows)
+    if not clear:
+        verdict = f" All {n} intervals include 0.50: no agent reliably ends above another here."
+    elif not unclear:
+        verdict = f" All {n} intervals exclude 0.50: every pair of agents is ordered."
+    elif len(clear) <= len(unclear):
+        others = "the other one includes" if len(unclear) == 1 else f"the other {len(unclear)} include"
+        verdict = (
+            f" {len(clear)} of {n} intervals exclude 0.50 (the agent named first is likelier to end "
+            f"higher, with that probability): {_join(clear)}; {others} 0.50."
+        )
+    else:
+        which = "the one that includes" if len(unclear) == 1 else f"the {len(unclear)} that include"
+        verdict = f" {len(clear)} of {n} intervals exclude 0.50; {which} it: {_join(unclear)}."
+    return intro + verdict + "\n\n" + _table(pd.DataFrame(rows))
+
+
+def paired_text(env: EnvResults) -> str:
+    """The declared pairs on the same final evaluation episodes."""
+    if env.paired.empty:
+        return (
+            "The study declares no pairs of agents to compare episode by episode "
+            '(`paired = [["agent_x", "agent_y"]]` in its [study] table).'
+        )
+    intro = (
+        "Each pair is one final evaluation episode (the same seed and the same reset seed, so the same "
+        "start state) played by the final policies of both agents; the difference is X's return minus Y's. "
+        "The mean difference has a 95% bootstrap interval across seeds (the episodes of one seed share "
+        "a policy, so seeds are resampled, not episodes)."
+    )
+    rows, sentences = [], []
+    for _, row in env.paired.iterrows():
+        x, y = row["x"], row["y"]
+        if row["n_pairs"] == 0:
+            rows.append(
+                {
+                    "X": x,
+                    "Y": y,
+                    "seeds": "0",
+                    "episode pairs": "0",
+                    "mean X − Y [95% CI]": "–",
+                    "X wins / ties / losses": "–",
+                }
+            )
+            sentences.append(f"{x} and {y} have no seed that both completed.")
+            continue
+        diff = stats.Estimate(row["mean"], row["low"], row["high"])
+        wins, ties, losses = int(row["wins"]), int(row["ties"]), int(row["losses"])
+        rows.append(
+            {
+                "X": x,
+                "Y": y,
+                "seeds": str(int(row["n_runs"])),
+                "episode pairs": str(int(row["n_pairs"])),
+                "mean X − Y [95% CI]": _signed(diff),
+                "X wins / ties / losses": f"{wins} / {ties} / {losses}",
+            }
+        )
+        if diff.low > 0:
+            where = f"lies above 0 ({x} scores higher)"
+        elif diff.high < 0:
+            where = f"lies below 0 ({y} scores higher)"
+        else:
+            where = "includes 0"
+        sentences.append(
+            f"On {int(row['n_pairs'])} shared episodes over {int(row['n_runs'])} seeds, {x}'s return minus {y}'s is "
+            f"{_signed(diff)} on average; the interval {where}. {x} scored higher on {wins}, "
+            f"the same on {ties} and lower on {losses} of them."
+        )
+    return intro + " " + " ".join(sentences) + "\n\n" + _table(pd.DataFrame(rows))
+
+
+def episodes_section(env: EnvResults, media: pd.DataFrame) -> str:
+    """The rendered episode of each agent (`harness.media.render`'s rows for this env)."""
+    settings = env.study.settings
+    rows = []
+    for _, row in media.iterrows():
+        base = {
+            "agent": row["agent"],
+            "seed": str(row["seed"]),
+            "seed's final return": _num(row["final_return"], 1),
+        }
+        if row["error"]:
+            rows.append(
+                {
+                    **base,
+                    "episode return": "–",
+                    "length": "–",
+                    "episode": f"not rendered: {_cell(row['error'])[:200]}",
+                    "MP4": "–",
+                }
+            )
+        else:
+            rows.append(
+                {
+                    **base,
+                    "episode return": _num(row["episode_return"], 1),
+                    "length": str(int(row["length"])),
+                    "episode": f"![{row['agent']}]({row['gif']})",
+                    "MP4": f"[{row['mp4']}]({row['mp4']})",
+                }
+            )
+    intro = (
+        f"The final policy of each agent's median seed (the seed whose final return is the median of the "
+        f"agent's seeds; the lower middle one for an even count), playing the first evaluation episode "
+        f"(reset seed {settings.eval_seed}) with its deterministic policy, replayed exactly as its final "
+        f"evaluation played it (so the return is that episode's in evals.csv, but for a policy that draws "
+        f"random actions, such as the random agent's). The GIF is scaled down and keeps every second frame; "
+        f"the MP4 has every frame."
+    )
+    return intro + "\n\n" + _table(pd.DataFrame(rows))
+
+
+def hyperparameter_table(env: EnvResults) -> str:
+    """One column per agent, one row per hyperparameter name (– where a kind has no such name),
+    and the grid or other values an agent resolved for itself (`run.json`'s `agent_info`)."""
+    study = env.study
+    names: list[str] = []
+    for spec in study.agents:
+        names += [name for name in spec.hyperparameters if name not in names]
+    rows = [{"hyperparameter": "kind", **{spec.label: _cell(spec.kind) for spec in study.agents}}]
+    for name in names:
+        row = {"hyperparameter": name}
+        for spec in study.agents:
+            row[spec.label] = _value(spec.hyperparameters[name]) if name in spec.hyperparameters else "–"
+        rows.append(row)
+    info = _agent_info(env)
+    info_names: list[str] = []
+    for values in info.values():
+        info_names += [name for name in values if name not in info_names]
+    for name in info_names:
+        row = {"hyperparameter": f"{name} (as resolved by the agent)"}
+        for spec in study.agents:
+            row[spec.label] = _value(info[spec.label][name]) if name in info.get(spec.label, {}) else "–"
+        rows.append(row)
+    return _table(pd.DataFrame(rows))
+
+
+def _agent_info(env: EnvResults) -> dict[str, dict[str, Any]]:
+    """Per agent, what its first complete run's agent resolved for itself (the same for every seed)."""
+    info: dict[str, dict[str, Any]] = {}
+    for label in env.study.labels:
+        runs = env.files.runs(label)
+        if runs and runs[0].record.get("agent_info"):
+            info[label] = dict(runs[0].record["agent_info"])
+    return info
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, (list, tuple, bool, dict)):
+        return _cell(json.dumps(list(value) if isinstance(value, tuple) else value))
+    return _cell(value)
+
+
+def appendix_table(env: EnvResults) -> str:
+    """Every pair of the env, one row each."""
+    rows = []
+    threshold = _num(env.profile.threshold, 0)
+    for _, n in env.runs.iterrows():
+        done = n["status"] == "complete"
+        rows.append(
+            {
+                "agent": n["agent"],
+                "seed": str(n["seed"]),
+                "status": n["status"],
+                "final return": _num(n["final_return"], 1) if done else "–",
+                "score": _num(n["score"], 3) if done else "–",
+                "final success rate": _num(n["final_success"], 2) if done else "–",
+                "training episodes": str(int(n["train_episodes"])) if done else "–",
+                "training success rate": _num(n["train_success"], 2) if done else "–",
+                f"env steps to {threshold}": _num(n["steps_to_threshold"], 0) if done else "–",
+                "AUC (normalised)": _num(n["auc"], 3) if done else "–",
+                "wall time (s)": _num(n["wall_time_s"], 1) if done else "–",
+                "env steps/s": _num(n["steps_per_s"], 0) if done else "–",
+            }
+        )
+    return _table(pd.DataFrame(rows))
+
+
+def problems_section(env: EnvResults, level: str) -> str:
+    """The pairs without a complete result counted in the report, with their errors ('' when there
+    are none)."""
+    problems = env.runs[env.runs["status"] != "complete"]
+    if problems.empty:
+        return ""
+    rows = [
+        {
+            "agent": p["agent"],
+            "seed": str(p["seed"]),
+            "status": p["status"],
+            "error": _cell(p["error"][:300]) if p["error"] else "no run folder",
+        }
+        for _, p in problems.iterrows()
+    ]
+    return (
+        f"{level} Failed, incomplete, stale and missing runs\n\n{len(problems)} of {len(env.runs)} pairs have no "
+        "complete result counted here; the tables and pictures use the complete runs only. `harness compare` "
+        "with the same arguments reruns the failed, incomplete and missing ones.\n\n"
+        + _table(pd.DataFrame(rows))
+        + "\n"
+    )
+
+
+def reproduce_section(results: StudyResults, out: pathlib.Path) -> str:
+    """The commands that make the runs again, and the one that rebuilds this report."""
+    last = (
+        f"The last command that wrote study.toml (a study run in parts shows only its last part):\n\n"
+        f"```sh\n{results.command}\n```\n\n"
+        if results.command
+        else ""
+    )
+    return (
+        f"Train every pair of this study again, into a new runs folder (study.toml is the resolved study, "
+        f"a study file itself):\n\n```sh\nharness compare {results.study_dir / STUDY_FILE} --runs-dir runs-again\n"
+        f"```\n\n{last}Rebuild this report from the run files:\n\n"
+        f"```sh\nharness report {results.study_dir} --out {out}\n```\n"
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"
+
+
+def _est(row: Mapping[str, Any], key: str) -> stats.Estimate:
+    return stats.Estimate(row[key], row[f"{key}_low"], row[f"{key}_high"])
+
+
+def _signed(estimate: stats.Estimate) -> str:
+    return f"{estimate.value:+.1f} [{estimate.low:+.1f}, {estimate.high:+.1f}]"
+
+
+def _table(frame: pd.DataFrame) -> str:
+    return frame.to_markdown(index=False, disable_numparse=True)
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 seed', '3 seeds'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _join(items: Sequence[str]) -> str:
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]

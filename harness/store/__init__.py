@@ -1,0 +1,79 @@
+"""The study folder as a store: run files written whole or not at all, read back and checked, one
+writer at a time, each pair's current run in its slot, runs set aside by identity, the report's
+cache.
+
+- `files`: where a pair's run lives, and writing files atomically (`run.json` last);
+- `studyfile`: `runs/<study>/study.toml`, the resolved study as run;
+- `store`: the lock, slots, runs set aside and restored, `status` and `prune`;
+- `rundata`: a study's run files read back, typed by the schema;
+- `cache`: the report's cache of intervals and videos.
+"""
+
+from harness.errors import StoreBusy, StoreError
+from harness.store.cache import CACHE_FOLDER, NUMBERS_FILE, Cache, file_key, key_of
+from harness.store.files import (
+    clear_run_dir,
+    collect_files,
+    install_files,
+    is_complete,
+    json_bytes,
+    pair_dir,
+    pair_key,
+    pair_key_of,
+    read_run,
+    write_atomic,
+)
+from harness.store.rundata import EnvRuns, Pair, Run, StudyFiles, read_study
+from harness.store.store import (
+    LOCK_FILE,
+    SUPERSEDED,
+    PairStatus,
+    SlotState,
+    StudyStore,
+    clear,
+    prune,
+    size_of,
+    slot_state,
+    study_status,
+)
+from harness.store.studyfile import COMMAND_PREFIX, StudyFile, merge_recorded, read_study_file, write_study_file
+
+__all__ = [
+    "CACHE_FOLDER",
+    "COMMAND_PREFIX",
+    "LOCK_FILE",
+    "NUMBERS_FILE",
+    "SUPERSEDED",
+    "Cache",
+    "EnvRuns",
+    "Pair",
+    "PairStatus",
+    "Run",
+    "SlotState",
+    "StoreBusy",
+    "StoreError",
+    "StudyFile",
+    "StudyFiles",
+    "StudyStore",
+    "clear",
+    "clear_run_dir",
+    "collect_files",
+    "file_key",
+    "install_files",
+    "is_complete",
+    "json_bytes",
+    "key_of",
+    "merge_recorded",
+    "pair_dir",
+    "pair_key",
+    "pair_key_of",
+    "prune",
+    "read_run",
+    "read_study",
+    "read_study_file",
+    "size_of",
+    "slot_state",
+    "study_status",
+    "write_atomic",
+    "write_study_file",
+]

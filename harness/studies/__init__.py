@@ -1,0 +1,74 @@
+"""Studies: the study file (the embedded ones live here too: cartpole.toml, quick.toml,
+classic-control.toml) read and checked, the identity of each of its pairs, the source files
+of each agent, and the command line's options on a study.
+
+- `study`: a TOML file into frozen dataclasses (`load_study`, `parse_study`), its agents'
+  classes imported and checked (`resolve_study`), written back (`to_toml`);
+- `identity`: what decides a pair's result (settings, seed, the agent's code, library versions);
+- `sources`: the local files an agent class is made of (shipping to Ray, fingerprints);
+- `options`: seeds ("0-4"), labels ("a,b") and a study narrowed to them.
+
+Nothing here imports torch or SB3 until `resolve_study` imports the agents' classes.
+"""
+
+from harness.errors import StudyError
+from harness.studies.identity import (
+    LEGACY_SETTINGS,
+    LIBRARIES,
+    PROJECT_ROOT,
+    changed,
+    changed_setting,
+    code_identity,
+    identity_hash,
+    library_versions,
+    pair_identity,
+    recorded_identity,
+    run_settings,
+)
+from harness.studies.options import parse_labels, parse_seeds, with_options
+from harness.studies.sources import MAX_FILES, fingerprint, local_sources
+from harness.studies.study import (
+    DEFAULT_ENV_ID,
+    EMBEDDED_STUDIES,
+    PER_ENV_KEYS,
+    AgentSpec,
+    Study,
+    StudySettings,
+    load_study,
+    parse_study,
+    resolve_study,
+    study_path,
+    to_toml,
+)
+
+__all__ = [
+    "DEFAULT_ENV_ID",
+    "EMBEDDED_STUDIES",
+    "LEGACY_SETTINGS",
+    "LIBRARIES",
+    "MAX_FILES",
+    "PER_ENV_KEYS",
+    "PROJECT_ROOT",
+    "AgentSpec",
+    "Study",
+    "StudyError",
+    "StudySettings",
+    "changed",
+    "changed_setting",
+    "code_identity",
+    "fingerprint",
+    "identity_hash",
+    "library_versions",
+    "load_study",
+    "local_sources",
+    "pair_identity",
+    "parse_labels",
+    "parse_seeds",
+    "parse_study",
+    "recorded_identity",
+    "resolve_study",
+    "run_settings",
+    "study_path",
+    "to_toml",
+    "with_options",
+]
