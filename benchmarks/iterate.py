@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 
-from harness.store import is_complete, read_run
+from harness.store import is_complete, read_record
 from harness.studies import load_study
 
 STUDY = "cartpole"
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nbench-iterate: the default study ({len(pairs)} pairs), {args.jobs} jobs\n")
     for name, seconds in figures:
         print(f"  {name:<55} {seconds:>7.1f} s")
-    walls = {path: float(read_run(path)["timings"]["wall_time_s"]) for path in pairs}
+    walls = {path: float(read_record(path).wall_time_s or 0.0) for path in pairs}
     in_order = makespan([walls[path] for path in pairs], args.jobs)
     slowest_first = makespan(sorted(walls.values(), reverse=True), args.jobs)
     print(f"\n  makespan of the recorded pairs on {args.jobs} workers (runs only, without the report):")

@@ -26,16 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 from harness.version import __version__
 
-_API = ("compare", "load", "study")
-
-__all__ = ["__version__", *_API]
+__all__ = ["__version__", "compare", "load", "study"]
 
 if TYPE_CHECKING:  # type only: the API is imported on first use (the top layer; it loads the others)
     from harness.api import compare, load, study
 
 
 def __getattr__(name: str) -> Any:
-    if name in _API:
+    if name in __all__ and name != "__version__":
         from harness import api  # deferred: the API imports the layers below it
 
         return getattr(api, name)

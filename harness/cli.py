@@ -291,12 +291,12 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         task = todo.tasks[0]
         path = task.path(args.runs_dir)
         record = run_pair(task, path, verbose=True)
-    if record["status"] != "complete":
-        print(f"{task.key}: failed: {record['error']}", file=sys.stderr)
+    if not record.complete:
+        print(f"{task.key}: failed: {record.error}", file=sys.stderr)
         return EXIT_FAILED
-    final = record.get("final_eval_mean_return")
+    final = record.final_eval_mean_return
     print(
-        f"{task.key}: complete in {record['timings']['wall_time_s']:.1f}s; files in {path}"
+        f"{task.key}: complete in {record.wall_time_s or 0.0:.1f}s; files in {path}"
         + (f"; final evaluation mean return {final:.1f}" if final is not None else "")
     )
     return EXIT_OK

@@ -137,5 +137,7 @@ def _cell(value: Any) -> Any:
     if isinstance(value, float):
         return repr(value)
     return value
+
+
 EPISODE_COLUMNS = EPISODES.columns
 EVAL_COLUMNS = EVALS.columns

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import pathlib
 from typing import Any
 
 import gymnasium as gym
@@ -37,3 +39,12 @@ class ResetRecorder(gym.Wrapper):
         obs, info = super().reset(**kwargs)
         self.resets.append(np.array(obs, copy=True))
         return obs, info
+
+
+def run_json(run_dir: pathlib.Path) -> dict[str, Any] | None:
+    """A run folder's `run.json` as the JSON object on disk (None when missing or unreadable): the
+    tests check the file itself, not its typed reading."""
+    try:
+        return json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return None

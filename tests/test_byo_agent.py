@@ -21,14 +21,13 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-from helpers import EpisodeStarts, ResetRecorder
+from helpers import EpisodeStarts, ResetRecorder, run_json
 from stable_baselines3.common.callbacks import CallbackList
 
 from harness import imports
 from harness.conditions import Evaluator, RunGuard, single_thread
 from harness.execution import PairTask, build_run
 from harness.schema import EVAL_COLUMNS
-from harness.store import read_run
 from harness.studies import Study, load_study, resolve_study
 
 PROJECT = pathlib.Path(__file__).resolve().parent.parent
@@ -245,22 +244,22 @@ def test_compare_from_another_folder_runs_the_users_agents(local_runs: pathlib.P
     pairs = pair_dirs(local_runs)
     assert sorted(pairs) == STUDY_PAIRS
     for key, path in pairs.items():
-        record = read_run(path)
+        record = run_json(path)
         assert record is not None and record["status"] == "complete", (key, record)
         assert record["steps_done"] == 600
     for seed in (0, 1):
-        sarsa = read_run(pairs[f"expected_sarsa/seed_{seed}"])
+        sarsa = run_json(pairs[f"expected_sarsa/seed_{seed}"])
         assert sarsa["family"] == "hand-written"
         assert sarsa["class"] == "my_agents:ExpectedSarsaAgent"
         assert pathlib.Path(sarsa["class_file"]).resolve() == (user_dir / "my_agents.py").resolve()
         assert pathlib.Path(sarsa["code_dir"]).resolve() == user_dir.resolve()
         assert (pairs[f"expected_sarsa/seed_{seed}"] / "model.npz").is_file()
-        lean = read_run(pairs[f"lean/seed_{seed}"])
+        lean = run_json(pairs[f"lean/seed_{seed}"])
         assert lean["class"] == "helpers_pkg.agents:LeanAgent"
         assert pathlib.Path(lean["class_file"]).resolve() == (user_dir / "helpers_pkg" / "agents.py").resolve()
         assert lean["hyperparameters"] == {"gain": 0.5}
         # The built-in agent comes from the project, not from the user's folder.
-        builtin = read_run(pairs[f"tabular_q/seed_{seed}"])
+        builtin = run_json(pairs[f"tabular_q/seed_{seed}"])
         assert not is_under(builtin["class_file"], user_dir)
         assert is_under(builtin["class_file"], PROJECT / "custom_agents")
     # The resolved study keeps the user's kinds and where they are resolved from.
@@ -284,14 +283,14 @@ def test_the_same_study_on_ray_gives_the_same_evaluations(local_runs: pathlib.Pa
     on_ray, local = pair_dirs(ray_runs), pair_dirs(local_runs)
     assert sorted(on_ray) == STUDY_PAIRS
     for key, path in on_ray.items():
-        record = read_run(path)
+        record = run_json(path)
         assert record is not None and record["status"] == "complete", (key, record)
         assert (path / "evals.csv").read_bytes() == (local[key] / "evals.csv").read_bytes(), key
         local_rows, ray_rows = read_csv(local[key] / "episodes.csv"), read_csv(path / "episodes.csv")
         for row in local_rows + ray_rows:
             row.pop("wall_time_s")
         assert local_rows == ray_rows, key
-        assert record["class"] == read_run(local[key])["class"]
+        assert record["class"] == run_json(local[key])["class"]
 
 
 def test_on_ray_the_users_classes_are_imported_from_the_shipped_copy(ray_runs: pathlib.Path, user_dir: pathlib.Path):
@@ -300,7 +299,7 @@ def test_on_ray_the_users_classes_are_imported_from_the_shipped_copy(ray_runs: p
     on_ray = pair_dirs(ray_runs)
     for seed in (0, 1):
         for label, name in (("expected_sarsa", "my_agents.py"), ("lean", "agents.py")):
-            record = read_run(on_ray[f"{label}/seed_{seed}"])
+            record = run_json(on_ray[f"{label}/seed_{seed}"])
             assert is_under(record["class_file"], user_dir), record["class_file"]
             assert pathlib.Path(record["imported_from"]).name == name, record["imported_from"]
             assert not is_under(record["imported_from"], user_dir), record["imported_from"]
@@ -354,7 +353,7 @@ def test_train_runs_the_users_agent_from_another_folder(user_dir: pathlib.Path, 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "expected_sarsa/seed_0: complete" in result.stdout
     path = elsewhere / "trained" / "byo" / "expected_sarsa" / "seed_0"
-    record = read_run(path)
+    record = run_json(path)
     assert record["status"] == "complete" and record["steps_done"] == 600
     assert pathlib.Path(record["class_file"]).resolve() == (user_dir / "my_agents.py").resolve()
     assert (path / "model.npz").is_file() and (path / "evals.csv").is_file()
@@ -377,7 +376,7 @@ def test_sb3_and_sb3_contrib_algorithms_run_from_a_study(user_dir: pathlib.Path,
     classes = {"ppo": "PPO", "a2c": "A2C", "qrdqn": "QRDQN"}
     for label in LIBRARY_LABELS:
         path = pairs[f"{label}/seed_0"]
-        record = read_run(path)
+        record = run_json(path)
         assert record["status"] == "complete", (label, record.get("error"))
         assert record["steps_done"] == 1000, label
         assert record["family"] == "library"
@@ -390,10 +389,10 @@ def test_sb3_and_sb3_contrib_algorithms_run_from_a_study(user_dir: pathlib.Path,
         assert [(row["eval_step"], row["episode"]) for row in rows] == [
             (row["eval_step"], row["episode"]) for row in reference
         ], label
-    qrdqn = read_run(pairs["qrdqn/seed_0"])["hyperparameters"]
+    qrdqn = run_json(pairs["qrdqn/seed_0"])["hyperparameters"]
     assert qrdqn["policy_kwargs"] == {"net_arch": [16]}
     assert qrdqn["buffer_size"] == 2000 and qrdqn["learning_starts"] == 200 and qrdqn["device"] == "cpu"
-    assert read_run(pairs["ppo/seed_0"])["hyperparameters"]["n_steps"] == 128
+    assert run_json(pairs["ppo/seed_0"])["hyperparameters"]["n_steps"] == 128
 
 
 # -- identical conditions -----------------------------------------------------------------------

@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable
 
 import pytest
+from helpers import run_json
 
-from harness.store import is_complete, merge_recorded, read_run, study_status
+from harness.store import is_complete, merge_recorded, study_status
 from harness.studies import load_study, parse_study, resolve_study, to_toml
 
 DQN_TABLE = 'preset = "zoo"\nlearning_starts = 500\ntrain_freq = 64\ngradient_steps = 16'
@@ -245,7 +246,7 @@ def test_a_failing_agent_leaves_the_others_complete_and_exit_1(tmp_path: pathlib
     assert "failed: custom_dqn/seed_0: NonFiniteLossError" in result.stderr
     assert "Traceback" not in result.stderr
     assert "2 run(s) complete, 1 failed" in result.stdout
-    failed = read_run(study_dir / "custom_dqn" / "seed_0")
+    failed = run_json(study_dir / "custom_dqn" / "seed_0")
     assert failed is not None
     assert failed["status"] == "failed"
     assert failed["error"].startswith("NonFiniteLossError: train/loss is ")

@@ -18,7 +18,7 @@ import pytest
 
 import custom_agents
 from harness import studies
-from harness.store import slot_state
+from harness.store import RunRecord, slot_state
 from harness.studies import (
     LEGACY_SETTINGS,
     changed,
@@ -28,7 +28,6 @@ from harness.studies import (
     local_sources,
     pair_identity,
     parse_study,
-    recorded_identity,
     run_settings,
 )
 
@@ -200,7 +199,8 @@ def test_a_pair_identity_is_its_settings_seed_code_and_libraries():
     assert ident["libraries"] == library_versions()
     assert set(ident["libraries"]) == set(studies.LIBRARIES)
     assert ident["libraries"]["numpy"] == importlib.metadata.version("numpy")
-    assert recorded_identity({**ident, "status": "complete", "started_at": "now"}) == ident
+    record = RunRecord.from_dict({**json.loads(json.dumps(ident)), "status": "complete", "started_at": "now"})
+    assert record.identity() == ident
 
 
 def test_changed_says_what_differs_in_words():
@@ -249,7 +249,7 @@ def test_a_record_without_code_is_from_an_earlier_harness():
     # a run.json from before env profiles ran under the legacy profile: not a difference
     assert ident["profile"] == LEGACY_SETTINGS["profile"]
     without_profile = {key: value for key, value in ident.items() if key != "profile"}
-    assert changed(without_profile, ident) is None
+    assert changed(RunRecord.from_dict({"status": "complete", **without_profile}).identity(), ident) is None
 
 
 def test_a_legacy_run_json_without_code_is_stale(tmp_path: pathlib.Path):

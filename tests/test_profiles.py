@@ -446,7 +446,7 @@ def run_one(text: str, tmp_path: pathlib.Path) -> tuple[dict[str, Any], list[dic
     """A real tiny run of the study's `random` agent, seed 0: (run.json, episodes.csv, evals.csv rows)."""
     study = resolve_study(parse_study(text, "test.toml"))
     out = tmp_path / "run"
-    record = run_pair(PairTask(study, "random", 0), out)
+    record = run_pair(PairTask(study, "random", 0), out).to_dict()
     assert record["status"] == "complete", record.get("error")
     with open(out / "episodes.csv", newline="") as file:
         episodes = list(csv.DictReader(file))

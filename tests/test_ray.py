@@ -21,8 +21,8 @@ import time
 
 import psutil
 import pytest
+from helpers import run_json
 
-from harness.store import read_run
 from harness.studies import load_study
 
 pytestmark = pytest.mark.slow
@@ -118,7 +118,7 @@ def test_quick_study_on_ray_matches_the_local_executor(cluster: str, tmp_path: p
         for seed in study.settings.seeds:
             a = tmp_path / "local" / "quick" / spec.label / f"seed_{seed}"
             b = tmp_path / "ray" / "quick" / spec.label / f"seed_{seed}"
-            assert read_run(b)["status"] == "complete"
+            assert run_json(b)["status"] == "complete"
             assert (a / "evals.csv").read_bytes() == (b / "evals.csv").read_bytes(), (spec.label, seed)
             # Every column but the measured wall clock, byte for byte.
             assert without_wall_time((a / "episodes.csv").read_text()) == without_wall_time(
@@ -183,7 +183,7 @@ def test_a_task_killed_mid_run_is_retried_not_lost(cluster: str, tmp_path: pathl
         if driver.poll() is None:
             driver.kill()
     assert killed is not None, "never saw the task's worker process"
-    record = read_run(tmp_path / "runs" / "kill" / "custom_dqn" / "seed_0")
+    record = run_json(tmp_path / "runs" / "kill" / "custom_dqn" / "seed_0")
     assert record is not None, "the pair was lost"
     # Ray reruns a task whose worker died (max_retries); the pair is complete, or marked failed.
     assert record["status"] in ("complete", "failed"), record
@@ -216,11 +216,14 @@ def test_missing_ray_is_a_one_line_error(tmp_path: pathlib.Path):
 
 def test_local_instance_listens_on_loopback_only():
     """`--executor ray` without an address starts its own instance: every socket it opens
-    listens on 127.0.0.1, even when the caller set none of Ray's variables."""
+    listens on 127.0.0.1, even when the caller set none of Ray's variables. (The executor starts
+    Ray when it is first given pairs; before, this test found only the sockets of instances that
+    earlier tests had left running, and failed when run alone.)"""
     code = (
-        "import os\n"
-        "from harness.execution import RayExecutor\n"
-        "with RayExecutor(num_cpus=1):\n"
+        "import io, os, pathlib\n"
+        "from harness.execution import RayExecutor, StudyProgress\n"
+        "with RayExecutor(num_cpus=1) as executor:\n"
+        "    executor.run([], pathlib.Path('.'), StudyProgress({}, stream=io.StringIO()))  # starts the instance\n"
         "    import ray\n"
         "    import psutil\n"
         "    print('NODE', ray.util.get_node_ip_address())\n"

@@ -145,8 +145,8 @@ def test_every_agent_meets_the_same_episode_starts_and_evaluation_starts(study: 
 def test_run_pair_writes_its_files_and_is_deterministic(study: Study, label: str, tmp_path: pathlib.Path):
     task = PairTask(study, label, 1, command="harness test")
     first, second = tmp_path / "first", tmp_path / "second"
-    record = run_pair(task, first)
-    again = run_pair(task, second)
+    record = run_pair(task, first).to_dict()
+    again = run_pair(task, second).to_dict()
 
     assert record["status"] == "complete", record.get("traceback")
     assert json.loads((first / "run.json").read_text()) == record
@@ -191,7 +191,7 @@ def test_run_pair_clears_an_earlier_attempt(study: Study, tmp_path: pathlib.Path
     out.mkdir()
     (out / "events.out.tfevents.0.stale").write_bytes(b"old")
     (out / "episodes.csv").write_text("old\n")
-    record = run_pair(PairTask(study.replace(total_timesteps=300), "random", 0), out)
+    record = run_pair(PairTask(study.replace(total_timesteps=300), "random", 0), out).to_dict()
     assert record["status"] == "complete"
     assert not (out / "events.out.tfevents.0.stale").exists()
     assert (out / "episodes.csv").read_text().startswith("episode,")
@@ -212,7 +212,7 @@ def test_a_failure_inside_learn_gives_a_failed_record_and_no_results(
 
     monkeypatch.setattr(RandomAgent, "_sample_actions", failing)
     out = tmp_path / "pair"
-    record = run_pair(PairTask(study, "random", 0), out)
+    record = run_pair(PairTask(study, "random", 0), out).to_dict()
 
     assert record["status"] == "failed"
     assert record["error"] == "RuntimeError: boom in the agent"
@@ -233,7 +233,7 @@ def test_a_failure_while_saving_leaves_no_half_written_model(
 
     monkeypatch.setattr(RandomAgent, "save", half_save)
     out = tmp_path / "pair"
-    record = run_pair(PairTask(study.replace(total_timesteps=300), "random", 0), out)
+    record = run_pair(PairTask(study.replace(total_timesteps=300), "random", 0), out).to_dict()
     assert record["status"] == "failed"
     assert record["error"] == "OSError: disk full"
     assert not list(out.glob("model*"))
@@ -253,11 +253,11 @@ def test_capture_output_sends_what_the_run_prints_to_output_log(
     short = study.replace(total_timesteps=300)
 
     out = tmp_path / "captured"
-    assert run_pair(PairTask(short, "random", 0), out, capture_output=True)["status"] == "complete"
+    assert run_pair(PairTask(short, "random", 0), out, capture_output=True).to_dict()["status"] == "complete"
     assert "hello from the agent" in (out / "output.log").read_text()
     assert "hello from the agent" not in capsys.readouterr().out
 
     out = tmp_path / "not_captured"
-    assert run_pair(PairTask(short, "random", 0), out)["status"] == "complete"
+    assert run_pair(PairTask(short, "random", 0), out).to_dict()["status"] == "complete"
     assert not (out / "output.log").exists()
     assert "hello from the agent" in capsys.readouterr().out

@@ -32,8 +32,8 @@ from harness import analysis, execution, store
 from harness.analysis import stats
 from harness.execution import PairTask
 from harness.report import write_report
-from harness.store import StoreBusy, StudyStore, study_status
-from harness.studies import identity_hash, parse_study, recorded_identity, resolve_study
+from harness.store import RunRecord, StoreBusy, StudyStore, study_status
+from harness.studies import identity_hash, parse_study, resolve_study
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TINY_DQN = """kind = "custom_dqn"
@@ -297,7 +297,7 @@ def test_changing_one_agents_hyperparameter_reruns_only_its_pairs(round_trip: Ro
         # the old run, whole, in .superseded/ under the hash of the identity it was made with
         (aside,) = aside_of(study_dir, key)
         old = json.loads(before[key]["run.json"][0])
-        assert aside.name == identity_hash(recorded_identity(old))
+        assert aside.name == identity_hash(RunRecord.from_dict(old).identity())
         assert files_of(aside) == before[key]
 
 

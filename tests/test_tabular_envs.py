@@ -318,7 +318,7 @@ def tabular_run(tmp_path: pathlib.Path, env_id: str, *hyperparameters: str) -> d
         ]
     )
     study = resolve_study(parse_study(text, "tab.toml"))
-    record = run_pair(PairTask(study, "tabular_q", 0), tmp_path / env_id)
+    record = run_pair(PairTask(study, "tabular_q", 0), tmp_path / env_id).to_dict()
     assert record["status"] == "complete", record.get("error")
     on_disk = json.loads((tmp_path / env_id / "run.json").read_text())
     assert on_disk["agent_info"] == record["agent_info"]

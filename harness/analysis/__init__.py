@@ -3,29 +3,33 @@ into tidy DataFrames; the renderers (`harness.report`) only read it.
 
 - `stats`: small pure functions on arrays (rliable's intervals, the probability of improvement,
   paired differences, normalised scores);
-- `model`: `StudyResults`, per env `EnvResults` and across envs an `Aggregate`.
+- `tables`: the tables of one env (runs, summary, curves, comparisons), pure functions of its files;
+- `aggregate`: across envs, on normalised scores;
+- `facts`: how the runs were made (wall time, commits, versions, machines);
+- `columns`: every table's column names, which the renderers import;
+- `model`: `StudyResults`, per env `EnvResults` and across envs an `Aggregate`: all of the above.
 """
 
-from harness.analysis import stats
-from harness.analysis.model import (
-    RUN_COLUMNS,
-    Aggregate,
-    EnvResults,
-    StudyResults,
-    aggregate,
-    env_results,
-    load,
-    random_state,
-)
+from harness.analysis import columns, stats
+from harness.analysis.aggregate import PROFILE_TAUS, Aggregate, aggregate
+from harness.analysis.columns import RUN_COLUMNS
+from harness.analysis.facts import LongestRun, StudyFacts, study_facts
+from harness.analysis.model import EnvResults, StudyResults, env_results, load
+from harness.analysis.stats import random_state
 
 __all__ = [
+    "PROFILE_TAUS",
     "RUN_COLUMNS",
     "Aggregate",
     "EnvResults",
+    "LongestRun",
+    "StudyFacts",
     "StudyResults",
     "aggregate",
+    "columns",
     "env_results",
     "load",
     "random_state",
     "stats",
+    "study_facts",
 ]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import math
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -53,6 +54,12 @@ class Estimate:
 
 
 NO_ESTIMATE = Estimate(math.nan, math.nan, math.nan)
+
+
+def random_state(*parts: object) -> int:
+    """A fixed random state per statistic, from its name: independent of which other agents or
+    statistics the report holds."""
+    return zlib.crc32("/".join(str(p) for p in parts).encode())
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from typing import Any, Protocol
 from harness.execution import interrupts
 from harness.execution.progress import StudyProgress
 from harness.execution.runner import PairTask, run_pair
-from harness.schema import FAILED, RUN_FILE
-from harness.store import clear_run_dir, json_bytes, read_run, write_atomic
+from harness.schema import FAILED
+from harness.store import RunRecord, clear_run_dir, read_record, write_record
 
 
 class Executor(Protocol):
@@ -36,15 +36,15 @@ class Executor(Protocol):
 
     def __exit__(self, *exc: object) -> None: ...
 
-    def run(self, tasks: Sequence[PairTask], runs_dir: pathlib.Path, progress: StudyProgress) -> dict[str, dict]:
+    def run(self, tasks: Sequence[PairTask], runs_dir: pathlib.Path, progress: StudyProgress) -> dict[str, RunRecord]:
         """Run every task; return its `run.json` record by `task.key`. Ctrl-C stops the running
         pairs (they leave no `run.json`) and raises `KeyboardInterrupt`."""
         ...
 
 
-def lost_record(task: PairTask, why: str) -> dict[str, Any]:
+def lost_record(task: PairTask, why: str) -> RunRecord:
     """The `run.json` of a pair whose worker died before writing its own."""
-    return {"status": FAILED, "error": why, **task.header()}
+    return task.record(FAILED, why)
 
 
 @contextlib.contextmanager
@@ -125,14 +125,14 @@ class LocalExecutor:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def run(self, tasks: Sequence[PairTask], runs_dir: pathlib.Path, progress: StudyProgress) -> dict[str, dict]:
+    def run(self, tasks: Sequence[PairTask], runs_dir: pathlib.Path, progress: StudyProgress) -> dict[str, RunRecord]:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["harness.execution._forkserver"])
         with interrupts.ignored():  # the fork server starts ignoring Ctrl-C (its workers inherit that)
             forkserver.ensure_running()
         pending = deque(tasks)
         running: dict[str, _Worker] = {}
-        records: dict[str, dict] = {}
+        records: dict[str, RunRecord] = {}
         try:
             while pending or running:
                 while pending and len(running) < self.jobs:
@@ -166,11 +166,11 @@ class LocalExecutor:
                     self._read_progress(key, worker, progress)
                     worker.close()
                     del running[key]
-                    record = read_run(worker.path)
+                    record = read_record(worker.path)
                     if record is None:
                         why = f"worker process exited with code {worker.process.exitcode} before writing its result"
                         record = lost_record(worker.task, why)
-                        write_atomic(worker.path / RUN_FILE, json_bytes(record))
+                        write_record(worker.path, record)
                     records[key] = record
                     progress.finished(key, record)
         except BaseException:  # Ctrl-C, or an error here: no worker goes on writing into runs/

@@ -10,9 +10,11 @@ import shutil
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import TextIO
 
 from tqdm import tqdm
+
+from harness.store import RunRecord
 
 
 class StudyProgress:
@@ -57,16 +59,16 @@ class StudyProgress:
             if self._bar is not None:
                 self._bar.update(delta)
 
-    def finished(self, key: str, record: dict[str, Any]) -> None:
+    def finished(self, key: str, record: RunRecord) -> None:
         """Pair `key` ended with `record` (its run.json)."""
         self.steps(key, self.budgets.get(key, 0))
         self.done += 1
-        ok = record.get("status") == "complete"
+        ok = record.complete
         if not ok:
             self.failed += 1
-        seconds = (record.get("timings") or {}).get("wall_time_s")
+        seconds = record.wall_time_s
         took = f" in {seconds:.1f}s" if seconds is not None else ""
-        what = "complete" if ok else f"FAILED: {record.get('error')}"
+        what = "complete" if ok else f"FAILED: {record.error}"
         line = f"[{self.done}/{self.total_pairs}] {key}: {what}{took}"
         if self._bar is not None:
             self._refresh_postfix()

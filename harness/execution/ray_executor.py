@@ -31,7 +31,7 @@ from harness.execution.executors import lost_record
 from harness.execution.progress import StudyProgress
 from harness.execution.runner import PairTask, run_pair
 from harness.schema import RUN_FILE
-from harness.store import collect_files, install_files, json_bytes, read_run
+from harness.store import RunRecord, collect_files, install_files, read_record, record_bytes
 from harness.studies import Study, local_sources
 
 
@@ -168,7 +168,7 @@ class RayExecutor:
         if self._staging is not None:
             shutil.rmtree(self._staging, ignore_errors=True)
 
-    def run(self, tasks: Sequence[PairTask], runs_dir: pathlib.Path, progress: StudyProgress) -> dict[str, dict]:
+    def run(self, tasks: Sequence[PairTask], runs_dir: pathlib.Path, progress: StudyProgress) -> dict[str, RunRecord]:
         ray = self.ray
         if not ray.is_initialized():
             self._connect(tasks)
@@ -179,7 +179,7 @@ class RayExecutor:
             gpus = self.gpus_per_run if device not in (None, "cpu") else 0
             options = {"num_cpus": 1, "num_gpus": gpus, "max_retries": self.max_retries, "name": f"harness {task.key}"}
             pending[remote.options(**options).remote(task, self._reporter, self._shipped)] = task
-        records: dict[str, dict] = {}
+        records: dict[str, RunRecord] = {}
         try:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
@@ -190,14 +190,14 @@ class RayExecutor:
                     path = task.path(runs_dir)
                     try:
                         install_files(path, ray.get(ref))
-                        record = read_run(path) or lost_record(task, "the worker returned no run.json")
+                        record = read_record(path) or lost_record(task, "the worker returned no run.json")
                     except ray.exceptions.RayTaskError as error:  # raised in the task, not retried
                         record = lost_record(task, f"the Ray task raised: {one_line(error.cause or error)}")
-                        install_files(path, {RUN_FILE: json_bytes(record)})
+                        install_files(path, {RUN_FILE: record_bytes(record)})
                     except ray.exceptions.RayError as error:  # a dead worker or node, after Ray's retries
                         why = f"Ray task lost after {self.max_retries} retries: {type(error).__name__}"
                         record = lost_record(task, why)
-                        install_files(path, {RUN_FILE: json_bytes(record)})
+                        install_files(path, {RUN_FILE: record_bytes(record)})
                     records[task.key] = record
                     progress.finished(task.key, record)
         except BaseException:  # Ctrl-C, or an error here: nothing goes on running on the cluster

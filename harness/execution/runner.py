@@ -10,7 +10,7 @@ The sequence, the same for every agent:
                                                       agent seeds itself the same way)
     model.set_logger(SB3 logger: TensorBoard + CSV in the run folder, + stdout for `train`)
     model.learn(total_timesteps, callback=[EpisodeRecorder, Evaluator, RunGuard])
-    save model.*, episodes.csv, evals.csv; then run.json ("complete"), last
+    save model.*, episodes.csv, evals.csv; then run.json ("complete", a `RunRecord`), last
 
 Any exception (a NaN loss included) is caught and written to `run.json` as "failed" with the
 error; an interruption (Ctrl-C) leaves no `run.json`, so the pair reruns from scratch next time.
@@ -40,8 +40,8 @@ from stable_baselines3.common.logger import configure
 from harness import imports
 from harness.agents import AgentKind, build_model, resolve_kind
 from harness.conditions import EpisodeRecorder, Evaluator, RunGuard, register_from, single_thread
-from harness.schema import COMPLETE, EPISODES, EVALS, FAILED, RUN_FILE
-from harness.store import clear_run_dir, json_bytes, pair_dir, pair_key, write_atomic
+from harness.schema import COMPLETE, EPISODES, EVALS, FAILED
+from harness.store import Machine, RunRecord, Timings, clear_run_dir, pair_dir, pair_key, write_atomic, write_record
 from harness.studies import Study, library_versions, run_settings
 from harness.version import __version__
 
@@ -74,12 +74,14 @@ class PairTask:
         """The pair's run folder under `runs_dir`."""
         return pair_dir(runs_dir, self.study, self.label, self.seed)
 
-    def header(self) -> dict[str, Any]:
-        """What every `run.json` of the pair says before its outcome, whoever writes it (the
-        worker, or the driver for a worker that died): which pair, the identity it ran with
-        (`harness.identity`), where its code was and the command."""
+    def record(self, status: str | None, error: str | None = None, **outcome: Any) -> RunRecord:
+        """The pair's `run.json`, whoever writes it (the worker, or the driver for a worker that
+        died): which pair, the identity it ran with (`harness.studies.pair_identity`), where its
+        code was and the command, then `status`, `error` and the rest of the outcome."""
         settings = self.study.settings
-        return {
+        header = {
+            "status": status,
+            "error": error,
             "study": settings.name,
             "label": self.label,
             "seed": self.seed,
@@ -89,6 +91,7 @@ class PairTask:
             "code_dir": settings.code_dir,
             "command": self.command,
         }
+        return RunRecord.from_dict(header).replace(**outcome)
 
 
 def run_pair(
@@ -97,7 +100,7 @@ def run_pair(
     progress: Callable[[int], None] | None = None,
     verbose: bool = False,
     capture_output: bool = False,
-) -> dict[str, Any]:
+) -> RunRecord:
     """Train one pair into `out_dir` (cleared first), write its files and return its `run.json`
     record. `verbose` adds SB3's stdout log tables; `capture_output` sends everything the run
     prints (warnings included) to `out_dir/output.log` instead of the terminal."""
@@ -108,30 +111,24 @@ def run_pair(
             stack.enter_context(contextlib.redirect_stdout(log))
             stack.enter_context(contextlib.redirect_stderr(log))
         record = _train_and_save(task, out_dir, progress, verbose)
-    write_atomic(out_dir / RUN_FILE, json_bytes(record))
+    write_record(out_dir, record)
     return record
 
 
 def _train_and_save(
     task: PairTask, out_dir: pathlib.Path, progress: Callable[[int], None] | None, verbose: bool
-) -> dict[str, Any]:
+) -> RunRecord:
     settings = task.study.settings
-    record: dict[str, Any] = {
-        "status": None,
-        "error": None,
-        **task.header(),
-        "started_at": _now(),
-        "versions": versions(),
-    }
+    record = task.record(None, started_at=_now(), versions=versions())
     start = time.perf_counter()
     env = model = logger = evaluator = None
     try:
         single_thread()
-        record["machine"] = machine()
+        record = record.replace(machine=machine())
         kind, env, model = build_run(task)
-        record.update(class_record(kind))
+        record = record.replace(**class_record(kind))
         if callable(getattr(model, "run_info", None)) and model.run_info():
-            record["agent_info"] = model.run_info()
+            record = record.replace(agent_info=model.run_info())
         logger = configure(str(out_dir), ["tensorboard", "csv", *(["stdout"] if verbose else [])])
         model.set_logger(logger)
         recorder = EpisodeRecorder()
@@ -155,27 +152,27 @@ def _train_and_save(
         write_atomic(out_dir / EVALS.file, EVALS.csv_bytes(evaluator.rows))
         train_only = max(train_wall - evaluator.eval_time_s, 1e-9)
         final = [r.episode_return for r in evaluator.rows if r.eval_step == evaluator.rows[-1].eval_step]
-        record.update(
+        record = record.replace(
             status=COMPLETE,
             steps_done=int(model.num_timesteps),
             n_episodes=len(recorder.rows),
             final_eval_mean_return=sum(final) / len(final),
             model_file=model_file,
-            timings={
-                "wall_time_s": time.perf_counter() - start,
-                "learn_time_s": train_wall,
-                "eval_time_s": evaluator.eval_time_s,
-                "eval_share": evaluator.eval_time_s / train_wall if train_wall > 0 else 0.0,
-                "train_steps_per_s": model.num_timesteps / train_only,
-            },
+            timings=Timings(
+                wall_time_s=time.perf_counter() - start,
+                learn_time_s=train_wall,
+                eval_time_s=evaluator.eval_time_s,
+                eval_share=evaluator.eval_time_s / train_wall if train_wall > 0 else 0.0,
+                train_steps_per_s=model.num_timesteps / train_only,
+            ),
         )
     except Exception as error:
-        record.update(
+        record = record.replace(
             status=FAILED,
             error=f"{type(error).__name__}: {error}",
             traceback=traceback.format_exc(),
             steps_done=int(getattr(model, "num_timesteps", 0) or 0),
-            timings={"wall_time_s": time.perf_counter() - start},
+            timings=Timings(wall_time_s=time.perf_counter() - start),
         )
     finally:
         if logger is not None:
@@ -184,8 +181,7 @@ def _train_and_save(
             evaluator.close()
         if env is not None:
             env.close()
-    record["finished_at"] = _now()
-    return record
+    return record.replace(finished_at=_now())
 
 
 def build_run(task: PairTask) -> tuple[AgentKind, Any, Any]:
@@ -201,9 +197,10 @@ def build_run(task: PairTask) -> tuple[AgentKind, Any, Any]:
 
 
 def class_record(kind: AgentKind) -> dict[str, Any]:
-    """What `run.json` says of the agent's class: its import path, its family, the file it was
-    written in and, where that differs (code shipped to a Ray worker), the copy imported here."""
-    record: dict[str, Any] = {"class": kind.class_path, "family": kind.family, "class_file": kind.source_file}
+    """What `run.json` says of the agent's class (`RunRecord` fields): its import path, its
+    family, the file it was written in and, where that differs (code shipped to a Ray worker),
+    the copy imported here."""
+    record: dict[str, Any] = {"class_path": kind.class_path, "family": kind.family, "class_file": kind.source_file}
     if kind.source_file is not None:
         source = str(imports.original(kind.source_file))
         if source != str(pathlib.Path(kind.source_file).resolve()):
@@ -255,15 +252,15 @@ def source_commit() -> str:
     return head.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
 
 
-def machine() -> dict[str, Any]:
+def machine() -> Machine:
     """What ran it: CPU model, cores, torch threads, accelerator."""
-    return {
-        "cpu": _cpu_model(),
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "platform": platform.platform(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
+    return Machine(
+        cpu=_cpu_model(),
+        cores=os.cpu_count(),
+        torch_threads=torch.get_num_threads(),
+        platform=platform.platform(),
+        cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    )
 
 
 def _cpu_model() -> str:

@@ -24,13 +24,13 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TextIO
 
 from harness.agents import cost_hint
 from harness.execution.executors import Executor
 from harness.execution.progress import StudyProgress
 from harness.execution.runner import PairTask
-from harness.store import StudyStore, clear, read_run, slot_state, write_study_file
+from harness.store import StudyStore, clear, read_record, slot_state, write_study_file
 from harness.studies import Study, code_identity, pair_identity
 
 
@@ -127,8 +127,8 @@ def compare(
             records = executor.run(todo.tasks, runs_dir, progress) if todo.tasks else {}
         finally:
             progress.close()
-    failed = tuple((key, str(r.get("error"))) for key, r in records.items() if r.get("status") != "complete")
-    completed = tuple(key for key, r in records.items() if r.get("status") == "complete")
+    failed = tuple((key, str(r.error)) for key, r in records.items() if not r.complete)
+    completed = tuple(key for key, r in records.items() if r.complete)
     return CompareOutcome(
         tuple(todo.skipped),
         completed,
@@ -161,11 +161,11 @@ def _recorded_rates(store: StudyStore) -> Mapping[tuple[str, str], float]:
     sums: dict[tuple[str, str], list[float]] = {}
     paths = [*store.slot_folders(), *store.superseded_runs()]
     for path in paths:
-        record: Any = read_run(path)
-        if not record or record.get("status") != "complete":
+        record = read_record(path)
+        if record is None or not record.complete:
             continue
-        wall = (record.get("timings") or {}).get("wall_time_s")
-        steps = record.get("steps_done") or record.get("total_timesteps")
+        wall = record.wall_time_s
+        steps = record.steps_done or record.total_timesteps
         if wall and steps:
-            sums.setdefault((record.get("env_id"), record.get("label")), []).append(wall / steps)
+            sums.setdefault((record.env_id, record.label), []).append(wall / steps)
     return {key: sum(values) / len(values) for key, values in sums.items()}

@@ -11,14 +11,16 @@ import datetime
 import json
 import math
 import pathlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
-from harness.analysis import EnvResults, StudyResults, stats
+from harness.analysis import EnvResults, LongestRun, StudyResults, stats
+from harness.analysis import columns as col
 from harness.report.plots import picture_names
-from harness.schema import STUDY_FILE
+from harness.schema import COMPLETE, STUDY_FILE
+from harness.store import Machine
 
 
 def readme(results: StudyResults, final_out: pathlib.Path, now: datetime.datetime, media: pd.DataFrame | None) -> str:
@@ -54,21 +56,15 @@ def readme(results: StudyResults, final_out: pathlib.Path, now: datetime.datetim
 
 def header(results: StudyResults, now: datetime.datetime) -> str:
     """Title and the study's facts."""
-    study, settings = results.study, results.study.settings
-    records = [pair.run.record for pair in results.files.pairs if pair.run]
-    complete = len(records)
-    walls = [(float((r.get("timings") or {}).get("wall_time_s", math.nan)), r) for r in records]
-    walls = [(w, r) for w, r in walls if not math.isnan(w)]
-    longest = max(walls, key=lambda item: item[0]) if walls else None
+    study, settings, facts = results.study, results.study.settings, results.facts
     eval_seeds = f"{settings.eval_seed}–{settings.eval_seed + settings.n_eval_episodes - 1}"
-    n_pairs = len(results.files.pairs)
     envs = f" x {_count(len(results.envs), 'env')}" if results.across_envs else ""
     lines = [
         f"# {study.name}: cartpole-compare report",
         "",
         *([settings.description, ""] if settings.description else []),
         f"- **study**: {study.name} ({_count(len(study.agents), 'agent')} x {_count(len(settings.seeds), 'seed')}"
-        f"{envs} = {n_pairs} runs, {complete} complete), read from `{results.study_dir / STUDY_FILE}`",
+        f"{envs} = {facts.n_pairs} runs, {facts.n_complete} complete), read from `{results.study_dir / STUDY_FILE}`",
     ]
     if results.across_envs:
         lines.append(f"- **environments**: {', '.join(results.envs)} (each described in its section)")
@@ -78,18 +74,19 @@ def header(results: StudyResults, now: datetime.datetime) -> str:
             f"- **environment**: {env.env_id}; {env_facts(env, inline=True)}",
             f"- **budget**: {settings.total_timesteps:,} env steps per run, the same for every agent",
         ]
+    longest = facts.longest
     lines += [
         f"- **seeds**: {', '.join(str(s) for s in sorted(settings.seeds))}",
         f"- **evaluation**: {settings.n_eval_episodes} episodes with the deterministic policy at step 0, every "
         f"{_evaluation_every(results)} and at the end of training; episode i starts from reset seed "
         f"{settings.eval_seed} + i ({eval_seeds}), the same for every agent and evaluation",
         f"- **date**: {now.strftime('%Y-%m-%d %H:%M')} UTC",
-        f"- **git commit** (of the harness that made the runs): {_commit_text(records)}",
-        f"- **versions**: {_versions_text(records)}",
-        f"- **machine**: {_machine_text(records)}",
-        f"- **total wall time**: {sum(w for w, _ in walls):,.1f} s summed over {len(walls)} complete runs"
+        f"- **git commit** (of the harness that made the runs): {_counts_text(facts.commits, str)}",
+        f"- **versions**: {_counts_text(facts.versions, _versions_text)}",
+        f"- **machine**: {_counts_text(facts.machines, _machine_text)}",
+        f"- **total wall time**: {facts.wall_time_s:,.1f} s summed over {facts.n_timed} complete runs"
         + (
-            f" (longest: {_where(longest[1], results)} seed {longest[1].get('seed')}, {longest[0]:,.1f} s)"
+            f" (longest: {_where(longest, results)} seed {longest.seed}, {longest.wall_time_s:,.1f} s)"
             if longest
             else ""
         ),
@@ -120,58 +117,34 @@ def _evaluation_every(results: StudyResults) -> str:
     return "; ".join(f"{freq:,} env steps on {env_id}" for env_id, freq in freqs.items())
 
 
-def _where(record: Mapping[str, Any], results: StudyResults) -> str:
-    label = str(record.get("label"))
-    return f"{label} on {record.get('env_id')}" if results.across_envs else label
+def _where(run: LongestRun, results: StudyResults) -> str:
+    return f"{run.label} on {run.env_id}" if results.across_envs else run.label
 
 
-def _distinct(records: Sequence[Mapping[str, Any]], key: str) -> list[tuple[dict[str, Any], int]]:
-    """Distinct values of `record[key]` with how many runs had each, most common first."""
-    seen: list[tuple[dict[str, Any], int]] = []
-    for record in records:
-        value = dict(record.get(key) or {})
-        for i, (known, count) in enumerate(seen):
-            if known == value:
-                seen[i] = (known, count + 1)
-                break
-        else:
-            seen.append((value, 1))
-    return sorted(seen, key=lambda item: -item[1])
+def _counts_text(counted: Sequence[tuple[Any, int]], text: Callable[[Any], str]) -> str:
+    """'a' when every run shares one value, else 'a (40 runs); b (20 runs)'."""
+    total = sum(count for _, count in counted)
+    return "; ".join(text(value) if count == total else f"{text(value)} ({count} runs)" for value, count in counted)
 
 
-def _versions_text(records: Sequence[Mapping[str, Any]]) -> str:
-    parts = []
-    for versions, count in _distinct(records, "versions"):
-        text = ", ".join(f"{name} {version}" for name, version in versions.items() if name != "git_commit")
-        text = text or "unknown"
-        parts.append(text if len(records) == count else f"{text} ({count} runs)")
-    return "; ".join(parts)
+def _versions_text(versions: Mapping[str, str]) -> str:
+    return ", ".join(f"{name} {version}" for name, version in versions.items()) or "unknown"
 
 
-def _machine_text(records: Sequence[Mapping[str, Any]]) -> str:
-    parts = []
-    for machine, count in _distinct(records, "machine"):
-        text = (
-            f"{machine.get('cpu', 'unknown CPU')}, {machine.get('cores', '?')} cores, "
-            f"{machine.get('torch_threads', '?')} torch thread(s) per run"
-        )
-        if machine.get("cuda"):
-            text += f", {machine['cuda']}"
-        if machine.get("platform"):
-            text += f", {machine['platform']}"
-        parts.append(text if len(records) == count else f"{text} ({count} runs)")
-    return "; ".join(parts)
+def _machine_text(machine: Machine) -> str:
+    text = (
+        f"{machine.cpu or 'unknown CPU'}, {_or_unknown(machine.cores)} cores, "
+        f"{_or_unknown(machine.torch_threads)} torch thread(s) per run"
+    )
+    if machine.cuda:
+        text += f", {machine.cuda}"
+    if machine.platform:
+        text += f", {machine.platform}"
+    return text
 
 
-def _commit_text(records: Sequence[Mapping[str, Any]]) -> str:
-    """The commits of the code that made the runs (`run.json` versions.git_commit)."""
-    commits: dict[str, int] = {}
-    for record in records:
-        commit = (record.get("versions") or {}).get("git_commit", "not recorded")
-        commits[commit] = commits.get(commit, 0) + 1
-    if len(commits) == 1:
-        return next(iter(commits))
-    return "; ".join(f"{commit} ({count} runs)" for commit, count in sorted(commits.items(), key=lambda kv: -kv[1]))
+def _or_unknown(value: object) -> str:
+    return "?" if value is None else str(value)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -199,14 +172,12 @@ def aggregate_section(results: StudyResults) -> str:
         "(lower is better); an agent counts only with the seeds it completed on every env.\n",
     ]
     rows = []
-    for label, frame in aggregate.metrics.groupby("agent", sort=False):
-        by_metric = {
-            row["metric"]: stats.Estimate(row["value"], row["low"], row["high"]) for _, row in frame.iterrows()
-        }
+    for label, frame in aggregate.metrics.groupby(col.AGENT, sort=False):
+        by_metric = {row[col.METRIC]: _estimate(row, col.VALUE) for _, row in frame.iterrows()}
         rows.append(
             {
                 "agent": label,
-                "seeds": str(int(frame["n_seeds"].iloc[0])),
+                "seeds": str(int(frame[col.N_SEEDS].iloc[0])),
                 "IQM score [95% CI]": by_metric["IQM"].format(3),
                 "mean score [95% CI]": by_metric["mean"].format(3),
                 "optimality gap [95% CI]": by_metric["optimality gap"].format(3),
@@ -236,8 +207,10 @@ def aggregate_section(results: StudyResults) -> str:
 
 
 def _aggregate_sentence(metrics: pd.DataFrame) -> str:
-    iqm = metrics[metrics["metric"] == "IQM"]
-    estimates = {row["agent"]: stats.Estimate(row["value"], row["low"], row["high"]) for _, row in iqm.iterrows()}
+    iqm = metrics[metrics[col.METRIC] == "IQM"]
+    estimates = {
+        row[col.AGENT]: stats.Estimate(row[col.VALUE], row[col.LOW], row[col.HIGH]) for _, row in iqm.iterrows()
+    }
     top = max(round(e.value, 3) for e in estimates.values())
     best = [label for label, e in estimates.items() if round(e.value, 3) == top]
     first = estimates[best[0]]
@@ -311,25 +284,25 @@ def env_sections(results: StudyResults, env: EnvResults, level: str, media: pd.D
 
 def summary_markdown(summary: pd.DataFrame) -> str:
     """The summary table, formatted from the model's (so README and summary.csv agree)."""
-    threshold = _num(summary["threshold"].iloc[0], 0)
+    threshold = _num(summary[col.THRESHOLD].iloc[0], 0)
     rows = []
     for _, row in summary.iterrows():
-        steps = _num(row["steps_to_threshold_median"], 0)
+        steps = _num(row[col.STEPS_TO_THRESHOLD_MEDIAN], 0)
         reached = f"{row['seeds_reaching_threshold']}/{row['runs_complete']}"
         rows.append(
             {
-                "agent": row["agent"],
-                "kind": row["kind"],
+                "agent": row[col.AGENT],
+                "kind": row[col.KIND],
                 "runs": f"{row['runs_complete']}/{row['runs_planned']}",
-                "final return, mean [95% CI]": _est(row, "final_return_mean").format(1),
-                "final return, IQM [95% CI]": _est(row, "final_return_iqm").format(1),
-                "eval success rate [95% CI]": _est(row, "eval_success_rate").format(2),
-                "training success rate": _num(row["train_success_rate"], 2),
+                "final return, mean [95% CI]": _est(row, col.FINAL_RETURN_MEAN).format(1),
+                "final return, IQM [95% CI]": _est(row, col.FINAL_RETURN_IQM).format(1),
+                "eval success rate [95% CI]": _est(row, col.EVAL_SUCCESS_RATE).format(2),
+                "training success rate": _num(row[col.TRAIN_SUCCESS_RATE], 2),
                 f"env steps to {threshold} (median; seeds)": f"{steps} ({reached})",
-                "AUC (normalised)": _num(row["auc_normalised"], 3),
-                "wall time per run (s)": _num(row["wall_time_s_per_run"], 1),
-                "env steps/s": _num(row["env_steps_per_s"], 0),
-                "failed or missing": _cell(row["failed_or_missing"]) or "none",
+                "AUC (normalised)": _num(row[col.AUC_NORMALISED], 3),
+                "wall time per run (s)": _num(row[col.WALL_TIME_S_PER_RUN], 1),
+                "env steps/s": _num(row[col.ENV_STEPS_PER_S], 0),
+                "failed or missing": _cell(row[col.FAILED_OR_MISSING]) or "none",
             }
         )
     return _table(pd.DataFrame(rows))
@@ -337,10 +310,10 @@ def summary_markdown(summary: pd.DataFrame) -> str:
 
 def summary_sentence(summary: pd.DataFrame) -> str:
     """What the summary table shows, from its numbers."""
-    rows = summary[summary["runs_complete"] > 0]
+    rows = summary[summary[col.RUNS_COMPLETE] > 0]
     if rows.empty:
         return "No agent completed a run here."
-    iqm = {row["agent"]: _est(row, "final_return_iqm") for _, row in rows.iterrows()}
+    iqm = {row[col.AGENT]: _est(row, col.FINAL_RETURN_IQM) for _, row in rows.iterrows()}
     top = max(round(e.value, 1) for e in iqm.values())
     best = [label for label, e in iqm.items() if round(e.value, 1) == top]
     best_estimate = iqm[best[0]]
@@ -357,7 +330,9 @@ def summary_sentence(summary: pd.DataFrame) -> str:
         text += "; its interval overlaps no other agent's."
     else:
         text += "."
-    auc = {row["agent"]: row["auc_normalised"] for _, row in rows.iterrows() if not math.isnan(row["auc_normalised"])}
+    auc = {
+        row[col.AGENT]: row[col.AUC_NORMALISED] for _, row in rows.iterrows() if not math.isnan(row[col.AUC_NORMALISED])
+    }
     if auc:
         top_auc = max(round(v, 3) for v in auc.values())
         fastest = [label for label, v in auc.items() if round(v, 3) == top_auc]
@@ -365,9 +340,9 @@ def summary_sentence(summary: pd.DataFrame) -> str:
     reached = [
         f"{row['agent']} ({row['seeds_reaching_threshold']}/{row['runs_complete']})"
         for _, row in rows.iterrows()
-        if row["seeds_reaching_threshold"] > 0
+        if row[col.SEEDS_REACHING_THRESHOLD] > 0
     ]
-    threshold = _num(summary["threshold"].iloc[0], 0)
+    threshold = _num(summary[col.THRESHOLD].iloc[0], 0)
     if reached:
         text += f" Seeds whose evaluation mean reached {threshold}: {_join(reached)}."
     else:
@@ -379,8 +354,8 @@ def improvement_text(improvement: pd.DataFrame, intro: str, seeds: str | None) -
     """A probability-of-improvement table with its verdict in words."""
     rows, clear, unclear = [], [], []
     for _, row in improvement.iterrows():
-        x, y = row["x"], row["y"]
-        estimate = stats.Estimate(row["p"], row["low"], row["high"])
+        x, y = row[col.X], row[col.Y]
+        estimate = _estimate(row, col.P)
         if estimate.low > 0.5:
             higher = x
             clear.append(f"{x} over {y} ({estimate.format(2)})")
@@ -434,8 +409,8 @@ def paired_text(env: EnvResults) -> str:
     )
     rows, sentences = [], []
     for _, row in env.paired.iterrows():
-        x, y = row["x"], row["y"]
-        if row["n_pairs"] == 0:
+        x, y = row[col.X], row[col.Y]
+        if row[col.N_PAIRS] == 0:
             rows.append(
                 {
                     "X": x,
@@ -448,14 +423,14 @@ def paired_text(env: EnvResults) -> str:
             )
             sentences.append(f"{x} and {y} have no seed that both completed.")
             continue
-        diff = stats.Estimate(row["mean"], row["low"], row["high"])
-        wins, ties, losses = int(row["wins"]), int(row["ties"]), int(row["losses"])
+        diff = _estimate(row, col.MEAN)
+        wins, ties, losses = int(row[col.WINS]), int(row[col.TIES]), int(row[col.LOSSES])
         rows.append(
             {
                 "X": x,
                 "Y": y,
-                "seeds": str(int(row["n_runs"])),
-                "episode pairs": str(int(row["n_pairs"])),
+                "seeds": str(int(row[col.N_RUNS])),
+                "episode pairs": str(int(row[col.N_PAIRS])),
                 "mean X − Y [95% CI]": _signed(diff),
                 "X wins / ties / losses": f"{wins} / {ties} / {losses}",
             }
@@ -545,8 +520,8 @@ def _agent_info(env: EnvResults) -> dict[str, dict[str, Any]]:
     info: dict[str, dict[str, Any]] = {}
     for label in env.study.labels:
         runs = env.files.runs(label)
-        if runs and runs[0].record.get("agent_info"):
-            info[label] = dict(runs[0].record["agent_info"])
+        if runs and runs[0].record.agent_info:
+            info[label] = dict(runs[0].record.agent_info)
     return info
 
 
@@ -563,21 +538,21 @@ def appendix_table(env: EnvResults) -> str:
     rows = []
     threshold = _num(env.profile.threshold, 0)
     for _, n in env.runs.iterrows():
-        done = n["status"] == "complete"
+        done = n[col.STATUS] == COMPLETE
         rows.append(
             {
-                "agent": n["agent"],
-                "seed": str(n["seed"]),
-                "status": n["status"],
-                "final return": _num(n["final_return"], 1) if done else "–",
-                "score": _num(n["score"], 3) if done else "–",
-                "final success rate": _num(n["final_success"], 2) if done else "–",
-                "training episodes": str(int(n["train_episodes"])) if done else "–",
-                "training success rate": _num(n["train_success"], 2) if done else "–",
-                f"env steps to {threshold}": _num(n["steps_to_threshold"], 0) if done else "–",
-                "AUC (normalised)": _num(n["auc"], 3) if done else "–",
-                "wall time (s)": _num(n["wall_time_s"], 1) if done else "–",
-                "env steps/s": _num(n["steps_per_s"], 0) if done else "–",
+                "agent": n[col.AGENT],
+                "seed": str(n[col.SEED]),
+                "status": n[col.STATUS],
+                "final return": _num(n[col.FINAL_RETURN], 1) if done else "–",
+                "score": _num(n[col.SCORE], 3) if done else "–",
+                "final success rate": _num(n[col.FINAL_SUCCESS], 2) if done else "–",
+                "training episodes": str(int(n[col.TRAIN_EPISODES])) if done else "–",
+                "training success rate": _num(n[col.TRAIN_SUCCESS], 2) if done else "–",
+                f"env steps to {threshold}": _num(n[col.STEPS_TO_THRESHOLD], 0) if done else "–",
+                "AUC (normalised)": _num(n[col.AUC], 3) if done else "–",
+                "wall time (s)": _num(n[col.WALL_TIME_S], 1) if done else "–",
+                "env steps/s": _num(n[col.STEPS_PER_S], 0) if done else "–",
             }
         )
     return _table(pd.DataFrame(rows))
@@ -586,15 +561,15 @@ def appendix_table(env: EnvResults) -> str:
 def problems_section(env: EnvResults, level: str) -> str:
     """The pairs without a complete result counted in the report, with their errors ('' when there
     are none)."""
-    problems = env.runs[env.runs["status"] != "complete"]
+    problems = env.runs[env.runs[col.STATUS] != COMPLETE]
     if problems.empty:
         return ""
     rows = [
         {
-            "agent": p["agent"],
-            "seed": str(p["seed"]),
-            "status": p["status"],
-            "error": _cell(p["error"][:300]) if p["error"] else "no run folder",
+            "agent": p[col.AGENT],
+            "seed": str(p[col.SEED]),
+            "status": p[col.STATUS],
+            "error": _cell(p[col.ERROR][:300]) if p[col.ERROR] else "no run folder",
         }
         for _, p in problems.iterrows()
     ]
@@ -631,7 +606,13 @@ def _num(value: float | None, digits: int) -> str:
 
 
 def _est(row: Mapping[str, Any], key: str) -> stats.Estimate:
-    return stats.Estimate(row[key], row[f"{key}_low"], row[f"{key}_high"])
+    """The interval of the columns `key`, `key_low`, `key_high` (the summary's)."""
+    return stats.Estimate(row[key], row[col.low(key)], row[col.high(key)])
+
+
+def _estimate(row: Mapping[str, Any], key: str) -> stats.Estimate:
+    """The interval of the columns `key`, `low`, `high` (a comparison's, an aggregate metric's)."""
+    return stats.Estimate(row[key], row[col.LOW], row[col.HIGH])
 
 
 def _signed(estimate: stats.Estimate) -> str:

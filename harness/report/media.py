@@ -17,6 +17,7 @@ import shutil
 import pandas as pd
 
 from harness.analysis import EnvResults, StudyResults
+from harness.analysis import columns as col
 from harness.conditions import evaluation_seeds
 from harness.errors import one_line
 from harness.report.playback import episode_rules, load_model, model_path
@@ -46,7 +47,7 @@ def render(results: StudyResults, out: pathlib.Path, cache: Cache | None = None)
 def render_env(env: EnvResults, out: pathlib.Path, env_id: str | None, cache: Cache) -> list[dict]:
     settings = env.study.settings
     fps = render_fps(env.env_id)
-    final = env.runs.set_index(["agent", "seed"])["final_return"]
+    final = env.runs.set_index([col.AGENT, col.SEED])[col.FINAL_RETURN]
     rows = []
     for label in env.labels:
         run = env.shown_run(label)
@@ -64,11 +65,11 @@ def render_env(env: EnvResults, out: pathlib.Path, env_id: str | None, cache: Ca
         }
         try:
             pair = next(p for p in env.files.pairs if p.label == label and p.seed == run.seed)
-            record = dict(run.record)
+            record = run.record
             seeds = evaluation_seeds(settings.n_eval_episodes, settings.eval_seed)
             rules = episode_rules(record)
             model_file = model_path(pair.path, record)
-            key = file_key("episode", env.env_id, record.get("kind"), run.seed, seeds, rules, fps, files=[model_file])
+            key = file_key("episode", env.env_id, record.kind, run.seed, seeds, rules, fps, files=[model_file])
             kept = cache.media(key)
             if kept is not None:
                 shutil.copyfile(kept / "episode.gif", out / gif)

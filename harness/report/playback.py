@@ -9,15 +9,14 @@ seed and the model file come from the run's `run.json` (the record of what that 
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Mapping
 from typing import Any
 
 from harness.agents import resolve_kind
 from harness.conditions import EpisodeResult, EpisodeRules, evaluation_seeds, register_from
-from harness.errors import KindError, PlaybackError
+from harness.errors import KindError, PlaybackError, one_line
 from harness.report.video import record_episodes, render_fps, write_video
-from harness.schema import COMPLETE, RUN_FILE
-from harness.store import read_run
+from harness.schema import RUN_FILE
+from harness.store import RunRecord, read_record
 from harness.studies import LEGACY_SETTINGS
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
@@ -32,9 +31,9 @@ def play(run_dir: pathlib.Path, episodes: int, video: pathlib.Path | None) -> li
         raise PlaybackError(f"{video}: the video must end in .mp4 or .gif")
     record = _complete_record(run_dir)
     model = load_model(run_dir, record)
-    env_id = str(record["env_id"])
-    eval_seed = int(record["evaluation"]["eval_seed"])
-    seeds = evaluation_seeds(episodes, eval_seed)
+    env_id = str(record.env_id)
+    assert record.evaluation is not None and record.evaluation.eval_seed is not None  # _complete_record checked
+    seeds = evaluation_seeds(episodes, record.evaluation.eval_seed)
     rules = episode_rules(record)
     results, frames_by_episode = record_episodes(
         model, env_id, seeds, render=range(episodes) if video else (), rules=rules
@@ -46,54 +45,52 @@ def play(run_dir: pathlib.Path, episodes: int, video: pathlib.Path | None) -> li
     return results
 
 
-def episode_rules(record: dict[str, Any]) -> EpisodeRules:
+def episode_rules(record: RunRecord) -> EpisodeRules:
     """The success rule and time limit a run was evaluated under (`run.json`'s `profile`; a run
     from before env profiles was measured by an episode lasting to the time limit)."""
-    recorded = record.get("profile") or LEGACY_SETTINGS["profile"]
-    return EpisodeRules(str(recorded["success"]), recorded.get("max_episode_steps"))
+    return record.profile or EpisodeRules(**LEGACY_SETTINGS["profile"])
 
 
-def model_path(run_dir: pathlib.Path, record: Mapping[str, Any]) -> pathlib.Path:
+def model_path(run_dir: pathlib.Path, record: RunRecord) -> pathlib.Path:
     """The saved model of a run; `PlaybackError` when it is not there."""
-    path = run_dir / str(record["model_file"])
+    path = run_dir / str(record.model_file)
     if not path.is_file():
         raise PlaybackError(f"{path}: model file missing")
     return path
 
 
-def load_model(run_dir: pathlib.Path, record: dict[str, Any]) -> Any:
+def load_model(run_dir: pathlib.Path, record: RunRecord) -> Any:
     """The final model of a complete run (its kind's `load` on `run.json`'s `model_file`; the
     class is imported as the run resolved it), its random sources seeded with the run's seed: a
     policy that draws random numbers even when asked to be deterministic (the random agent) then
     plays the same episodes every time."""
     path = model_path(run_dir, record)
-    code_dir = pathlib.Path(record["code_dir"]) if record.get("code_dir") else None
+    code_dir = pathlib.Path(record.code_dir) if record.code_dir else None
     try:
-        register_from(str(record["env_id"]), code_dir)
-        kind = resolve_kind(str(record["kind"]), code_dir)
+        register_from(str(record.env_id), code_dir)
+        kind = resolve_kind(str(record.kind), code_dir)
     except (KindError, ValueError) as error:
         raise PlaybackError(f"{run_dir / RUN_FILE}: cannot import the agent's class or env: {error}") from None
     try:
         model = kind.load(path)
         if hasattr(model, "set_random_seed"):
-            model.set_random_seed(int(record.get("seed") or 0))
+            model.set_random_seed(int(record.seed or 0))
     except Exception as error:  # any load failure is reported in one line
-        message = " ".join(str(error).split())
-        raise PlaybackError(f"{path}: cannot load the model: {type(error).__name__}: {message}") from None
+        raise PlaybackError(f"{path}: cannot load the model: {one_line(error, with_type=True)}") from None
     return model
 
 
-def _complete_record(run_dir: pathlib.Path) -> dict[str, Any]:
+def _complete_record(run_dir: pathlib.Path) -> RunRecord:
     if not run_dir.is_dir():
         raise PlaybackError(f"{run_dir}: no such run folder")
-    record = read_run(run_dir)
+    record = read_record(run_dir)
     if record is None:
         raise PlaybackError(f"{run_dir / RUN_FILE}: missing or unreadable; is this a run folder?")
-    if record.get("status") != COMPLETE:
-        why = f": {record['error']}" if record.get("error") else ""
-        raise PlaybackError(f"{run_dir / RUN_FILE}: the run is not complete (status {record.get('status')}{why})")
-    missing = [key for key in ("kind", "env_id", "evaluation", "model_file") if not record.get(key)]
-    if not missing and "eval_seed" not in record["evaluation"]:
+    if not record.complete:
+        why = f": {record.error}" if record.error else ""
+        raise PlaybackError(f"{run_dir / RUN_FILE}: the run is not complete (status {record.status}{why})")
+    missing = [key for key in ("kind", "env_id", "evaluation", "model_file") if not getattr(record, key)]
+    if not missing and record.evaluation is not None and record.evaluation.eval_seed is None:
         missing = ["evaluation.eval_seed"]
     if missing:
         raise PlaybackError(f"{run_dir / RUN_FILE}: incomplete record, no {missing[0]!r}")

@@ -14,9 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import StrMethodFormatter
+
+from harness.analysis import columns as col
+from harness.schema import COMPLETE
 
 LINE_STYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -48,10 +52,8 @@ def render(results: StudyResults, out: pathlib.Path) -> list[pathlib.Path]:
     if results.aggregate is not None:
         path = out / "performance_profile.png"
         curves = {
-            label: Curve(
-                frame["tau"].to_numpy(), frame["fraction"].to_numpy(), frame["low"].to_numpy(), frame["high"].to_numpy()
-            )
-            for label, frame in results.aggregate.profiles.groupby("agent", sort=False)
+            label: Curve.of(frame, col.TAU, col.FRACTION)
+            for label, frame in results.aggregate.profiles.groupby(col.AGENT, sort=False)
         }
         plot_curves(
             path,
@@ -77,17 +79,15 @@ def render_env(env: EnvResults, out: pathlib.Path, env_id: str | None) -> list[p
     evaluation = f"line: mean over seeds of each seed's mean over {settings.n_eval_episodes} evaluation episodes"
 
     def curves(name: str) -> dict[str, Curve]:
-        frame = env.curves[env.curves["curve"] == name]
+        frame = env.curves[env.curves[col.CURVE] == name]
         return {
-            label: Curve(
-                part["step"].to_numpy(), part["mean"].to_numpy(), part["low"].to_numpy(), part["high"].to_numpy()
-            )
-            for label, part in ((label, frame[frame["agent"] == label]) for label in labels)
+            label: Curve.of(part, col.STEP, col.MEAN)
+            for label, part in ((label, frame[frame[col.AGENT] == label]) for label in labels)
         }
 
     plot_curves(
         out / names["eval_return"],
-        curves("eval_return"),
+        curves(col.EVAL_RETURN_CURVE),
         title=f"Evaluation return vs env steps{where} (deterministic policy)",
         subtitle=f"{evaluation}; {band}",
         ylabel=RETURN_LABEL,
@@ -96,24 +96,24 @@ def render_env(env: EnvResults, out: pathlib.Path, env_id: str | None) -> list[p
     )
     plot_curves(
         out / names["train_return"],
-        curves("train_return"),
+        curves(col.TRAIN_RETURN_CURVE),
         title=f"Training episode return vs env steps{where} (smoothed)",
         subtitle="each seed: mean return of its last 20 training episodes; line: mean over seeds; " + band,
         ylabel=RETURN_LABEL,
     )
     plot_curves(
         out / names["success_rate"],
-        curves("success_rate"),
+        curves(col.SUCCESS_RATE_CURVE),
         title=f"Evaluation success rate vs env steps{where}",
         subtitle=f"success: {env.profile.success_words}; line: mean over seeds of each seed's share of "
         f"{settings.n_eval_episodes} evaluation episodes; {band}",
         ylabel=SUCCESS_LABEL,
         ylim=(-0.03, 1.03),
     )
-    complete = env.runs[env.runs["status"] == "complete"]
+    complete = env.runs[env.runs[col.STATUS] == COMPLETE]
     plot_distribution(
         out / names["final_return"],
-        {label: complete[complete["agent"] == label]["final_return"].tolist() for label in labels},
+        {label: complete[complete[col.AGENT] == label][col.FINAL_RETURN].tolist() for label in labels},
         title=f"Final evaluation return per seed{where} (mean of {settings.n_eval_episodes} episodes at the end of "
         "training)",
         ylabel=RETURN_LABEL,
@@ -133,6 +133,11 @@ class Curve:
     """Lower edge of the band, shape (n_points,)."""
     high: np.ndarray
     """Upper edge of the band, shape (n_points,)."""
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, x: str, y: str) -> Curve:
+        """The curve in columns `x`, `y`, `low`, `high` of one agent's rows of a table."""
+        return cls(frame[x].to_numpy(), frame[y].to_numpy(), frame[col.LOW].to_numpy(), frame[col.HIGH].to_numpy())
 
 
 def agent_style(index: int) -> dict[str, object]:

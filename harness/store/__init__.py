@@ -3,6 +3,7 @@ writer at a time, each pair's current run in its slot, runs set aside by identit
 cache.
 
 - `files`: where a pair's run lives, and writing files atomically (`run.json` last);
+- `record`: `run.json` as one typed record (`RunRecord`), read and written here only;
 - `studyfile`: `runs/<study>/study.toml`, the resolved study as run;
 - `store`: the lock, slots, runs set aside and restored, `status` and `prune`;
 - `rundata`: a study's run files read back, typed by the schema;
@@ -15,13 +16,22 @@ from harness.store.files import (
     clear_run_dir,
     collect_files,
     install_files,
-    is_complete,
     json_bytes,
     pair_dir,
     pair_key,
     pair_key_of,
-    read_run,
     write_atomic,
+)
+from harness.store.record import (
+    IDENTITY_KEYS,
+    Evaluation,
+    Machine,
+    RunRecord,
+    Timings,
+    is_complete,
+    read_record,
+    record_bytes,
+    write_record,
 )
 from harness.store.rundata import EnvRuns, Pair, Run, StudyFiles, read_study
 from harness.store.store import (
@@ -41,20 +51,25 @@ from harness.store.studyfile import COMMAND_PREFIX, StudyFile, merge_recorded, r
 __all__ = [
     "CACHE_FOLDER",
     "COMMAND_PREFIX",
+    "IDENTITY_KEYS",
     "LOCK_FILE",
     "NUMBERS_FILE",
     "SUPERSEDED",
     "Cache",
     "EnvRuns",
+    "Evaluation",
+    "Machine",
     "Pair",
     "PairStatus",
     "Run",
+    "RunRecord",
     "SlotState",
     "StoreBusy",
     "StoreError",
     "StudyFile",
     "StudyFiles",
     "StudyStore",
+    "Timings",
     "clear",
     "clear_run_dir",
     "collect_files",
@@ -68,12 +83,14 @@ __all__ = [
     "pair_key",
     "pair_key_of",
     "prune",
-    "read_run",
+    "read_record",
     "read_study",
     "read_study_file",
+    "record_bytes",
     "size_of",
     "slot_state",
     "study_status",
     "write_atomic",
+    "write_record",
     "write_study_file",
 ]

@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any
 
-from harness.schema import COMPLETE, RUN_FILE
+from harness.schema import RUN_FILE
 
 
 def pair_key_of(label: str, seed: int, env_id: str | None = None) -> str:
@@ -73,20 +73,6 @@ def write_atomic(path: pathlib.Path, data: bytes) -> None:
 def json_bytes(data: Mapping[str, Any]) -> bytes:
     """Indented JSON with a final newline."""
     return (json.dumps(data, indent=2, sort_keys=False) + "\n").encode()
-
-
-def read_run(path: pathlib.Path) -> dict[str, Any] | None:
-    """The `run.json` of a run folder, or None when it is missing or unreadable."""
-    try:
-        return json.loads((path / RUN_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def is_complete(path: pathlib.Path) -> bool:
-    """Whether the run folder holds a complete result."""
-    run = read_run(path)
-    return run is not None and run.get("status") == COMPLETE
 
 
 def clear_run_dir(path: pathlib.Path) -> None:

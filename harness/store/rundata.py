@@ -12,15 +12,14 @@ A one-env study's pairs are `runs/<study>/<label>/seed_<s>/`, a study across env
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 
 from harness.errors import ReportError, StoreError, one_line
-from harness.schema import COMPLETE, EPISODES, EVALS, FAILED, RUN_FILE, Table
-from harness.store.files import pair_dir, read_run
+from harness.schema import EPISODES, EVALS, RUN_FILE, Table
+from harness.store.files import pair_dir
+from harness.store.record import RunRecord, read_record
 from harness.store.studyfile import read_study_file
 from harness.studies import Study, changed_setting
 
@@ -31,7 +30,7 @@ class Run:
 
     label: str
     seed: int
-    record: Mapping[str, Any]
+    record: RunRecord
     episodes: pd.DataFrame
     """`episodes.csv`: one row per training episode."""
     evals: pd.DataFrame
@@ -125,12 +124,12 @@ def _read_pair(runs_dir: pathlib.Path, study: Study, label: str, seed: int) -> P
     path = pair_dir(runs_dir, study, label, seed)
     if not path.is_dir():
         return Pair(label, seed, "missing", path)
-    record = read_run(path)
-    if record is None or record.get("status") not in (COMPLETE, FAILED):
+    record = read_record(path)
+    if record is None or not (record.complete or record.failed):
         return Pair(label, seed, "incomplete", path, f"no complete {RUN_FILE} (interrupted?)")
-    if record["status"] == FAILED:
-        return Pair(label, seed, "failed", path, one_line(record.get("error") or "failed"))
-    key = changed_setting(record, study, label)
+    if record.failed:
+        return Pair(label, seed, "failed", path, one_line(record.error or "failed"))
+    key = changed_setting(record.identity(), study, label)
     if key is not None:
         return Pair(label, seed, "stale", path, f"run with another {key} than study.toml's: not counted")
     episodes = _read_table(path, EPISODES)

@@ -35,12 +35,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import StoreBusy, StoreError
-from harness.schema import COMPLETE, FAILED, RUN_FILE
+from harness.errors import StoreBusy, StoreError, one_line
+from harness.schema import RUN_FILE
 from harness.store.cache import CACHE_FOLDER
-from harness.store.files import pair_dir, read_run
+from harness.store.files import pair_dir
+from harness.store.record import RunRecord, read_record
 from harness.store.studyfile import read_study_file
-from harness.studies import Study, changed, code_identity, identity_hash, pair_identity, recorded_identity
+from harness.studies import Study, changed, code_identity, identity_hash, pair_identity
 
 LOCK_FILE = ".lock"
 SUPERSEDED = ".superseded"
@@ -55,7 +56,7 @@ class SlotState:
     (a failed run of this identity), incomplete (a run.json missing, truncated or corrupt: no
     run), missing (no folder)."""
     path: pathlib.Path
-    record: Mapping[str, Any] | None = None
+    record: RunRecord | None = None
     why: str = ""
     """For stale: what changed; for failed: the error; for incomplete: what is wrong."""
 
@@ -66,13 +67,13 @@ def slot_state(path: pathlib.Path, identity: Mapping[str, Any]) -> SlotState:
         return SlotState("missing", path)
     if not (path / RUN_FILE).exists():
         return SlotState("incomplete", path, why=f"no {RUN_FILE} (interrupted, or running)")
-    record = read_run(path)
-    if record is None or record.get("status") not in (COMPLETE, FAILED):
+    record = read_record(path)
+    if record is None or not (record.complete or record.failed):
         return SlotState("incomplete", path, why=f"{RUN_FILE} is truncated or corrupt")
-    difference = changed(record, identity)
-    if record["status"] == FAILED:
+    difference = changed(record.identity(), identity)
+    if record.failed:
         if difference is None:
-            return SlotState("failed", path, record, " ".join(str(record.get("error") or "failed").split()))
+            return SlotState("failed", path, record, one_line(record.error or "failed"))
         return SlotState("incomplete", path, record, f"a failed run of other settings ({difference})")
     if difference is not None:
         return SlotState("stale", path, record, difference)
@@ -124,7 +125,7 @@ class StudyStore:
         """Move a stale slot's complete run to `.superseded/`, under the hash of the identity it
         was made with (one rename). Returns where it went."""
         assert state.record is not None
-        name = identity_hash(recorded_identity(state.record))
+        name = identity_hash(state.record.identity())
         target = self.superseded_dir(state.path) / name
         target.parent.mkdir(parents=True, exist_ok=True)
         n = 1
@@ -140,8 +141,8 @@ class StudyStore:
         folder = self.superseded_dir(slot)
         name = identity_hash(identity)
         for candidate in sorted(folder.glob(f"{name}*")) if folder.is_dir() else []:
-            record = read_run(candidate)
-            if record is None or record.get("status") != COMPLETE or changed(record, identity) is not None:
+            record = read_record(candidate)
+            if record is None or not record.complete or changed(record.identity(), identity) is not None:
                 continue
             clear(slot)
             slot.parent.mkdir(parents=True, exist_ok=True)
@@ -245,8 +246,8 @@ def prune(study_dir: pathlib.Path) -> tuple[list[pathlib.Path], int]:
                     keep.add(slot)
                 aside = store.superseded_dir(slot)
                 for run in sorted(aside.iterdir()) if aside.is_dir() else []:
-                    record = read_run(run)
-                    if record is not None and record.get("status") == COMPLETE and changed(record, wanted) is None:
+                    record = read_record(run)
+                    if record is not None and record.complete and changed(record.identity(), wanted) is None:
                         keep.add(run)
     for path in [*store.slot_folders(), *store.superseded_runs()]:
         if path not in keep:

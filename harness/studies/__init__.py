@@ -22,7 +22,6 @@ from harness.studies.identity import (
     identity_hash,
     library_versions,
     pair_identity,
-    recorded_identity,
     run_settings,
 )
 from harness.studies.options import parse_labels, parse_seeds, with_options
@@ -65,7 +64,6 @@ __all__ = [
     "parse_labels",
     "parse_seeds",
     "parse_study",
-    "recorded_identity",
     "resolve_study",
     "run_settings",
     "study_path",

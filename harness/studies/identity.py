@@ -39,11 +39,12 @@ if TYPE_CHECKING:  # type only: study.py does not import this module, but keeps 
 LIBRARIES = ("torch", "stable-baselines3", "gymnasium", "numpy")
 """The packages whose versions are part of every pair's identity."""
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
-"""The folder holding `custom_agents/` and `harness/` (this file is harness/study/identity.py): a
+"""The folder holding `custom_agents/` and `harness/` (this file is harness/studies/identity.py): a
 user's agent that imports `custom_agents` depends on its files too."""
 LEGACY_SETTINGS: dict[str, Any] = {"profile": {"success": "truncated", "max_episode_steps": None}}
 """What a `run.json` written before a setting was recorded ran with: before env profiles, every
-run marked success as an episode lasting to the env's own time limit."""
+run marked success as an episode lasting to the env's own time limit (`RunRecord.identity` reads
+it so)."""
 
 
 def run_settings(study: Study, label: str) -> dict[str, Any]:
@@ -67,12 +68,12 @@ def run_settings(study: Study, label: str) -> dict[str, Any]:
     }
 
 
-def changed_setting(record: Mapping[str, Any], study: Study, label: str) -> str | None:
-    """The first of `run_settings` that `record` (a `run.json`) holds another value of, or None
-    when the run was made with the settings `study` asks for (the report's test: its files alone,
-    whatever the code is now)."""
+def changed_setting(recorded: Mapping[str, Any], study: Study, label: str) -> str | None:
+    """The first of `run_settings` that `recorded` (the identity a `run.json` records) holds
+    another value of, or None when the run was made with the settings `study` asks for (the
+    report's test: its files alone, whatever the code is now)."""
     for key, value in run_settings(study, label).items():
-        if record.get(key, LEGACY_SETTINGS.get(key)) != value:
+        if recorded.get(key) != value:
             return key
     return None
 
@@ -83,11 +84,12 @@ def pair_identity(study: Study, label: str, seed: int, code: Mapping[str, Any]) 
     return {**run_settings(study, label), "seed": seed, "code": dict(code), "libraries": library_versions()}
 
 
-def changed(record: Mapping[str, Any], identity: Mapping[str, Any]) -> str | None:
-    """What differs between a run (`run.json`) and an identity, in words ('hyperparameters:
-    gamma 0.99 -> 0.95', 'code: its source changed', ...), or None when it is the same run."""
+def changed(recorded: Mapping[str, Any], identity: Mapping[str, Any]) -> str | None:
+    """What differs between the identity a run recorded and `identity`, in words
+    ('hyperparameters: gamma 0.99 -> 0.95', 'code: its source changed', ...), or None when it is
+    the same run."""
     for key, now in identity.items():
-        then = record.get(key, LEGACY_SETTINGS.get(key))
+        then = recorded.get(key)
         if then == now:
             continue
         if then is None:
@@ -107,22 +109,6 @@ def identity_hash(identity: Mapping[str, Any]) -> str:
     """A short stable hash of an identity (the name its run is set aside under)."""
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def recorded_identity(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The identity a `run.json` records (its keys of `pair_identity`)."""
-    keys = (
-        "kind",
-        "env_id",
-        "profile",
-        "total_timesteps",
-        "evaluation",
-        "hyperparameters",
-        "seed",
-        "code",
-        "libraries",
-    )
-    return {key: record.get(key, LEGACY_SETTINGS.get(key)) for key in keys}
 
 
 def code_identity(kind: str, code_dir: pathlib.Path | None) -> dict[str, Any]:

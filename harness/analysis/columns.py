@@ -1,0 +1,109 @@
+"""The column names of the numbers model's tables, declared once: the model builds its DataFrames
+with them, the renderers (Markdown, plots, media) and `summary.csv` read them.
+
+    from harness.analysis import columns as col
+    summary[col.FINAL_RETURN_IQM], summary[col.low(col.FINAL_RETURN_IQM)]
+
+An interval is three columns: the estimate `name` and its ends `name_low`, `name_high`
+(`low(name)`, `high(name)`).
+"""
+
+from __future__ import annotations
+
+# -- who ----------------------------------------------------------------------------------------
+ENV_ID = "env_id"
+AGENT = "agent"
+SEED = "seed"
+KIND = "kind"
+STATUS = "status"
+ERROR = "error"
+
+# -- EnvResults.runs: one row per pair ---------------------------------------------------------
+FINAL_RETURN = "final_return"
+"""The mean return of the run's last evaluation."""
+FINAL_SUCCESS = "final_success"
+SCORE = "score"
+"""The final return normalised by the env's return range."""
+TRAIN_EPISODES = "train_episodes"
+TRAIN_SUCCESS = "train_success"
+STEPS_TO_THRESHOLD = "steps_to_threshold"
+AUC = "auc"
+WALL_TIME_S = "wall_time_s"
+STEPS_PER_S = "steps_per_s"
+RUN_COLUMNS = (
+    AGENT,
+    SEED,
+    STATUS,
+    ERROR,
+    FINAL_RETURN,
+    FINAL_SUCCESS,
+    SCORE,
+    TRAIN_EPISODES,
+    TRAIN_SUCCESS,
+    STEPS_TO_THRESHOLD,
+    AUC,
+    WALL_TIME_S,
+    STEPS_PER_S,
+)
+
+# -- EnvResults.summary (summary.csv): one row per agent ------------------------------------------
+RUNS_COMPLETE = "runs_complete"
+RUNS_PLANNED = "runs_planned"
+FINAL_RETURN_MEAN = "final_return_mean"
+FINAL_RETURN_IQM = "final_return_iqm"
+EVAL_SUCCESS_RATE = "eval_success_rate"
+TRAIN_SUCCESS_RATE = "train_success_rate"
+THRESHOLD = "threshold"
+STEPS_TO_THRESHOLD_MEDIAN = "steps_to_threshold_median"
+SEEDS_REACHING_THRESHOLD = "seeds_reaching_threshold"
+AUC_NORMALISED = "auc_normalised"
+WALL_TIME_S_PER_RUN = "wall_time_s_per_run"
+ENV_STEPS_PER_S = "env_steps_per_s"
+FAILED_OR_MISSING = "failed_or_missing"
+
+# -- EnvResults.curves: long, one row per (curve, agent, step) -------------------------------------
+CURVE = "curve"
+STEP = "step"
+MEAN = "mean"
+LOW = "low"
+HIGH = "high"
+EVAL_RETURN_CURVE = "eval_return"
+TRAIN_RETURN_CURVE = "train_return"
+SUCCESS_RATE_CURVE = "success_rate"
+CURVES = (EVAL_RETURN_CURVE, TRAIN_RETURN_CURVE, SUCCESS_RATE_CURVE)
+CURVE_COLUMNS = (CURVE, AGENT, STEP, MEAN, LOW, HIGH)
+
+# -- comparisons: EnvResults.improvement, .paired; Aggregate.improvement ------------------------------
+X = "x"
+Y = "y"
+P = "p"
+"""P(X > Y)."""
+N_X = "n_x"
+N_Y = "n_y"
+N_RUNS = "n_runs"
+N_PAIRS = "n_pairs"
+WINS = "wins"
+TIES = "ties"
+LOSSES = "losses"
+IMPROVEMENT_COLUMNS = (X, Y, P, LOW, HIGH, N_X, N_Y)
+PAIRED_COLUMNS = (X, Y, N_RUNS, N_PAIRS, MEAN, LOW, HIGH, WINS, TIES, LOSSES)
+
+# -- Aggregate -------------------------------------------------------------------------------------
+METRIC = "metric"
+VALUE = "value"
+N_SEEDS = "n_seeds"
+TAU = "tau"
+FRACTION = "fraction"
+SEEDS = "seeds"
+METRIC_COLUMNS = (AGENT, METRIC, VALUE, LOW, HIGH, N_SEEDS)
+PROFILE_COLUMNS = (AGENT, TAU, FRACTION, LOW, HIGH)
+
+
+def low(name: str) -> str:
+    """The column of an interval's lower end: `name_low`."""
+    return f"{name}_low"
+
+
+def high(name: str) -> str:
+    """The column of an interval's upper end: `name_high`."""
+    return f"{name}_high"
