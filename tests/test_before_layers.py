@@ -14,10 +14,10 @@ import pathlib
 import shutil
 
 import pytest
+from helpers import run_json
 
 from harness.cli import main
 from harness.studies import library_versions
-from helpers import run_json
 
 DATA = pathlib.Path(__file__).parent / "data" / "before-layers"
 STUDIES = {"quick": 10, "classic-control": 12}
