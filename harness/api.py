@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
+from harness import execution
 from harness.errors import ReportError, StudyError
 from harness.execution import interrupts
 from harness.studies import Study, load_study, resolve_study, with_options
@@ -105,24 +106,19 @@ def compare(
         for option, value in (("address", address), ("gpus_per_run", gpus_per_run)):
             if value:
                 raise StudyError(f"{option}: needs the ray executor")
-    with interrupts.deferred():  # torch's import must not be cut by a Ctrl-C (it aborts the process)
-        from harness.execution import LocalExecutor
-        from harness.execution import compare as run_pairs
-
+    with interrupts.deferred():  # torch's import (the executors' first use) must not be cut by a Ctrl-C
         if executor == "ray":
-            from harness.execution import RayExecutor
-
-            runner: Any = RayExecutor(address=address, num_cpus=jobs, gpus_per_run=gpus_per_run)
+            runner: Any = execution.RayExecutor(address=address, num_cpus=jobs, gpus_per_run=gpus_per_run)
         else:
-            runner = LocalExecutor(jobs)
+            runner = execution.LocalExecutor(jobs)
         resolved = resolve_study(loaded)
     with runner:
-        outcome = run_pairs(resolved, runs_dir, runner, fresh=fresh, command=command, stream=stream)
+        outcome = execution.compare(resolved, runs_dir, runner, fresh=fresh, command=command, stream=stream)
     study_dir = runs_dir / resolved.name
     report_path, report_error = None, ""
     if report:
         try:
-            from harness.report import write_report
+            from harness.report import write_report  # here: the report loads matplotlib and scipy
 
             report_path = write_report(study_dir, reports_dir / resolved.name, video=video)
         except ReportError as error:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from harness.errors import HarnessError, one_line
+from harness.execution import interrupts
 from harness.studies import load_study, parse_labels, parse_seeds, with_options
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -211,7 +212,7 @@ def _load(
 
 
 def _compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.api import compare
+    from harness.api import compare  # here: each command loads only what it uses (compare: torch, SB3)
 
     if args.executor != "ray":
         for option, value in (("--address", args.address), ("--gpus-per-run", args.gpus_per_run)):
@@ -250,7 +251,7 @@ def _compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.report import write_report
+    from harness.report import write_report  # here: the report loads matplotlib and scipy
 
     out = args.out or pathlib.Path("reports") / args.study_dir.name
     try:
@@ -262,8 +263,6 @@ def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.execution import interrupts
-
     with interrupts.deferred():  # here, not at the top: torch, whose import a Ctrl-C must not cut
         from harness.execution import plan, run_pair
         from harness.store import StudyStore, write_study_file
@@ -303,7 +302,7 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _play(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.report import play
+    from harness.report import play  # here: the report loads matplotlib, moviepy on first use
 
     try:
         results = play(args.run_dir, episodes=args.episodes, video=args.video)
@@ -320,8 +319,6 @@ def _play(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _check_agent(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.execution import interrupts
-
     with interrupts.deferred():  # here, not at the top: torch, whose import a Ctrl-C must not cut
         from harness.agents import KindError, Subject, check_kind, resolve_kind, run_contract
         from harness.conditions import check_env_id
@@ -350,7 +347,7 @@ def _check_agent(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def _setting(text: str) -> tuple[str, Any]:
     """`key=value` with a TOML value (`lr=1e-3`, `net_arch=[64, 64]`); a bare word is a string."""
-    import tomllib
+    import tomllib  # here: only --set reads TOML values
 
     key, sep, value = text.partition("=")
     key = key.strip()
@@ -363,7 +360,7 @@ def _setting(text: str) -> tuple[str, Any]:
 
 
 def _status(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.store import study_status
+    from harness.store import study_status  # here: the store loads pandas; --help needs none of it
     from harness.studies import resolve_study
 
     study = resolve_study(_load(args.study, None)) if args.study is not None else None
@@ -385,7 +382,7 @@ def _status(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _prune(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.store import StudyStore, prune
+    from harness.store import StudyStore, prune  # here: the store loads pandas; --help needs none of it
 
     if not args.study_dir.is_dir():
         raise BadInput(f"harness prune: {args.study_dir}: no such folder")

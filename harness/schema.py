@@ -21,6 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 RUN_FILE = "run.json"
 STUDY_FILE = "study.toml"
 COMPLETE = "complete"
@@ -109,9 +112,6 @@ class Table:
         """The file as a pandas DataFrame with the declared columns and dtypes; `ValueError` (one
         line) for a file that is missing columns or rows or holds a non-finite return;
         `FileNotFoundError` when it is missing."""
-        import numpy as np
-        import pandas as pd
-
         frame = pd.read_csv(path, dtype=self.dtypes)
         missing = [column for column in self.columns if column not in frame.columns]
         if missing:

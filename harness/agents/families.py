@@ -29,6 +29,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from custom_agents.base import BaseAgent
@@ -280,8 +281,6 @@ def _check_type(key: str, value: Any, annotation: Any) -> None:
         words = " or ".join(_WORDS[t] for t in (bool, int, float, str, list, dict) if t in allowed)
         raise KindError(f"hyperparameter {key!r} must be {words}, got {value!r}", key=key)
     if key == "device" and isinstance(value, str) and value != "auto":
-        import torch
-
         try:
             torch.device(value)
         except (RuntimeError, ValueError):

@@ -26,7 +26,7 @@ import gymnasium as gym
 from harness import imports
 from harness.conditions.profiles import EpisodeRules, SuccessRule
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # type only: SB3 (and torch) are imported where a training env is made
     from stable_baselines3.common.vec_env import DummyVecEnv
 
 
@@ -100,7 +100,8 @@ def make_env(env_id: str, rules: EpisodeRules | None = None, render_mode: str | 
 def make_training_env(env_id: str, seed: int, rules: EpisodeRules | None = None) -> DummyVecEnv:
     """A one-env `DummyVecEnv` over `Monitor(make_env(env_id, rules))`, seeded as SB3 seeds it:
     the first reset uses `seed`, and the action space is seeded with `seed`."""
-    from stable_baselines3.common.monitor import Monitor  # SB3 (and torch) only where an env is made
+    # SB3 (and torch) only where a training env is made: reading a study checks env ids here
+    from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     venv = DummyVecEnv([lambda: Monitor(make_env(env_id, rules))])

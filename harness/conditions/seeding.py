@@ -17,7 +17,7 @@ def seed_everything(seed: int) -> None:
     The env and its action space are seeded by `harness.envs.make_training_env`; agents seed
     their own generators from the same `seed`.
     """
-    import torch
+    import torch  # here: this module is read by light commands (the evaluation seeds)
 
     random.seed(seed)
     np.random.seed(seed)
@@ -27,6 +27,7 @@ def seed_everything(seed: int) -> None:
 def single_thread() -> None:
     """One thread per process for torch and for numpy's BLAS: runs are compared one core each,
     and parallel runs don't fight over cores."""
+    # here: this module is read by light commands (the evaluation seeds)
     import threadpoolctl
     import torch
 

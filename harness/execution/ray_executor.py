@@ -41,7 +41,7 @@ def _import_ray(local: bool) -> Any:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
-        import ray
+        import ray  # here: Ray is optional, and slow to import; only --executor ray needs it
     except ImportError:
         raise RayUnavailable(
             "--executor ray needs Ray: pip install 'cartpole-compare[ray]' (or the dev extra)"

@@ -33,6 +33,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import gymnasium
+import numpy
+import stable_baselines3
 import torch
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import configure
@@ -214,10 +217,6 @@ def _now() -> str:
 
 def versions() -> dict[str, str]:
     """Versions of the packages that decide a run's numbers."""
-    import gymnasium
-    import numpy
-    import stable_baselines3
-
     return {
         "python": platform.python_version(),
         "cartpole_compare": __version__,

@@ -11,7 +11,6 @@ import pathlib
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import StrMethodFormatter
 
+from harness.analysis import EnvResults, StudyResults
 from harness.analysis import columns as col
 from harness.schema import COMPLETE
 
@@ -31,9 +31,6 @@ RETURN_LABEL = "return (sum of rewards)"
 SUCCESS_LABEL = "success rate (share of episodes)"
 SCORE_LABEL = "normalised score"
 PICTURES = ("eval_return", "train_return", "success_rate", "final_return")
-
-if TYPE_CHECKING:
-    from harness.analysis import EnvResults, StudyResults
 
 
 def picture_names(env_id: str | None) -> dict[str, str]:

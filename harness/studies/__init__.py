@@ -2,8 +2,10 @@
 classic-control.toml) read and checked, the identity of each of its pairs, the source files
 of each agent, and the command line's options on a study.
 
-- `study`: a TOML file into frozen dataclasses (`load_study`, `parse_study`), its agents'
-  classes imported and checked (`resolve_study`), written back (`to_toml`);
+- `settings`: the `[study]` and `[envs."<id>"]` tables, checked;
+- `study`: `Study` and `AgentSpec`, the checked study (views per env, narrowed copies);
+- `reading`: a TOML file read (`load_study`, `parse_study`), its agents' classes imported and
+  checked (`resolve_study`); `writing`: the study back to TOML (`to_toml`);
 - `identity`: what decides a pair's result (settings, seed, the agent's code, library versions);
 - `sources`: the local files an agent class is made of (shipping to Ray, fingerprints);
 - `options`: seeds ("0-4"), labels ("a,b") and a study narrowed to them.
@@ -25,20 +27,11 @@ from harness.studies.identity import (
     run_settings,
 )
 from harness.studies.options import parse_labels, parse_seeds, with_options
+from harness.studies.reading import EMBEDDED_STUDIES, load_study, parse_study, resolve_study, study_path
+from harness.studies.settings import DEFAULT_ENV_ID, PER_ENV_KEYS, StudySettings
 from harness.studies.sources import MAX_FILES, fingerprint, local_sources
-from harness.studies.study import (
-    DEFAULT_ENV_ID,
-    EMBEDDED_STUDIES,
-    PER_ENV_KEYS,
-    AgentSpec,
-    Study,
-    StudySettings,
-    load_study,
-    parse_study,
-    resolve_study,
-    study_path,
-    to_toml,
-)
+from harness.studies.study import AgentSpec, Study
+from harness.studies.writing import to_toml
 
 __all__ = [
     "DEFAULT_ENV_ID",
