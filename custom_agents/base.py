@@ -296,7 +296,7 @@ class BaseAgent(ABC):
     def logger(self) -> Logger:
         """The SB3 logger (set by `set_logger`, else configured at the start of `learn`)."""
         if self._logger is None:
-            self._logger = configure_logger(self.verbose, self.tensorboard_log, "run", True)
+            self._logger = configure_logger(self.verbose, self.tensorboard_log, type(self).__name__, True)
         return self._logger
 
     def set_logger(self, logger: Logger) -> None:
@@ -354,7 +354,7 @@ class BaseAgent(ABC):
         total_timesteps: int,
         callback: Any = None,
         log_interval: int | None = 4,
-        tb_log_name: str = "run",
+        tb_log_name: str | None = None,
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> Self:
@@ -362,7 +362,7 @@ class BaseAgent(ABC):
         if self.env is None:
             raise ValueError("this agent has no env: pass one to the constructor, load or set_env")
         total_timesteps, callback = self._setup_learn(
-            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+            total_timesteps, callback, reset_num_timesteps, tb_log_name or type(self).__name__, progress_bar
         )
         callback.on_training_start(locals(), globals())
         while self.num_timesteps < total_timesteps:

@@ -26,6 +26,7 @@ import json
 import pathlib
 import sysconfig
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness import imports
@@ -45,6 +46,57 @@ LEGACY_SETTINGS: dict[str, Any] = {"profile": {"success": "truncated", "max_epis
 """What a `run.json` written before a setting was recorded ran with: before env profiles, every
 run marked success as an episode lasting to the env's own time limit (`RunRecord.identity` reads
 it so)."""
+
+
+@dataclass(frozen=True)
+class NeutralEdit:
+    """An edit of this project's own agent code that changes no run's result, declared so that the
+    runs made before it keep their identity: the code fingerprint reads `file` as it was before
+    (`now` replaced by `before`). Only for edits that provably leave every run's files the same;
+    `tests/test_identity.py` checks that each is still in its file."""
+
+    file: str
+    """Relative to `PROJECT_ROOT`."""
+    now: str
+    before: str
+    why: str
+
+
+_TENSORBOARD_NAME = (
+    "issue 16: `BaseAgent.learn`'s TensorBoard folder is named after the class (SB3's `DQN_1`), not `run_1`; "
+    "a run of the harness sets its own logger, so the name is never used there"
+)
+NEUTRAL_EDITS: tuple[NeutralEdit, ...] = (
+    NeutralEdit(
+        "custom_agents/base.py",
+        "configure_logger(self.verbose, self.tensorboard_log, type(self).__name__, True)",
+        'configure_logger(self.verbose, self.tensorboard_log, "run", True)',
+        _TENSORBOARD_NAME,
+    ),
+    NeutralEdit(
+        "custom_agents/base.py", "tb_log_name: str | None = None,", 'tb_log_name: str = "run",', _TENSORBOARD_NAME
+    ),
+    NeutralEdit(
+        "custom_agents/base.py",
+        "reset_num_timesteps, tb_log_name or type(self).__name__, progress_bar",
+        "reset_num_timesteps, tb_log_name, progress_bar",
+        _TENSORBOARD_NAME,
+    ),
+)
+"""The neutral edits of this project's agent code, oldest first."""
+
+
+def as_before_neutral_edits(path: pathlib.Path) -> bytes:
+    """A source file's bytes with the `NEUTRAL_EDITS` of it undone (what the fingerprint reads)."""
+    data = path.read_bytes()
+    try:
+        name = path.resolve().relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        return data
+    for edit in reversed(NEUTRAL_EDITS):
+        if edit.file == name:
+            data = data.replace(edit.now.encode(), edit.before.encode())
+    return data
 
 
 def run_settings(study: Study, label: str) -> dict[str, Any]:
@@ -131,7 +183,7 @@ def code_identity(kind: str, code_dir: pathlib.Path | None) -> dict[str, Any]:
         root, start = origin
         roots = [root.resolve(), PROJECT_ROOT]
         files = local_sources(start, roots)
-        return {"source": fingerprint(files, roots), "files": len(files)}
+        return {"source": fingerprint(files, roots, as_before_neutral_edits), "files": len(files)}
     except (ImportPathError, SourceError, ValueError, ImportError) as error:
         return {"unknown": one_line(error)}
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import pathlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from harness.errors import SourceError
 
@@ -66,16 +66,21 @@ def _package_inits(path: pathlib.Path, roots: Sequence[pathlib.Path]) -> list[pa
     return inits
 
 
-def fingerprint(files: Iterable[pathlib.Path], roots: Sequence[pathlib.Path] = ()) -> str:
+def fingerprint(
+    files: Iterable[pathlib.Path],
+    roots: Sequence[pathlib.Path] = (),
+    content: Callable[[pathlib.Path], bytes] = pathlib.Path.read_bytes,
+) -> str:
     """A short hash of the files' contents and their names (relative to the first of `roots` that
-    holds them, else the file name): the same code gives the same fingerprint wherever it lives."""
+    holds them, else the file name): the same code gives the same fingerprint wherever it lives.
+    `content` reads a file (by default its bytes as they are)."""
     digest = hashlib.sha256()
     named = []
     for path in files:
         root = next((r for r in roots if r in path.parents), None)
         named.append((path.relative_to(root).as_posix() if root is not None else path.name, path))
     for name, path in sorted(named):
-        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(name.encode() + b"\0" + content(path) + b"\0")
     return digest.hexdigest()[:16]
 
 
