@@ -5,10 +5,10 @@
     results.envs["Acrobot-v1"]   # one env's runs, summary, curves, comparisons
     results.aggregate            # across envs: rliable's IQM, mean, optimality gap, ...
 
-The Markdown (`harness.markdown`), the pictures (`harness.plots`) and the episode videos
-(`harness.media`) only read this model; `harness.load` returns it.
+The Markdown (`harness.report.markdown`), the pictures (`harness.report.plots`) and the episode videos
+(`harness.report.media`) only read this model; `harness.load` returns it.
 
-Definitions (the report prints them too), per env, by its profile (`harness.profiles`):
+Definitions (the report prints them too), per env, by its profile (`harness.conditions.profiles`):
 
 - a run's *final return* is the mean return of its last evaluation (the rows of `evals.csv` at
   the largest `eval_step`, the end of training); its *final success rate* the share of those
@@ -19,7 +19,7 @@ Definitions (the report prints them too), per env, by its profile (`harness.prof
 - *steps to threshold*: the first evaluation at which its mean return reached the profile's
   threshold.
 
-Intervals are 95% stratified-bootstrap intervals across seeds (`harness.stats`), each with its
+Intervals are 95% stratified-bootstrap intervals across seeds (`harness.analysis.stats`), each with its
 own fixed random state, so the same runs always give the same numbers.
 """
 

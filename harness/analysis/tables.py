@@ -30,7 +30,7 @@ TRAIN_GRID_POINTS = 101
 
 
 def cached_interval(cache: Cache, statistic: Any, scores: np.ndarray, state: int, reps: int) -> stats.Estimate:
-    """`statistic(scores, state, reps)` (an interval of `harness.stats`), through the cache."""
+    """`statistic(scores, state, reps)` (an interval of `harness.analysis.stats`), through the cache."""
     value = cache.numbers(
         statistic.__name__,
         [scores],

@@ -3,11 +3,11 @@
 Training:   gym.make(env_id) -> SuccessInfo(rule) -> Monitor -> DummyVecEnv (one env),
             first reset seeded with the run's seed, action space seeded with it too.
 Evaluation: gym.make(env_id) -> SuccessInfo(rule), one env per evaluation episode, each reset
-            with its own fixed seed (`harness.seeding.evaluation_seeds`).
+            with its own fixed seed (`harness.conditions.seeding.evaluation_seeds`).
 
 (`EpisodeRules`: the env profile's success rule and the time limit it sets, if any.)
 
-`SuccessInfo` marks each episode's end with the env profile's success rule (`harness.profiles`),
+`SuccessInfo` marks each episode's end with the env profile's success rule (`harness.conditions.profiles`),
 so `episodes.csv`, `evals.csv` and TensorBoard's `rollout/success_rate` all say what success
 means on that env. An env id may be `"module:EnvId-v0"` (gymnasium's form): the module, found in
 the study's code folder or on `sys.path`, registers the env when imported.

@@ -29,7 +29,7 @@ class EpisodeResult:
     length: int
     """Env steps."""
     success: bool
-    """A success by the env profile's rule (`info["is_success"]` of `harness.envs.SuccessInfo`;
+    """A success by the env profile's rule (`info["is_success"]` of `harness.conditions.envs.SuccessInfo`;
     False for an env without one)."""
 
 

@@ -14,7 +14,7 @@ any training seed, and the same for every agent and every evaluation point."""
 def seed_everything(seed: int) -> None:
     """Seed Python's `random`, numpy's global generator and torch (as SB3's `set_random_seed`).
 
-    The env and its action space are seeded by `harness.envs.make_training_env`; agents seed
+    The env and its action space are seeded by `harness.conditions.envs.make_training_env`; agents seed
     their own generators from the same `seed`.
     """
     import torch  # here: this module is read by light commands (the evaluation seeds)

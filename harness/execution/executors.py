@@ -2,7 +2,7 @@
 so the scheduler does not know which one it uses.
 
 - `LocalExecutor`: each pair in its own process on this machine, at most `jobs` at once.
-- `RayExecutor` (`harness.ray_executor`): each pair a Ray task on a cluster.
+- `RayExecutor` (`harness.execution.ray_executor`): each pair a Ray task on a cluster.
 """
 
 from __future__ import annotations

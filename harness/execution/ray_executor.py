@@ -51,8 +51,9 @@ def _import_ray(local: bool) -> Any:
 
 def stage_code(studies: Sequence[Study], staging: pathlib.Path) -> dict[str, str]:
     """Copy the user's code that `studies`' agents (and `"module:EnvId"` envs) name by import path
-    (and the local files it imports, `harness.sources`) into `staging`, one folder per root (`root_0`, ...). Returns
-    {original root folder: its folder in `staging`} ({} when every class comes from `sys.path`)."""
+    (and the local files it imports, `harness.studies.sources`) into `staging`, one folder per root
+    (`root_0`, ...). Returns {original root folder: its folder in `staging`} ({} when every class
+    comes from `sys.path`)."""
     roots: dict[pathlib.Path, set[pathlib.Path]] = {}
     for study in studies:
         env_modules = [f"{env_id.rsplit(':', 1)[0]}:_" for env_id in study.env_ids if ":" in env_id]

@@ -1,7 +1,7 @@
 """`harness compare`: run every pair of a study whose current run is missing, then write the report.
 
 The study folder is a store (`harness.store`), held by one writer at a time. For each pair the
-identity it has now (`harness.identity`: settings, seed, the agent's code, library versions) is
+identity it has now (`harness.studies.identity`: settings, seed, the agent's code, library versions) is
 compared with what its slot holds:
 
 - a complete run of that identity is kept as it is (same files, same `run.json`);

@@ -1,4 +1,4 @@
-"""The report's README.md, written from the numbers model (`harness.model`) alone.
+"""The report's README.md, written from the numbers model (`harness.analysis.model`) alone.
 
 A one-env study reads as it always has: header, summary, pictures, pairwise comparison, episodes,
 hyperparameters, reproduce command, every run. A study across envs adds an aggregate across envs
@@ -25,7 +25,7 @@ from harness.store import Machine
 
 def readme(results: StudyResults, final_out: pathlib.Path, now: datetime.datetime, media: pd.DataFrame | None) -> str:
     """The whole README. `final_out`: where the report will live (named in the reproduce
-    command); `media`: the episodes rendered (`harness.media.render`), None without videos."""
+    command); `media`: the episodes rendered (`harness.report.media.render`), None without videos."""
     settings = results.study.settings
     sections = [header(results, now)]
     if results.aggregate is not None:
@@ -450,7 +450,7 @@ def paired_text(env: EnvResults) -> str:
 
 
 def episodes_section(env: EnvResults, media: pd.DataFrame) -> str:
-    """The rendered episode of each agent (`harness.media.render`'s rows for this env)."""
+    """The rendered episode of each agent (`harness.report.media.render`'s rows for this env)."""
     settings = env.study.settings
     rows = []
     for _, row in media.iterrows():

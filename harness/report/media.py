@@ -2,7 +2,7 @@
 from the numbers model (which run to show) and the run's saved model.
 
 The episode is the first evaluation episode, played by the final policy exactly as its final
-evaluation played it (`harness.video.record_episodes`), under the run's success rule and time
+evaluation played it (`harness.report.video.record_episodes`), under the run's success rule and time
 limit. One agent's failure to render (a model that no longer loads) is a row of the table, not
 the end of the report. A rendering is cached (`harness.store.Cache`) by the saved model's bytes and
 what the episode depends on, so an agent whose runs did not change is not rendered again.

@@ -4,7 +4,7 @@
     write_gif(frames[0], "agent.gif", fps=render_fps("CartPole-v1"))   # small: ~300 px, every 2nd frame
     write_mp4(frames[0], "agent.mp4", fps=render_fps("CartPole-v1"))   # full size, every frame
 
-The episodes are played exactly as an evaluation plays them (`harness.evaluation.run_episodes`).
+The episodes are played exactly as an evaluation plays them (`harness.conditions.evaluation.run_episodes`).
 """
 
 from __future__ import annotations

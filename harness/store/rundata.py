@@ -1,6 +1,6 @@
 """A study's run files read back: `study.toml`, each pair's `run.json` and, for a complete run, its
 two CSVs, checked and typed by the schema (`harness.schema`). Nothing here computes a figure;
-`harness.model` does.
+`harness.analysis.model` does.
 
     files = read_study(pathlib.Path("runs/classic-control"))
     files.envs["Acrobot-v1"].runs("tabular_q")      # the complete runs of an agent on an env

@@ -10,7 +10,7 @@ superseded runs set aside by identity, nothing complete deleted but on request.
         .cache/                           the report's cache (`cache.py`)
 
 A run is *complete* when its slot holds a `run.json` with status complete (written last, see
-`harness.results`). When the pair's identity (`harness.identity`) changes, `compare` moves the
+`harness.store.files`). When the pair's identity (`harness.studies.identity`) changes, `compare` moves the
 complete run out of the slot into `.superseded/` under the hash of the identity it was made with;
 when the identity becomes that again, it moves it back: the very same files, no training. Each
 move is one `rename` of a whole folder, so a process killed at any moment leaves every run either

@@ -5,7 +5,7 @@ nothing of it changed.
                protocol, resolved hyperparameters (`run_settings`: what study.toml says)
     seed       the pair's seed
     code       the agent's code: a fingerprint of its source files (a hand-written or user class:
-               the module's file and the local files it imports, `harness.sources`), or the
+               the module's file and the local files it imports, `harness.studies.sources`), or the
                library's name and version (a class installed from a package)
     libraries  the versions of torch, stable-baselines3, gymnasium and numpy
 

@@ -18,7 +18,7 @@
     [agents.tabular_q.envs."Acrobot-v1"]    # hyperparameters that differ on one env
     num_bins = [6, 6, 6, 6, 6, 6]
 
-Each env is measured by its profile (`harness.profiles`): what success means and the returns that
+Each env is measured by its profile (`harness.conditions.profiles`): what success means and the returns that
 normalise to 0 and 1. The study may declare them (`success`, `return_range`, `threshold`,
 `max_episode_steps`, in `[study]` for one env or in the env's `[envs."<id>"]` table); an env with
 neither a profile nor a declaration is refused. The profile's values are written out in the
