@@ -7,14 +7,16 @@ into tidy DataFrames; the renderers (`harness.report`) only read it.
 - `aggregate`: across envs, on normalised scores;
 - `facts`: how the runs were made (wall time, commits, versions, machines);
 - `columns`: every table's column names, which the renderers import;
+- `envresults`: `EnvResults`, every figure of one env;
 - `model`: `StudyResults`, per env `EnvResults` and across envs an `Aggregate`: all of the above.
 """
 
 from harness.analysis import columns, stats
 from harness.analysis.aggregate import PROFILE_TAUS, Aggregate, aggregate
 from harness.analysis.columns import RUN_COLUMNS
+from harness.analysis.envresults import EnvResults, env_results
 from harness.analysis.facts import LongestRun, StudyFacts, study_facts
-from harness.analysis.model import EnvResults, StudyResults, env_results, load
+from harness.analysis.model import StudyResults, load
 from harness.analysis.stats import random_state
 
 __all__ = [

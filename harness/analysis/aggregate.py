@@ -7,20 +7,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from harness.analysis import columns as col
 from harness.analysis import stats
+from harness.analysis.envresults import EnvResults
 from harness.analysis.stats import random_state
 from harness.analysis.tables import cached_arrays, cached_improvement
 from harness.schema import COMPLETE
 from harness.store import Cache
-
-if TYPE_CHECKING:  # type only: model.py builds the envs' results that this reads, then calls it
-    from harness.analysis.model import EnvResults
 
 PROFILE_TAUS = np.linspace(0.0, 1.0, 101)
 """Score thresholds of the performance profile."""

@@ -28,7 +28,6 @@ from __future__ import annotations
 import functools
 import pathlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Self
 
 import pandas as pd
@@ -36,47 +35,9 @@ import pandas as pd
 from harness.analysis import columns as col
 from harness.analysis import stats
 from harness.analysis.aggregate import aggregate
+from harness.analysis.envresults import env_results
 from harness.analysis.facts import StudyFacts, study_facts
-from harness.analysis.tables import curve_table, improvement_table, paired_table, run_table, summary_table
-from harness.conditions import EnvProfile
-from harness.store import Cache, EnvRuns, Run, StudyFiles, read_study
-from harness.studies import Study
-
-
-@dataclass(frozen=True)
-class EnvResults:
-    """Every figure of one env of the study."""
-
-    env_id: str
-    study: Study
-    """The study's single-env view of this env."""
-    profile: EnvProfile
-    files: EnvRuns
-    runs: pd.DataFrame
-    """One row per pair (`RUN_COLUMNS`), in study order."""
-    summary: pd.DataFrame
-    """One row per agent: the summary table (the columns of `summary.csv`)."""
-    curves: pd.DataFrame
-    """Long: `curve` (eval_return, train_return, success_rate), `agent`, `step`, `mean`, `low`,
-    `high` (NaN where no seed has a value yet)."""
-    improvement: pd.DataFrame
-    """One row per pair of agents (each over each later one): `x`, `y`, `p` = P(X > Y), `low`,
-    `high`, `n_x`, `n_y`."""
-    paired: pd.DataFrame
-    """One row per declared pair: `x`, `y`, `n_runs`, `n_pairs`, `mean` (X − Y), `low`, `high`,
-    `wins`, `ties`, `losses`."""
-
-    @property
-    def labels(self) -> list[str]:
-        """The agents with at least one complete run, in study order."""
-        return [label for label in self.study.labels if self.files.runs(label)]
-
-    def shown_run(self, label: str) -> Run:
-        """The run whose final return is the median of the agent's runs (the lower middle one
-        for an even count; ties broken by the smaller seed): the one whose episode is shown."""
-        final = self.runs.set_index([col.AGENT, col.SEED])[col.FINAL_RETURN]
-        ordered = sorted(self.files.runs(label), key=lambda run: (final[(label, run.seed)], run.seed))
-        return ordered[(len(ordered) - 1) // 2]
+from harness.store import Cache, StudyFiles, read_study
 
 
 class StudyResults:
@@ -163,25 +124,6 @@ class StudyResults:
 def load(study_dir: str | pathlib.Path, reps: int = stats.REPS, cache: bool = True) -> StudyResults:
     """`StudyResults.from_folder`: the results of the study in `study_dir` (RUNS_DIR/STUDY)."""
     return StudyResults.from_folder(study_dir, reps, cache)
-
-
-def env_results(files: EnvRuns, reps: int, cache: Cache | None = None) -> EnvResults:
-    """Every figure of one env."""
-    cache = cache or Cache(None)
-    study = files.study
-    profile = study.profile
-    runs = run_table(files, profile)
-    return EnvResults(
-        env_id=files.env_id,
-        study=study,
-        profile=profile,
-        files=files,
-        runs=runs,
-        summary=summary_table(files, runs, profile, reps, cache),
-        curves=curve_table(files, reps, cache),
-        improvement=improvement_table(files, runs, reps, cache),
-        paired=paired_table(files, reps, cache),
-    )
 
 
 def _with_env(frames: Sequence[tuple[str, pd.DataFrame]]) -> pd.DataFrame:

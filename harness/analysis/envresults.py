@@ -1,0 +1,69 @@
+"""Every figure of one env of a study (`EnvResults`), computed from its run files by the tables
+of `tables.py` (`env_results`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from harness.analysis import columns as col
+from harness.analysis.tables import curve_table, improvement_table, paired_table, run_table, summary_table
+from harness.conditions import EnvProfile
+from harness.store import Cache, EnvRuns, Run
+from harness.studies import Study
+
+
+@dataclass(frozen=True)
+class EnvResults:
+    """Every figure of one env of the study."""
+
+    env_id: str
+    study: Study
+    """The study's single-env view of this env."""
+    profile: EnvProfile
+    files: EnvRuns
+    runs: pd.DataFrame
+    """One row per pair (`RUN_COLUMNS`), in study order."""
+    summary: pd.DataFrame
+    """One row per agent: the summary table (the columns of `summary.csv`)."""
+    curves: pd.DataFrame
+    """Long: `curve` (eval_return, train_return, success_rate), `agent`, `step`, `mean`, `low`,
+    `high` (NaN where no seed has a value yet)."""
+    improvement: pd.DataFrame
+    """One row per pair of agents (each over each later one): `x`, `y`, `p` = P(X > Y), `low`,
+    `high`, `n_x`, `n_y`."""
+    paired: pd.DataFrame
+    """One row per declared pair: `x`, `y`, `n_runs`, `n_pairs`, `mean` (X − Y), `low`, `high`,
+    `wins`, `ties`, `losses`."""
+
+    @property
+    def labels(self) -> list[str]:
+        """The agents with at least one complete run, in study order."""
+        return [label for label in self.study.labels if self.files.runs(label)]
+
+    def shown_run(self, label: str) -> Run:
+        """The run whose final return is the median of the agent's runs (the lower middle one
+        for an even count; ties broken by the smaller seed): the one whose episode is shown."""
+        final = self.runs.set_index([col.AGENT, col.SEED])[col.FINAL_RETURN]
+        ordered = sorted(self.files.runs(label), key=lambda run: (final[(label, run.seed)], run.seed))
+        return ordered[(len(ordered) - 1) // 2]
+
+
+def env_results(files: EnvRuns, reps: int, cache: Cache | None = None) -> EnvResults:
+    """Every figure of one env."""
+    cache = cache or Cache(None)
+    study = files.study
+    profile = study.profile
+    runs = run_table(files, profile)
+    return EnvResults(
+        env_id=files.env_id,
+        study=study,
+        profile=profile,
+        files=files,
+        runs=runs,
+        summary=summary_table(files, runs, profile, reps, cache),
+        curves=curve_table(files, reps, cache),
+        improvement=improvement_table(files, runs, reps, cache),
+        paired=paired_table(files, reps, cache),
+    )
