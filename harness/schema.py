@@ -25,6 +25,9 @@ import numpy as np
 import pandas as pd
 
 RUN_FILE = "run.json"
+CLASS_FILE = "agent_class.pkl"
+"""In the run folder of an agent class handed over from Python (a notebook's): the class, pickled
+by value, so that later processes can load the run's model (loading it runs its code)."""
 STUDY_FILE = "study.toml"
 COMPLETE = "complete"
 FAILED = "failed"

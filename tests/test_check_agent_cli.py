@@ -161,8 +161,8 @@ def test_a_broken_agent_fails_naming_the_check(runs):
     [
         ("missing file", "harness check-agent: no_such_agents.py:Agent: 'no_such_agents.py:Agent': no such file"),
         ("missing class", "user_agents.py has no 'NoSuchAgent'"),
-        ("neither family", "user_agents.NotAnAgent is of neither agent family"),
-        ("library of neither family", "collections.OrderedDict is of neither agent family"),
+        ("neither family", "user_agents.NotAnAgent is of no agent family"),
+        ("library of neither family", "collections.OrderedDict is of no agent family"),
         ("unknown key", "no_such_key"),
         ("unknown library key", "unknown hyperparameter 'n_stepz': PPO takes"),
         ("bad env", "unknown env id 'NoSuchEnv-v9'"),

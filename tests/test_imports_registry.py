@@ -348,7 +348,7 @@ def test_reading_studies_and_checking_kinds_import_no_torch():
     [
         ("no_such_module_xyz:Agent", "no module named 'no_such_module_xyz'"),
         ("custom_agents.tabular:NoSuchAgent", "custom_agents.tabular has no 'NoSuchAgent'"),
-        ("collections:OrderedDict", "collections.OrderedDict is of neither agent family"),
+        ("collections:OrderedDict", "collections.OrderedDict is of no agent family"),
         ("custom_agents.base:BaseAgent", "BaseAgent is abstract"),
         ("stable_baselines3.common.base_class:BaseAlgorithm", "BaseAlgorithm is abstract"),
         ("math:pi", "names float 3.14"),

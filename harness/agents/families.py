@@ -35,6 +35,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from custom_agents.base import BaseAgent
 from custom_agents.config import to_plain
 from harness import imports
+from harness.agents.assignment import SAVE_SUFFIX, AssignmentAgent
 from harness.conditions import EpisodeRules, make_training_env
 from harness.errors import KindError, one_line
 
@@ -71,7 +72,7 @@ class AgentKind(ABC):
         """The file the class was imported from (None for a class without one)."""
         try:
             return inspect.getsourcefile(self.cls)
-        except TypeError:
+        except (TypeError, OSError):  # a built-in, or a class shipped by value (no file)
             return None
 
     @property
@@ -225,8 +226,66 @@ class LibraryKind(AgentKind):
         return value
 
 
+class AssignmentKind(AgentKind):
+    """A class of the assignment's shape: `train()` and `act(observation, reward, done)`, built
+    as `Class(**hyperparameters)` and wrapped in `AssignmentAgent` (`harness.agents.assignment`).
+    Its constructor's keyword arguments are its hyperparameters: checked against the signature,
+    their plain defaults filled in; a `seed` argument gets the run's seed."""
+
+    family = "assignment"
+
+    def __init__(self, kind: str, cls: type) -> None:
+        super().__init__(kind, cls)
+        self.parameters = constructor_parameters(cls)
+        self.takes_seed = "seed" in self.parameters
+
+    @property
+    def model_suffix(self) -> str:
+        return SAVE_SUFFIX
+
+    def resolve(self, values: Mapping[str, Any], env_id: str | None = None) -> dict[str, Any]:
+        takes = [name for name in self.parameters if name != "seed"]
+        for key, value in values.items():
+            if key == "seed":
+                raise KindError("hyperparameter 'seed' cannot be set: the study's seeds set it", key=key)
+            if key not in self.parameters:
+                what = ", ".join(takes) if takes else "no keyword arguments"
+                raise KindError(f"unknown hyperparameter {key!r}: {self.cls.__name__}() takes {what}", key=key)
+            _check_type(key, value, self.parameters[key].annotation)
+        resolved: dict[str, Any] = {}
+        for name, parameter in self.parameters.items():
+            if name == "seed" or parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
+                continue
+            if name in values:
+                resolved[name] = values[name]
+            elif parameter.default is inspect.Parameter.empty:
+                raise KindError(
+                    f"hyperparameter {name!r} is required: {self.cls.__name__}() has no default for it", key=name
+                )
+            elif _is_plain(parameter.default):
+                resolved[name] = _plain(parameter.default)
+        return resolved
+
+    def build(self, env: Any, seed: int, values: Mapping[str, Any]) -> Any:
+        kwargs = {key: self._as_declared(key, value) for key, value in values.items()}
+        if self.takes_seed:
+            kwargs["seed"] = seed
+        return AssignmentAgent(self.cls(**kwargs), env, seed)
+
+    def load(self, path: pathlib.Path) -> Any:
+        return AssignmentAgent.load(path)
+
+    def _as_declared(self, key: str, value: Any) -> Any:
+        """A list (all TOML has) as a tuple where the constructor's default is one."""
+        parameter = self.parameters.get(key)
+        if isinstance(value, list) and parameter is not None and isinstance(parameter.default, tuple):
+            return tuple(value)
+        return value
+
+
 def family_of(kind: str, cls: Any, presets: Callable[[str, str | None], Mapping] | None = None) -> AgentKind:
-    """The family of `cls`; `KindError` for anything that is not a class of one."""
+    """The family of `cls`; `KindError` for anything that is not a class of one, saying what it
+    lacks."""
     if not isinstance(cls, type):
         raise KindError(f"{kind}: names {type(cls).__name__} {cls!r}, not a class; {_SHOULD_BE}")
     if issubclass(cls, BaseAgent):
@@ -237,12 +296,27 @@ def family_of(kind: str, cls: Any, presets: Callable[[str, str | None], Mapping]
         if inspect.isabstract(cls):
             raise KindError(f"{kind}: {cls.__name__} is abstract; name a concrete algorithm")
         return LibraryKind(kind, cls, presets)
-    raise KindError(f"{kind}: {cls.__module__}.{cls.__qualname__} is of neither agent family; {_SHOULD_BE}")
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    missing = [method for method in ("train", "act") if not callable(getattr(cls, method, None))]
+    if missing == ["act"] or missing == ["train"]:
+        have = "train()" if missing == ["act"] else "act(observation, reward, done)"
+        need = "act(observation, reward, done)" if missing == ["act"] else "train()"
+        raise KindError(f"{kind}: {name} has {have} but no {need}; {_SHOULD_BE}")
+    if missing:
+        raise KindError(f"{kind}: {name} is of no agent family; {_SHOULD_BE}")
+    try:
+        inspect.signature(cls.act).bind(None, "observation", 0.0, False)
+    except TypeError:
+        raise KindError(
+            f"{kind}: {name}.act{inspect.signature(cls.act)} must take (observation, reward, done)"
+        ) from None
+    return AssignmentKind(kind, cls)
 
 
 _SHOULD_BE = (
-    "an agent class must subclass custom_agents.BaseAgent (a hand-written agent) "
-    "or stable_baselines3.common.base_class.BaseAlgorithm (an SB3-API algorithm)"
+    "an agent class subclasses custom_agents.BaseAgent (a hand-written agent) or "
+    "stable_baselines3.common.base_class.BaseAlgorithm (an SB3-API algorithm), or has train() and "
+    "act(observation, reward, done) (the assignment's shape)"
 )
 
 

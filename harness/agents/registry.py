@@ -11,6 +11,7 @@ an import path (see `harness.imports`):
 | `custom_dqn`    | `custom_agents.dqn:DQNAgent`                                       |
 | `sb3_dqn`       | `stable_baselines3:DQN`, unpatched, with the preset `zoo` (per env) |
 | `"pkg.mod:Cls"`, `"path/file.py:Cls"` | a user's or a library's class                |
+| `"__main__.Cls (in memory, <hash>)"`  | a class handed over from Python (`harness.agents.objects`) |
 
 A kind stays a string until a process needs the class (`resolve_kind`): the driver, to check a
 study before anything runs, and each worker that trains a pair (a local worker, `train`, a Ray
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from custom_agents.presets import dqn_preset, sb3_kwargs
 from harness import imports
+from harness.agents import objects
 from harness.errors import ImportPathError, KindError
 
 if TYPE_CHECKING:  # type only: the families import SB3 and torch, and this module is read by light commands
@@ -91,6 +93,10 @@ def check_kind(kind: Any, code_dir: pathlib.Path | None, check_files: bool = Tru
         raise KindError(f"must be a string, got {kind!r}; allowed: {allowed()}")
     if kind in BUILTINS:
         return
+    if objects.is_in_memory(kind):
+        if check_files and objects.registered(kind) is None:
+            raise KindError(f"{kind!r}: {objects.NOT_HERE}")
+        return
     if ":" not in kind:
         raise KindError(f"unknown kind {kind!r}; allowed: {allowed()}")
     try:
@@ -117,6 +123,11 @@ def resolve_kind(kind: str, code_dir: pathlib.Path | None = None) -> AgentKind:
     from harness.agents.families import family_of  # deferred: the families import SB3 and torch
 
     check_kind(kind, code_dir, check_files=False)  # a missing file is said by the import, in one line
+    if objects.is_in_memory(kind):
+        cls = objects.registered(kind)
+        if cls is None:
+            raise KindError(f"{kind!r}: {objects.NOT_HERE}")
+        return family_of(kind, cls)
     try:
         cls = imports.import_object(target(kind), code_dir)
     except ImportPathError as error:

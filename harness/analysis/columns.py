@@ -30,6 +30,8 @@ STEPS_TO_THRESHOLD = "steps_to_threshold"
 AUC = "auc"
 WALL_TIME_S = "wall_time_s"
 STEPS_PER_S = "steps_per_s"
+STEPS_DONE = "steps_done"
+"""The env steps the run trained for: the budget, or fewer when the agent's own loop ended first."""
 RUN_COLUMNS = (
     AGENT,
     SEED,
@@ -44,6 +46,7 @@ RUN_COLUMNS = (
     AUC,
     WALL_TIME_S,
     STEPS_PER_S,
+    STEPS_DONE,
 )
 
 # -- EnvResults.summary (summary.csv): one row per agent ------------------------------------------
@@ -60,6 +63,13 @@ AUC_NORMALISED = "auc_normalised"
 WALL_TIME_S_PER_RUN = "wall_time_s_per_run"
 ENV_STEPS_PER_S = "env_steps_per_s"
 FAILED_OR_MISSING = "failed_or_missing"
+
+# -- EnvResults.budget_use: one row per agent that trained for fewer env steps than the budget ------
+BUDGET = "budget"
+STEPS_MEAN = "steps_mean"
+STEPS_MIN = "steps_min"
+STEPS_MAX = "steps_max"
+BUDGET_COLUMNS = (AGENT, RUNS_COMPLETE, BUDGET, STEPS_MEAN, STEPS_MIN, STEPS_MAX)
 
 # -- EnvResults.curves: long, one row per (curve, agent, step) -------------------------------------
 CURVE = "curve"

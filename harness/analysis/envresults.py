@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from harness.analysis import columns as col
-from harness.analysis.tables import curve_table, improvement_table, paired_table, run_table, summary_table
+from harness.analysis.tables import budget_table, curve_table, improvement_table, paired_table, run_table, summary_table
 from harness.conditions import EnvProfile
 from harness.store import Cache, EnvRuns, Run
 from harness.studies import Study
@@ -33,6 +33,9 @@ class EnvResults:
     improvement: pd.DataFrame
     """One row per pair of agents (each over each later one): `x`, `y`, `p` = P(X > Y), `low`,
     `high`, `n_x`, `n_y`."""
+    budget_use: pd.DataFrame
+    """One row per agent that trained for fewer env steps than the budget (`columns.BUDGET_COLUMNS`:
+    its `train()` returned first); empty when every run used the budget."""
     paired: pd.DataFrame
     """One row per declared pair: `x`, `y`, `n_runs`, `n_pairs`, `mean` (X − Y), `low`, `high`,
     `wins`, `ties`, `losses`."""
@@ -65,5 +68,6 @@ def env_results(files: EnvRuns, reps: int, cache: Cache | None = None) -> EnvRes
         summary=summary_table(files, runs, profile, reps, cache),
         curves=curve_table(files, reps, cache),
         improvement=improvement_table(files, runs, reps, cache),
+        budget_use=budget_table(files, runs),
         paired=paired_table(files, reps, cache),
     )

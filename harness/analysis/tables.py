@@ -91,6 +91,7 @@ def run_table(files: EnvRuns, profile: EnvProfile) -> pd.DataFrame:
                     col.AUC: stats.normalised_auc(curve.index.to_numpy(), curve.to_numpy(), budget, lo, hi),
                     col.WALL_TIME_S: _number(timings.wall_time_s if timings else None),
                     col.STEPS_PER_S: _number(timings.train_steps_per_s if timings else None),
+                    col.STEPS_DONE: _number(run.record.steps_done),
                 }
             )
         rows.append(row)
@@ -136,6 +137,19 @@ def summary_table(
             }
         )
     return pd.DataFrame(rows)
+
+
+def budget_table(files: EnvRuns, runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per agent whose complete runs trained for fewer env steps than the budget (an
+    agent of the assignment's shape whose `train()` returned first): how many steps they used."""
+    budget = files.study.settings.total_timesteps
+    rows = []
+    for label in files.study.labels:
+        steps = runs[(runs[col.AGENT] == label) & (runs[col.STATUS] == COMPLETE)][col.STEPS_DONE].to_numpy()
+        if steps.size and (steps < budget).any():
+            values = (label, int(steps.size), budget, float(steps.mean()), int(steps.min()), int(steps.max()))
+            rows.append(dict(zip(col.BUDGET_COLUMNS, values, strict=True)))
+    return pd.DataFrame(rows, columns=list(col.BUDGET_COLUMNS))
 
 
 def _interval_columns(name: str, estimate: stats.Estimate) -> dict[str, float]:

@@ -22,7 +22,7 @@ from harness.conditions.envs import (
     register_from,
     time_limit,
 )
-from harness.conditions.evaluation import EpisodeResult, Predictor, run_episodes
+from harness.conditions.evaluation import EpisodeResult, Predictor, play_evaluation, run_episodes
 from harness.conditions.profiles import (
     DECLARABLE,
     PROFILES,
@@ -32,7 +32,13 @@ from harness.conditions.profiles import (
     SuccessRule,
     profile_for,
 )
-from harness.conditions.seeding import EVAL_SEED_BASE, evaluation_seeds, seed_everything, single_thread
+from harness.conditions.seeding import (
+    EVAL_SEED_BASE,
+    evaluation_seeds,
+    isolated_random_state,
+    seed_everything,
+    single_thread,
+)
 from harness.errors import ProfileError
 from harness.imports import lazy_exports
 
@@ -62,9 +68,11 @@ __all__ = [
     "SuccessRule",
     "check_env_id",
     "evaluation_seeds",
+    "isolated_random_state",
     "make_env",
     "make_eval_envs",
     "make_training_env",
+    "play_evaluation",
     "profile_for",
     "register_from",
     "run_episodes",

@@ -22,7 +22,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import TensorBoardOutputFormat
 
 from harness.conditions.envs import make_eval_envs
-from harness.conditions.evaluation import run_episodes
+from harness.conditions.evaluation import play_evaluation
 from harness.conditions.profiles import EpisodeRules
 from harness.conditions.seeding import evaluation_seeds
 from harness.schema import EpisodeRow, EvalRow
@@ -92,7 +92,9 @@ class Evaluator(BaseCallback):
     """Evaluates the deterministic policy before training, every `eval_freq` steps, and at the end.
 
     The `n_episodes` evaluation episodes are played together (`run_episodes`), episode i reset
-    with `eval_seed + i`, the same for every agent and every evaluation point.
+    with `eval_seed + i`, the same for every agent and every evaluation point. Whatever the policy
+    draws from `random`, numpy's or torch's global generator comes from a stream of its own,
+    seeded by the evaluation's first reset seed and step, and leaves training's where it was.
 
     :param env_id: the study's env.
     :param eval_freq: env steps between evaluations.
@@ -131,7 +133,7 @@ class Evaluator(BaseCallback):
             return
         self._last_eval_step = step
         start = time.perf_counter()
-        results = run_episodes(self.model, self.envs, self.seeds, deterministic=True)
+        results = play_evaluation(self.model, self.envs, self.seeds, step)
         self.eval_time_s += time.perf_counter() - start
         self.rows += [EvalRow(step, i, r.seed, r.episode_return, r.length, r.success) for i, r in enumerate(results)]
         self.logger.record("eval/mean_reward", float(np.mean([r.episode_return for r in results])))

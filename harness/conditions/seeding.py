@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -43,3 +45,22 @@ def single_thread() -> None:
 def evaluation_seeds(n_episodes: int, base: int = EVAL_SEED_BASE) -> list[int]:
     """The reset seeds of the `n_episodes` evaluation episodes: `base, base + 1, ...`."""
     return [base + i for i in range(n_episodes)]
+
+
+@contextlib.contextmanager
+def isolated_random_state(seed: int) -> Iterator[None]:
+    """Within the block, `random`, numpy's global generator and torch's CPU generator start from
+    `seed`; after it, they are back where they were. An evaluation draws from these (an agent
+    whose policy explores, the assignment's `act`) without changing what training draws next."""
+    import torch  # here: this module is read by light commands (the evaluation seeds)
+
+    saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])
+        torch.set_rng_state(saved[2])

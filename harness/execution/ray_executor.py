@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness import imports
-from harness.agents import import_paths_in, target
+from harness.agents import import_paths_in, is_in_memory, target
 from harness.errors import RayUnavailable, one_line
 from harness.execution.executors import lost_record
 from harness.execution.progress import StudyProgress
@@ -58,7 +58,8 @@ def stage_code(studies: Sequence[Study], staging: pathlib.Path) -> dict[str, str
     for study in studies:
         env_modules = [f"{env_id.rsplit(':', 1)[0]}:_" for env_id in study.env_ids if ":" in env_id]
         for spec in study.agents:
-            for text in [target(spec.kind), *import_paths_in(spec.hyperparameters), *env_modules]:
+            kinds = [] if is_in_memory(spec.kind) else [target(spec.kind)]  # a notebook's class travels by value
+            for text in [*kinds, *import_paths_in(spec.hyperparameters), *env_modules]:
                 origin = imports.local_origin(text, study.code_dir)
                 if origin is not None:
                     root, start = origin[0].resolve(), origin[1]

@@ -41,9 +41,9 @@ from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import configure
 
 from harness import imports
-from harness.agents import AgentKind, build_model, resolve_kind
+from harness.agents import AgentKind, build_model, class_bytes, is_in_memory, resolve_kind
 from harness.conditions import EpisodeRecorder, Evaluator, RunGuard, register_from, single_thread
-from harness.schema import COMPLETE, EPISODES, EVALS, FAILED
+from harness.schema import CLASS_FILE, COMPLETE, EPISODES, EVALS, FAILED
 from harness.store import Machine, RunRecord, Timings, clear_run_dir, pair_dir, pair_key, write_atomic, write_record
 from harness.studies import Study, library_versions, run_settings
 from harness.version import __version__
@@ -151,6 +151,8 @@ def _train_and_save(
         model_file = f"model{kind.model_suffix}"
         os.replace(tmp / model_file, out_dir / model_file)
         shutil.rmtree(tmp)
+        if is_in_memory(kind.kind):  # a notebook's class: kept, so later processes can load the model
+            write_atomic(out_dir / CLASS_FILE, class_bytes(kind.kind))
         write_atomic(out_dir / EPISODES.file, EPISODES.csv_bytes(recorder.rows))
         write_atomic(out_dir / EVALS.file, EVALS.csv_bytes(evaluator.rows))
         train_only = max(train_wall - evaluator.eval_time_s, 1e-9)

@@ -252,6 +252,7 @@ def env_sections(results: StudyResults, env: EnvResults, level: str, media: pd.D
         f"range from step 0). *env steps/s*: training speed, evaluation time excluded. Also in "
         f"[summary.csv](summary.csv).\n",
         summary_sentence(env.summary) + "\n",
+        *([budget_note(env.budget_use) + "\n"] if not env.budget_use.empty else []),
         summary_markdown(env.summary) + "\n",
         *([problems] if problems else []),
         f"{level} Pictures\n",
@@ -306,6 +307,19 @@ def summary_markdown(summary: pd.DataFrame) -> str:
             }
         )
     return _table(pd.DataFrame(rows))
+
+
+def budget_note(budget_use: pd.DataFrame) -> str:
+    """The agents whose own training loop ended before the budget, and the env steps they used."""
+    parts = []
+    for _, row in budget_use.iterrows():
+        low, high, seeds = row[col.STEPS_MIN], row[col.STEPS_MAX], row[col.RUNS_COMPLETE]
+        spread = f"{low:,}" if low == high else f"{low:,}–{high:,} (mean {row[col.STEPS_MEAN]:,.0f} over {seeds} seeds)"
+        parts.append(f"{row[col.AGENT]} used {spread} of {row[col.BUDGET]:,} env steps")
+    return (
+        f"Not every agent trained for the whole budget: its own `train()` returned first. {_join(parts)}; "
+        "its figures are those of the policy it ended with."
+    )
 
 
 def summary_sentence(summary: pd.DataFrame) -> str:

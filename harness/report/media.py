@@ -69,7 +69,8 @@ def render_env(env: EnvResults, out: pathlib.Path, env_id: str | None, cache: Ca
             seeds = evaluation_seeds(settings.n_eval_episodes, settings.eval_seed)
             rules = episode_rules(record)
             model_file = model_path(pair.path, record)
-            key = file_key("episode", env.env_id, record.kind, run.seed, seeds, rules, fps, files=[model_file])
+            step = record.steps_done or 0  # the final evaluation's
+            key = file_key("episode", env.env_id, record.kind, run.seed, seeds, rules, fps, step, files=[model_file])
             kept = cache.media(key)
             if kept is not None:
                 shutil.copyfile(kept / "episode.gif", out / gif)
@@ -77,7 +78,7 @@ def render_env(env: EnvResults, out: pathlib.Path, env_id: str | None, cache: Ca
                 facts = json.loads((kept / "done.json").read_text())
             else:
                 model = load_model(pair.path, record)
-                results, frames = record_episodes(model, env.env_id, seeds, render=[0], rules=rules)
+                results, frames = record_episodes(model, env.env_id, seeds, render=[0], rules=rules, step=step)
                 write_gif(frames[0], out / gif, fps)
                 write_mp4(frames[0], out / mp4, fps)
                 facts = {"episode_return": results[0].episode_return, "length": results[0].length}

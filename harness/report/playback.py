@@ -11,11 +11,11 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
-from harness.agents import resolve_kind
+from harness.agents import is_in_memory, register_pickled, registered, resolve_kind
 from harness.conditions import EpisodeResult, EpisodeRules, evaluation_seeds, register_from
 from harness.errors import KindError, PlaybackError, one_line
 from harness.report.video import record_episodes, render_fps, write_video
-from harness.schema import RUN_FILE
+from harness.schema import CLASS_FILE, RUN_FILE
 from harness.store import RunRecord, read_record
 from harness.studies import LEGACY_SETTINGS
 
@@ -36,7 +36,7 @@ def play(run_dir: pathlib.Path, episodes: int, video: pathlib.Path | None) -> li
     seeds = evaluation_seeds(episodes, record.evaluation.eval_seed)
     rules = episode_rules(record)
     results, frames_by_episode = record_episodes(
-        model, env_id, seeds, render=range(episodes) if video else (), rules=rules
+        model, env_id, seeds, render=range(episodes) if video else (), rules=rules, step=record.steps_done or 0
     )
     if video is not None:
         frames = [frame for i in range(episodes) for frame in frames_by_episode[i]]
@@ -68,6 +68,9 @@ def load_model(run_dir: pathlib.Path, record: RunRecord) -> Any:
     code_dir = pathlib.Path(record.code_dir) if record.code_dir else None
     try:
         register_from(str(record.env_id), code_dir)
+        kept = run_dir / CLASS_FILE
+        if is_in_memory(str(record.kind)) and registered(str(record.kind)) is None and kept.is_file():
+            register_pickled(str(record.kind), kept.read_bytes())  # the notebook's class the run kept
         kind = resolve_kind(str(record.kind), code_dir)
     except (KindError, ValueError) as error:
         raise PlaybackError(f"{run_dir / RUN_FILE}: cannot import the agent's class or env: {error}") from None

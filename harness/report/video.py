@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from harness.conditions import EpisodeResult, EpisodeRules, Predictor, make_env, run_episodes
+from harness.conditions import EpisodeResult, EpisodeRules, Predictor, make_env, play_evaluation
 
 GIF_WIDTH = 300
 """GIF frames are scaled down by a whole factor to about this width (pixels): 600 -> 300 on CartPole."""
@@ -35,13 +35,19 @@ def render_fps(env_id: str) -> int:
 
 
 def record_episodes(
-    model: Predictor, env_id: str, seeds: Sequence[int], render: Sequence[int] = (0,), rules: EpisodeRules | None = None
+    model: Predictor,
+    env_id: str,
+    seeds: Sequence[int],
+    render: Sequence[int] = (0,),
+    rules: EpisodeRules | None = None,
+    step: int = 0,
 ) -> tuple[list[EpisodeResult], dict[int, list[np.ndarray]]]:
-    """Play one deterministic episode per seed exactly as an evaluation does (`run_episodes`: the
-    same envs, all stepped together, one batched `predict` per step), so that the results equal
-    the evaluation's; return them and the frames of the episodes listed in `render` (by index;
-    each frame shape (height, width, 3), uint8, the first one the start state). `rules`: the env
-    profile's success rule and time limit, as the run's evaluation had them."""
+    """Play one deterministic episode per seed exactly as an evaluation after `step` env steps of
+    training does (`play_evaluation`: the same envs, all stepped together, the same random
+    streams), so that the results equal the evaluation's; return them and the frames of the
+    episodes listed in `render` (by index; each frame shape (height, width, 3), uint8, the first
+    one the start state). `rules`: the env profile's success rule and time limit, as the run's
+    evaluation had them."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame draws off-screen
     frames: dict[int, list[np.ndarray]] = {i: [] for i in render}
     envs = [make_env(env_id, rules, render_mode="rgb_array" if i in frames else None) for i in range(len(seeds))]
@@ -51,7 +57,7 @@ def record_episodes(
             frames[i].append(np.asarray(env.render()))
 
     try:
-        results = run_episodes(model, envs, seeds, deterministic=True, on_step=keep_frame)
+        results = play_evaluation(model, envs, seeds, step, on_step=keep_frame)
     finally:
         for env in envs:
             env.close()

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness import imports
-from harness.agents import target
+from harness.agents import fingerprint_of, is_in_memory, target
 from harness.errors import ImportPathError, SourceError, one_line
 from harness.studies.sources import fingerprint, local_sources
 
@@ -167,6 +167,8 @@ def code_identity(kind: str, code_dir: pathlib.Path | None) -> dict[str, Any]:
     """What identifies the code of an agent kind: {"source": fingerprint, "files": n} for a class
     whose source is the user's or this project's, {"library": "name version"} for one installed
     from a package, {"unknown": why} when its module cannot be found (the import will say why)."""
+    if is_in_memory(kind):  # a class handed over from Python: the fingerprint of its source is in its name
+        return {"source": fingerprint_of(kind)}
     class_path = target(kind)
     try:
         origin = imports.local_origin(class_path, code_dir)

@@ -114,9 +114,14 @@ def resolve_study(study: Study) -> Study:
                 raise StudyError(f"{study.source}: {at}{where}: {error}") from None
             resolved[spec.label][view.env_id] = values
     if study.across_envs:
-        agents = tuple(AgentSpec(spec.label, spec.kind, {}, resolved[spec.label]) for spec in study.agents)
+        agents = tuple(
+            AgentSpec(spec.label, spec.kind, {}, resolved[spec.label], spec.shipped) for spec in study.agents
+        )
     else:
-        agents = tuple(AgentSpec(spec.label, spec.kind, resolved[spec.label][study.env_id]) for spec in study.agents)
+        agents = tuple(
+            AgentSpec(spec.label, spec.kind, resolved[spec.label][study.env_id], shipped=spec.shipped)
+            for spec in study.agents
+        )
     return Study(study.settings, agents, study.source, True, study.env_settings)
 
 

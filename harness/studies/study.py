@@ -49,28 +49,32 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.agents import ShippedClass, check_kind, kind_of, resolve_kind, shipped
 from harness.conditions import DECLARABLE, EnvProfile, EpisodeRules, profile_for
-from harness.errors import StudyError
-from harness.studies.settings import StudySettings, check_settings, check_view
+from harness.errors import KindError, StudyError, one_line
+from harness.studies.identity import code_identity
+from harness.studies.settings import NAME, StudySettings, check_settings, check_view
 
 
 @dataclass(frozen=True)
 class AgentSpec:
-    """One `[agents.<label>]` table: its kind (a built-in name or an import path) and its
-    hyperparameters, as written until `resolve_study` resolves them (preset applied, defaults
-    filled). `env_hyperparameters` holds the `[agents.<label>.envs."<id>"]` tables of a study
-    across envs: values that differ on one env (in a resolved study across envs, every env's
-    whole set)."""
+    """One `[agents.<label>]` table: its kind (a built-in name, an import path, or an in-memory
+    class handed over from Python) and its hyperparameters, as written until `resolve_study`
+    resolves them (preset applied, defaults filled). `env_hyperparameters` holds the
+    `[agents.<label>.envs."<id>"]` tables of a study across envs: values that differ on one env
+    (in a resolved study across envs, every env's whole set). `shipped` carries an in-memory
+    class to the processes that train it (by value)."""
 
     label: str
     kind: str
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     env_hyperparameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    shipped: ShippedClass | None = None
 
     def on(self, env_id: str) -> AgentSpec:
         """The agent's hyperparameters on one env."""
         values = {**self.hyperparameters, **self.env_hyperparameters.get(env_id, {})}
-        return AgentSpec(self.label, self.kind, values)
+        return AgentSpec(self.label, self.kind, values, shipped=self.shipped)
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,34 @@ class Study:
         if seeds is not None:
             values["seeds"] = list(seeds)
         return self._with(check_settings(values, self.source), agents, self.env_settings)
+
+    def with_agent(self, label: str, kind: str | type, **hyperparameters: Any) -> Study:
+        """A copy with one more agent: `kind` is a built-in name, an import path or a class
+        (defined anywhere: a notebook cell, a script's `__main__`, a file); `hyperparameters` are
+        its keyword arguments. Refused at once (`StudyError`, one line) when the label is taken or
+        not a folder name, the class is of no agent family, or a hyperparameter is one its class
+        does not take or a bad value; nothing runs. A class that workers cannot import by name
+        travels to them by value (`harness.agents.objects`)."""
+        where = f"{self.source}: with_agent({label!r})"
+        if not isinstance(label, str) or not NAME.match(label):
+            raise StudyError(f"{where}: a label must be letters, digits, '.', '_' or '-'")
+        if label.lower() in (taken.lower() for taken in self.labels):
+            raise StudyError(
+                f"{where}: the study has an agent labelled {label!r} already; labels: {', '.join(self.labels)}"
+            )
+        try:
+            if isinstance(kind, type):
+                kind = kind_of(kind, lambda path: code_identity(path, None))
+            elif not isinstance(kind, str):
+                raise KindError(f"kind must be a class, a built-in kind or an import path, got {kind!r}")
+            check_kind(kind, self.code_dir)
+            resolved = resolve_kind(kind, self.code_dir)
+            for view in self.split():
+                resolved.resolve(hyperparameters, view.env_id)
+        except ValueError as error:  # KindError, or a config dataclass's ValueError naming the value
+            raise StudyError(f"{where}: {one_line(error)}") from None
+        spec = AgentSpec(label, kind, dict(hyperparameters), shipped=shipped(kind))
+        return Study(self.settings, (*self.agents, spec), self.source, False, self.env_settings)
 
     def _with(self, settings: StudySettings, agents: tuple[AgentSpec, ...], env_settings: Mapping) -> Study:
         study = Study(settings, agents, self.source, self.resolved, env_settings)

@@ -1,0 +1,360 @@
+"""The assignment's shape: an agent class as the course notebook has students write it.
+
+    class CartPoleQAgent(CartPoleBase):
+        def __init__(self, num_bins=(3, 3, 6, 6), ...):   # keyword arguments: hyperparameters
+            super().__init__()                           # makes self.env (CartPole-v1, RenderFrame)
+        def act(self, observation, reward, done): ...   # 0 or 1
+        def train(self): ...                             # loops over episodes on self.env
+
+Any class with `train()` and `act(observation, reward, done)` that is neither a
+`custom_agents.BaseAgent` nor an SB3 `BaseAlgorithm` is of this family. The harness builds it as
+`Class(**hyperparameters)` (after seeding `random`, numpy, torch and the action space from the
+run's seed), replaces its `self.env` with the run's env (`CourseEnv`) and calls `train()` once.
+`AssignmentAgent` wraps it in the algorithm surface the rest of the harness uses (`learn`,
+`predict`, `save`, `load`), so the runner, the callbacks, the evaluations and the contract treat it
+like any other agent:
+
+- every `self.env.step` is one env step of the run: the callbacks see it (episode records,
+  evaluations on the study's schedule, the exact budget); the step after the budget is spent
+  raises `BudgetSpent`, which the harness catches, so the student's loop needs no change (it
+  derives from `BaseException`, so an `except Exception` in the loop does not swallow it);
+- an action outside the action space fails the run, naming the step and the value;
+- `train()` returning before the budget is spent ends the run with the steps it used;
+- evaluations call `act` as the student wrote it, on a copy of the agent per episode (so `act`
+  keeps no state across episodes and changes nothing in training), with the reward of the step
+  that led to each observation (0.0 after a reset) and `done=False`;
+- `pause`, `resume`, `release` and `play` of the course's `RenderFrame` exist and do nothing.
+
+The saved model is a cloudpickle of the agent (`model.pkl`, the env left out): loading it runs
+code, as loading any pickle does, so load only runs you made.
+"""
+
+from __future__ import annotations
+
+import copy
+import pathlib
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any, Self
+
+import cloudpickle
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback
+from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.utils import configure_logger
+from stable_baselines3.common.vec_env import VecEnv
+
+from harness.conditions import isolated_random_state
+
+SAVE_SUFFIX = ".pkl"
+RECORDING_CONTROLS = ("pause", "resume", "release", "play")
+"""The course's `RenderFrame` methods a student's loop may call; the harness records nothing."""
+
+
+class BudgetSpent(BaseException):
+    """Raised by `CourseEnv.step` once the run's budget of env steps is spent (or a callback
+    stopped training): it ends the student's `train()` where it is."""
+
+
+class InvalidAction(ValueError):
+    """The agent chose an action outside the env's action space."""
+
+
+def check_action(action: Any, space: gym.Space, where: str) -> Any:
+    """`action` as the env takes it (a Discrete action given as a one-element array unwrapped);
+    `InvalidAction` naming `where` and the value when the space does not contain it."""
+    value = action
+    if isinstance(space, gym.spaces.Discrete):
+        array = np.asarray(action)
+        if array.size == 1 and array.dtype.kind in "iu":
+            value = int(array.reshape(()))
+        elif array.size == 1 and array.dtype.kind == "b":
+            value = action  # a bool is no action of a Discrete space
+    if not space.contains(value) or isinstance(value, (bool, np.bool_)):
+        raise InvalidAction(f"act returned {action!r} {where}, which is not an action of {space}")
+    return value
+
+
+class DetachedEnv:
+    """What a saved or copied agent holds instead of the run's env: its spaces, the recording
+    controls, and nothing to step."""
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space) -> None:
+        self.observation_space = observation_space
+        self.action_space = action_space
+
+    def __getattr__(self, name: str) -> Any:
+        if name in RECORDING_CONTROLS or name in ("render", "close"):
+            return lambda *args, **kwargs: None
+        raise AttributeError(f"the agent's env is detached (a saved or copied agent): no {name!r}")
+
+    def reset(self, **kwargs: Any) -> Any:
+        raise RuntimeError("the agent's env is detached (a saved or copied agent): it cannot be reset")
+
+    def step(self, action: Any) -> Any:
+        raise RuntimeError("the agent's env is detached (a saved or copied agent): it cannot be stepped")
+
+
+class CourseEnv(gym.Wrapper):
+    """The run's env as the student's `train()` sees it (`self.env`): gymnasium's `reset`/`step`
+    on the training env of the run (the same factory, seed and start states as every agent's),
+    each step counted and shown to the run's callbacks.
+
+    The first `reset` is seeded with the run's seed; a `seed` the student passes is ignored (the
+    harness seeds the env, so every agent meets the same start states).
+    """
+
+    def __init__(self, env: gym.Env, seed: int | None, owner: AssignmentAgent) -> None:
+        super().__init__(env)
+        self._seed = seed
+        self._owner = owner
+        self.seed_ignored = False
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        if kwargs.pop("seed", None) is not None:
+            self.seed_ignored = True
+        seed, self._seed = self._seed, None
+        return super().reset(seed=seed, **kwargs)
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        return self._owner._step(self.env, action)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (DetachedEnv, (self.observation_space, self.action_space))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> DetachedEnv:
+        # the spaces are copied too: a copy that samples actions must not move the run's generator
+        return DetachedEnv(copy.deepcopy(self.observation_space, memo), copy.deepcopy(self.action_space, memo))
+
+    def pause(self) -> None:
+        """The course's recording control: the harness records nothing."""
+
+    def resume(self) -> None:
+        """The course's recording control: the harness records nothing."""
+
+    def release(self) -> None:
+        """The course's recording control: the harness records nothing."""
+
+    def play(self) -> None:
+        """The course's recording control: the harness records nothing."""
+
+
+class AssignmentAgent:
+    """An agent of the assignment's shape behind SB3's algorithm surface (see the module
+    docstring). `agent` is the student's object; `env` the run's one-env VecEnv (None for a loaded
+    agent, which only predicts)."""
+
+    def __init__(self, agent: Any, env: VecEnv | None = None, seed: int | None = None, log_interval: int = 4) -> None:
+        self.agent = agent
+        self.seed = seed
+        self.num_timesteps = 0
+        self._env = env
+        self._logger: Logger | None = None
+        self._custom_logger = False
+        self._callback: BaseCallback | None = None
+        self._budget = 0
+        self._stopped = False
+        self._in_episode = False
+        self._episode_num = 0
+        self._episode_info: deque[dict[str, float]] = deque(maxlen=100)
+        self._successes: deque[bool] = deque(maxlen=100)
+        self._log_interval = log_interval
+        self._start = time.time_ns()
+        self._policy: tuple[int, Any] | None = None
+        if env is not None:
+            self.observation_space, self.action_space = env.observation_space, env.action_space
+            old = getattr(agent, "env", None)
+            if old is not None and hasattr(old, "close"):
+                try:
+                    old.close()
+                except Exception:  # the student's own env, replaced: a failure to close it is theirs
+                    pass
+            agent.env = CourseEnv(env.envs[0], seed, self)  # type: ignore[attr-defined]
+        else:
+            self.observation_space = agent.env.observation_space
+            self.action_space = agent.env.action_space
+
+    # -- SB3's surface ---------------------------------------------------------------------------
+
+    @property
+    def logger(self) -> Logger:
+        if self._logger is None:
+            self._logger = configure_logger(0, None, type(self.agent).__name__, True)
+        return self._logger
+
+    def set_logger(self, logger: Logger) -> None:
+        self._logger = logger
+        self._custom_logger = True
+
+    def get_env(self) -> VecEnv | None:
+        return self._env
+
+    def get_vec_normalize_env(self) -> None:
+        return None
+
+    def learn(
+        self,
+        total_timesteps: int,
+        callback: Any = None,
+        log_interval: int | None = 4,
+        tb_log_name: str | None = None,
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> Self:
+        """Call the agent's `train()` once, until it returns or the budget is spent."""
+        if self._env is None:
+            raise ValueError("this agent has no env (a loaded agent): it can only predict")
+        if isinstance(callback, list):
+            callback = CallbackList(callback)
+        if not isinstance(callback, BaseCallback):
+            callback = ConvertCallback(callback)
+        if progress_bar:
+            callback = CallbackList([callback, ProgressBarCallback()])
+        if not self._custom_logger:
+            self._logger = configure_logger(0, None, tb_log_name or type(self.agent).__name__, reset_num_timesteps)
+        self.num_timesteps = 0 if reset_num_timesteps else self.num_timesteps
+        self._budget = self.num_timesteps + int(total_timesteps)
+        self._stopped = self.num_timesteps >= self._budget
+        self._log_interval = log_interval or 0
+        self._start = time.time_ns()
+        self._callback = callback
+        callback.init_callback(self)  # type: ignore[arg-type]
+        callback.on_training_start(locals(), globals())
+        try:
+            if not self._stopped:
+                self.agent.train()
+        except BudgetSpent:
+            pass
+        finally:
+            if self._in_episode:
+                self._in_episode = False
+                callback.on_rollout_end()
+            self._callback = None
+        callback.on_training_end()
+        return self
+
+    def predict(
+        self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = False
+    ) -> tuple[np.ndarray, None]:
+        """`act` on a copy of the agent as it is now, for one observation or a batch, with the
+        random sources seeded from the agent's seed (the same observations always give the same
+        actions, and training is not disturbed)."""
+        obs = np.asarray(observation)
+        shape = self.observation_space.shape
+        single = obs.shape == shape
+        batch = obs.reshape(1, *shape) if single else obs
+        policy = self._policy_copy()
+        with isolated_random_state(self.seed or 0):
+            actions = np.array(
+                [check_action(policy.act(o, 0.0, False), self.action_space, "in predict") for o in batch]
+            )
+        return (actions[0] if single else actions), None
+
+    def episode_policy(self) -> Callable[[Any, float], Any]:
+        """A policy for one evaluation episode: `act` of a copy of the agent made now, called with
+        each observation and the reward of the step that led to it."""
+        agent = self._policy_copy(fresh=True)
+        steps = [0]
+
+        def act(observation: Any, reward: float) -> Any:
+            steps[0] += 1
+            where = f"at step {steps[0]} of an evaluation episode (after {self.num_timesteps} env steps of training)"
+            return check_action(agent.act(observation, reward, False), self.action_space, where)
+
+        return act
+
+    def save(self, path: str | pathlib.Path) -> None:
+        """A cloudpickle of the agent, its env left out (`DetachedEnv`); a path without a suffix
+        gets `.pkl`."""
+        path = pathlib.Path(path)
+        if not path.suffix:
+            path = path.with_suffix(SAVE_SUFFIX)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {"agent": self.agent, "seed": self.seed, "num_timesteps": self.num_timesteps}
+        path.write_bytes(cloudpickle.dumps(state))
+
+    @classmethod
+    def load(cls, path: str | pathlib.Path, env: Any = None, **kwargs: Any) -> AssignmentAgent:
+        """An agent saved by `save` (it unpickles: it runs the pickled code). It only predicts."""
+        path = pathlib.Path(path)
+        if not path.exists() and not path.suffix:
+            path = path.with_suffix(SAVE_SUFFIX)
+        state = cloudpickle.loads(path.read_bytes())
+        loaded = cls(state["agent"], None, state["seed"])
+        loaded.num_timesteps = state["num_timesteps"]
+        return loaded
+
+    def set_random_seed(self, seed: int | None = None) -> None:
+        self.seed = seed
+
+    def run_info(self) -> dict[str, Any]:
+        env = getattr(self.agent, "env", None)
+        return {"reset_seed_ignored": True} if getattr(env, "seed_ignored", False) else {}
+
+    # -- the run's env ----------------------------------------------------------------------------
+
+    def _step(self, env: gym.Env, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        """One env step of the student's loop, counted and shown to the callbacks."""
+        if self._stopped:
+            raise BudgetSpent
+        callback = self._callback
+        value = check_action(action, self.action_space, f"at env step {self.num_timesteps + 1} of training")
+        if callback is not None and not self._in_episode:
+            self._in_episode = True
+            callback.on_rollout_start()
+        obs, reward, terminated, truncated, info = env.step(value)
+        self.num_timesteps += 1
+        done = bool(terminated or truncated)
+        if done:
+            self._episode_ended(info)
+        if callback is not None:
+            callback.update_locals(
+                {
+                    "actions": np.array([value]),
+                    "new_obs": np.asarray(obs)[None],
+                    "rewards": np.array([float(reward)], dtype=np.float32),
+                    "dones": np.array([done]),
+                    "infos": [info],
+                    "total_timesteps": self._budget,
+                }
+            )
+            if not callback.on_step():
+                self._stopped = True
+            if done:
+                self._in_episode = False
+                callback.on_rollout_end()
+        if self.num_timesteps >= self._budget:
+            self._stopped = True
+        return obs, reward, terminated, truncated, info
+
+    def _episode_ended(self, info: Mapping[str, Any]) -> None:
+        self._episode_num += 1
+        if "episode" in info:
+            self._episode_info.append(info["episode"])
+        if "is_success" in info:
+            self._successes.append(bool(info["is_success"]))
+        if self._log_interval and self._episode_num % self._log_interval == 0:
+            self._dump_logs()
+
+    def _dump_logs(self) -> None:
+        """SB3's rollout and time keys, at `num_timesteps`."""
+        elapsed = max((time.time_ns() - self._start) / 1e9, sys.float_info.epsilon)
+        logger = self.logger
+        logger.record("time/episodes", self._episode_num, exclude="tensorboard")
+        if self._episode_info:
+            logger.record("rollout/ep_rew_mean", float(np.mean([ep["r"] for ep in self._episode_info])))
+            logger.record("rollout/ep_len_mean", float(np.mean([ep["l"] for ep in self._episode_info])))
+        if self._successes:
+            logger.record("rollout/success_rate", float(np.mean(self._successes)))
+        logger.record("time/fps", int(self.num_timesteps / elapsed))
+        logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        logger.dump(step=self.num_timesteps)
+
+    def _policy_copy(self, fresh: bool = False) -> Any:
+        """A deep copy of the agent (its env detached), kept until training goes on."""
+        if fresh or self._policy is None or self._policy[0] != self.num_timesteps:
+            self._policy = (self.num_timesteps, copy.deepcopy(self.agent))
+        return self._policy[1]
