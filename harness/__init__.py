@@ -1,10 +1,11 @@
 """cartpole-compare's harness: hand-written and library agents trained under identical conditions,
 compared honestly.
 
-From Python (a notebook): `harness.compare(study, **options)` runs a study as `harness compare`
-does, `harness.load(study_dir)` gives its results as pandas DataFrames, `harness.study(path)`
-reads a study file (see `harness.api`). They are imported on first use, so importing the package
-costs nothing.
+From Python (a notebook): `harness.study(path)` reads a study file (`.with_agent(label, cls)` adds
+an agent class, one defined in a notebook cell too), `harness.compare(study, **options)` runs it
+as `harness compare` does, `harness.load(study_dir)` gives its results as pandas DataFrames and
+matplotlib figures, `harness.check_agent(cls)` runs the agent contract (see `harness.api`).
+They are imported on first use, so importing the package costs nothing.
 
 The package is in layers, each subpackage's `__init__` its only way in, imports pointing down
 (`make lint` checks it; docs/design.md draws it):
@@ -26,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from harness.version import __version__
 
-__all__ = ["__version__", "compare", "load", "study"]
+__all__ = ["__version__", "check_agent", "compare", "load", "study"]
 
 if TYPE_CHECKING:  # type only: the API is imported on first use (the top layer; it loads the others)
-    from harness.api import compare, load, study
+    from harness.api import check_agent, compare, load, study
 
 
 def __getattr__(name: str) -> Any:

@@ -21,16 +21,19 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
-from harness import execution
-from harness.errors import ReportError, StudyError
+from harness import agents, execution
+from harness.conditions import check_env_id
+from harness.errors import KindError, ReportError, StudyError
 from harness.execution import interrupts
-from harness.studies import Study, load_study, resolve_study, with_options
+from harness.studies import Study, code_identity, load_study, resolve_study, with_options
 
-if TYPE_CHECKING:  # type only: the report imports matplotlib, loaded when results are asked for
+if TYPE_CHECKING:  # type only: the report imports matplotlib; the contract SB3 and torch
+    from harness.agents import CheckResult
     from harness.report import Results
 
 EXECUTORS = ("local", "ray")
@@ -136,6 +139,72 @@ def compare(
         outcome.restored,
         outcome.set_aside,
     )
+
+
+@dataclass(frozen=True)
+class ContractReport:
+    """What `check_agent` found: one line per property of the agent contract."""
+
+    kind: str
+    results: tuple[CheckResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(result.ok for result in self.results)
+
+    @property
+    def failed(self) -> tuple[CheckResult, ...]:
+        return tuple(result for result in self.results if not result.ok)
+
+    def __str__(self) -> str:
+        held = len(self.results) - len(self.failed)
+        tail = f"; {len(self.failed)} fail" if self.failed else ""
+        return "\n".join([*(r.line() for r in self.results), f"{held} of {len(self.results)} checks hold{tail}"])
+
+    __repr__ = __str__
+
+
+def check_agent(
+    kind: str | type,
+    *,
+    env_id: str = "CartPole-v1",
+    total_timesteps: int = 3_000,
+    seed: int = 0,
+    code_dir: str | os.PathLike[str] | None = None,
+    stream: TextIO | None = None,
+    **hyperparameters: Any,
+) -> ContractReport:
+    """Run the agent contract (`harness check-agent`) on a kind or a class (one defined in a
+    notebook cell too), printing one line per property as it is checked (to `stream`, default
+    stdout). `KindError` or `StudyError` (one line) for a kind that cannot be checked.
+
+    :param kind: a built-in kind, an import path (relative to `code_dir`, default the current
+        folder) or a class of one of the three agent families.
+    :param hyperparameters: the class's keyword arguments.
+    """
+    out = stream or sys.stdout
+    folder = pathlib.Path(code_dir) if code_dir is not None else pathlib.Path.cwd()
+    with interrupts.deferred():  # torch's import (the families' first use) must not be cut by a Ctrl-C
+        check_env_id(env_id)
+        if isinstance(kind, type):
+            kind = agents.kind_of(kind, lambda path: code_identity(path, None))
+        elif not isinstance(kind, str):
+            raise KindError(f"kind must be a class, a built-in kind or an import path, got {kind!r}")
+        agents.check_kind(kind, folder)
+        resolved = agents.resolve_kind(kind, folder)
+        values = resolved.resolve(hyperparameters, env_id)
+        resolved.check_on_env(env_id, values)
+    print(
+        f"harness check-agent {kind} ({resolved.family}: {resolved.class_path}) on {env_id}, budget {total_timesteps}",
+        file=out,
+        flush=True,
+    )
+    subject = agents.Subject(resolved, values, env_id, total_timesteps, seed)
+    report = ContractReport(
+        kind, tuple(agents.run_contract(subject, on_result=lambda r: print(r.line(), file=out, flush=True)))
+    )
+    print(str(report).splitlines()[-1], file=out, flush=True)
+    return report
 
 
 def study(name_or_path: str | os.PathLike[str]) -> Study:

@@ -319,30 +319,17 @@ def _play(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _check_agent(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    with interrupts.deferred():  # here, not at the top: torch, whose import a Ctrl-C must not cut
-        from harness.agents import KindError, Subject, check_kind, resolve_kind, run_contract
-        from harness.conditions import check_env_id
+    from harness.api import check_agent  # here: each command loads only what it uses (the contract: torch, SB3)
 
-    code_dir = pathlib.Path.cwd()
     values = dict(_setting(text) for text in args.settings)
     try:
-        check_env_id(args.env)
-        check_kind(args.kind, code_dir)
-        kind = resolve_kind(args.kind, code_dir)
-        resolved = kind.resolve(values, args.env)
-        kind.check_on_env(args.env, resolved)
-    except (KindError, ValueError) as error:
-        text = str(error)
+        report = check_agent(args.kind, env_id=args.env, total_timesteps=args.total_timesteps, seed=args.seed, **values)
+    except ValueError as error:  # a kind or value the contract cannot be run on (KindError, a config's)
+        text = one_line(error)
         raise BadInput(
             f"harness check-agent: {text if text.startswith(args.kind) else f'{args.kind}: {text}'}"
         ) from None
-    what = f"{kind.family}: {kind.class_path}"
-    print(f"harness check-agent {args.kind} ({what}) on {args.env}, budget {args.total_timesteps}")
-    subject = Subject(kind, resolved, args.env, args.total_timesteps, args.seed)
-    results = run_contract(subject, on_result=lambda result: print(result.line(), flush=True))
-    failed = [result for result in results if not result.ok]
-    print(f"{len(results) - len(failed)} of {len(results)} checks hold" + (f"; {len(failed)} fail" if failed else ""))
-    return EXIT_FAILED if failed else EXIT_OK
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def _setting(text: str) -> tuple[str, Any]:

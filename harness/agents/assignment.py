@@ -239,19 +239,21 @@ class AssignmentAgent:
     def predict(
         self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = False
     ) -> tuple[np.ndarray, None]:
-        """`act` on a copy of the agent as it is now, for one observation or a batch, with the
-        random sources seeded from the agent's seed (the same observations always give the same
-        actions, and training is not disturbed)."""
+        """`act` of a copy of the agent as it is now, for one observation or a batch (each row on a
+        copy of its own, as if alone), with the random sources seeded from the agent's seed: the
+        same observations always give the same actions, and training is not disturbed. (The
+        evaluations use `episode_policy`.)"""
         obs = np.asarray(observation)
         shape = self.observation_space.shape
         single = obs.shape == shape
         batch = obs.reshape(1, *shape) if single else obs
         policy = self._policy_copy()
-        with isolated_random_state(self.seed or 0):
-            actions = np.array(
-                [check_action(policy.act(o, 0.0, False), self.action_space, "in predict") for o in batch]
-            )
-        return (actions[0] if single else actions), None
+        actions = []
+        for row in batch:  # each as if alone: a fresh copy, the same random streams
+            with isolated_random_state(self.seed or 0):
+                action = copy.deepcopy(policy).act(row, 0.0, False)
+            actions.append(check_action(action, self.action_space, "in predict"))
+        return (np.array(actions)[0] if single else np.array(actions)), None
 
     def episode_policy(self) -> Callable[[Any, float], Any]:
         """A policy for one evaluation episode: `act` of a copy of the agent made now, called with

@@ -1,7 +1,8 @@
 """The one progress display of a study: pairs done, env steps done, ETA.
 
-On a terminal it is a tqdm bar counted in env steps; when stdout is not a terminal (CI, a pipe,
-a log file) it prints one plain line per finished pair instead.
+On a terminal it is a tqdm bar counted in env steps; in a Jupyter notebook a notebook progress
+bar (a widget, when ipywidgets is installed); otherwise (CI, a pipe, a log file) one plain line per
+finished pair.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import shutil
 import sys
 import time
 from collections.abc import Mapping
-from typing import TextIO
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
@@ -33,9 +34,12 @@ class StudyProgress:
         self.failed = 0
         self._steps: dict[str, int] = {}
         self._start = time.monotonic()
-        use_bar = self.stream.isatty() if bar is None else bar
+        use_bar = (self.stream.isatty() or in_notebook()) if bar is None else bar
+        widget = use_bar and in_notebook() and stream is None
         self._bar = (
-            tqdm(
+            _notebook_bar(sum(self.budgets.values()))
+            if widget
+            else tqdm(
                 total=sum(self.budgets.values()),
                 unit="step",
                 unit_scale=True,
@@ -88,6 +92,22 @@ class StudyProgress:
         """End the display."""
         if self._bar is not None:
             self._bar.close()
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (where stdout is no terminal, but a widget shows)."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _notebook_bar(total: int) -> Any:
+    """A notebook progress bar counted in env steps, or a plain one where ipywidgets is missing."""
+    try:
+        from tqdm.notebook import tqdm as notebook_tqdm  # here: only a notebook's progress needs it
+
+        return notebook_tqdm(total=total, unit="step", unit_scale=True, smoothing=0.05)
+    except ImportError:  # no ipywidgets: tqdm.notebook cannot draw; text on stdout instead
+        return tqdm(total=total, unit="step", unit_scale=True, file=sys.stdout, smoothing=0.05)
 
 
 def _clock(seconds: float) -> str:

@@ -8,6 +8,7 @@ first and then one section per env with the same content.
 from __future__ import annotations
 
 import datetime
+import html
 import json
 import math
 import pathlib
@@ -18,7 +19,7 @@ import pandas as pd
 
 from harness.analysis import EnvResults, LongestRun, StudyResults, stats
 from harness.analysis import columns as col
-from harness.report.plots import picture_names
+from harness.report.plots import PROFILE_FILE, picture_names
 from harness.schema import COMPLETE, STUDY_FILE
 from harness.store import Machine
 
@@ -189,9 +190,9 @@ def aggregate_section(results: StudyResults) -> str:
     else:
         text.append("No agent completed a seed on every env, so there is nothing to aggregate.\n")
     if not aggregate.left_out.empty:
-        left = "; ".join(f"{row['agent']}: seed(s) {row['seeds']}" for _, row in aggregate.left_out.iterrows())
+        left = "; ".join(f"{row[col.AGENT]}: seed(s) {row[col.SEEDS]}" for _, row in aggregate.left_out.iterrows())
         text.append(f"Left out, because not complete on every env: {left}.\n")
-    text.append("![Performance profiles: share of scores above each threshold](performance_profile.png)\n")
+    text.append(f"![Performance profiles: share of scores above each threshold]({PROFILE_FILE})\n")
     text.append("### Probability of improvement across environments\n")
     text.append(
         improvement_text(
@@ -285,16 +286,35 @@ def env_sections(results: StudyResults, env: EnvResults, level: str, media: pd.D
 
 def summary_markdown(summary: pd.DataFrame) -> str:
     """The summary table, formatted from the model's (so README and summary.csv agree)."""
+    return _table(summary_rows(summary))
+
+
+def summary_html(results: StudyResults) -> str:
+    """The summary of each env as HTML (a notebook's view of the results): what the table shows
+    in a sentence, the agents that used less than the budget, the table."""
+    parts = [f"<p><b>{html.escape(results.study.name)}</b>: {html.escape(repr(results))}</p>"]
+    for env in results.envs.values():
+        if results.across_envs:
+            parts.append(f"<h4>{html.escape(env.env_id)}</h4>")
+        parts.append(f"<p>{html.escape(summary_sentence(env.summary))}</p>")
+        if not env.budget_use.empty:
+            parts.append(f"<p>{html.escape(budget_note(env.budget_use))}</p>")
+        parts.append(summary_rows(env.summary).to_html(index=False, escape=True))
+    return "\n".join(parts)
+
+
+def summary_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary table's rows as the report shows them (formatted strings)."""
     threshold = _num(summary[col.THRESHOLD].iloc[0], 0)
     rows = []
     for _, row in summary.iterrows():
         steps = _num(row[col.STEPS_TO_THRESHOLD_MEDIAN], 0)
-        reached = f"{row['seeds_reaching_threshold']}/{row['runs_complete']}"
+        reached = f"{row[col.SEEDS_REACHING_THRESHOLD]}/{row[col.RUNS_COMPLETE]}"
         rows.append(
             {
                 "agent": row[col.AGENT],
                 "kind": row[col.KIND],
-                "runs": f"{row['runs_complete']}/{row['runs_planned']}",
+                "runs": f"{row[col.RUNS_COMPLETE]}/{row[col.RUNS_PLANNED]}",
                 "final return, mean [95% CI]": _est(row, col.FINAL_RETURN_MEAN).format(1),
                 "final return, IQM [95% CI]": _est(row, col.FINAL_RETURN_IQM).format(1),
                 "eval success rate [95% CI]": _est(row, col.EVAL_SUCCESS_RATE).format(2),
@@ -306,7 +326,7 @@ def summary_markdown(summary: pd.DataFrame) -> str:
                 "failed or missing": _cell(row[col.FAILED_OR_MISSING]) or "none",
             }
         )
-    return _table(pd.DataFrame(rows))
+    return pd.DataFrame(rows)
 
 
 def budget_note(budget_use: pd.DataFrame) -> str:
@@ -352,7 +372,7 @@ def summary_sentence(summary: pd.DataFrame) -> str:
         fastest = [label for label, v in auc.items() if round(v, 3) == top_auc]
         text += f" The largest normalised area under the evaluation curve is {_join(fastest)}'s ({top_auc:.3f})."
     reached = [
-        f"{row['agent']} ({row['seeds_reaching_threshold']}/{row['runs_complete']})"
+        f"{row[col.AGENT]} ({row[col.SEEDS_REACHING_THRESHOLD]}/{row[col.RUNS_COMPLETE]})"
         for _, row in rows.iterrows()
         if row[col.SEEDS_REACHING_THRESHOLD] > 0
     ]
@@ -387,7 +407,7 @@ def improvement_text(improvement: pd.DataFrame, intro: str, seeds: str | None) -
             "likelier to end higher": higher,
         }
         if seeds is not None:
-            table_row[seeds] = f"{row['n_x']}, {row['n_y']}"
+            table_row[seeds] = f"{row[col.N_X]}, {row[col.N_Y]}"
         rows.append(table_row)
     if not rows:
         return intro + " There is only one agent with complete runs, so there is nothing to compare."
@@ -456,8 +476,8 @@ def paired_text(env: EnvResults) -> str:
         else:
             where = "includes 0"
         sentences.append(
-            f"On {int(row['n_pairs'])} shared episodes over {int(row['n_runs'])} seeds, {x}'s return minus {y}'s is "
-            f"{_signed(diff)} on average; the interval {where}. {x} scored higher on {wins}, "
+            f"On {int(row[col.N_PAIRS])} shared episodes over {int(row[col.N_RUNS])} seeds, {x}'s return minus "
+            f"{y}'s is {_signed(diff)} on average; the interval {where}. {x} scored higher on {wins}, "
             f"the same on {ties} and lower on {losses} of them."
         )
     return intro + " " + " ".join(sentences) + "\n\n" + _table(pd.DataFrame(rows))

@@ -31,6 +31,7 @@ RETURN_LABEL = "return (sum of rewards)"
 SUCCESS_LABEL = "success rate (share of episodes)"
 SCORE_LABEL = "normalised score"
 PICTURES = ("eval_return", "train_return", "success_rate", "final_return")
+PROFILE_FILE = "performance_profile.png"
 
 
 def picture_names(env_id: str | None) -> dict[str, str]:
@@ -40,20 +41,19 @@ def picture_names(env_id: str | None) -> dict[str, str]:
     return {name: f"{prefix}{name}.png" for name in PICTURES}
 
 
-def render(results: StudyResults, out: pathlib.Path) -> list[pathlib.Path]:
-    """Every picture of the report into `out`: per env, the evaluation, training and success
-    curves and the final returns; across envs, the performance profiles. Returns the files."""
-    files = []
+def figures(results: StudyResults) -> dict[str, Figure]:
+    """Every picture of the report as a matplotlib figure, by its PNG file name: per env, the
+    evaluation, training and success curves and the final returns; across envs, the performance
+    profiles."""
+    drawn = {}
     for env in results.envs.values():
-        files += render_env(env, out, env.env_id if results.across_envs else None)
+        drawn.update(env_figures(env, env.env_id if results.across_envs else None))
     if results.aggregate is not None:
-        path = out / "performance_profile.png"
         curves = {
             label: Curve.of(frame, col.TAU, col.FRACTION)
             for label, frame in results.aggregate.profiles.groupby(col.AGENT, sort=False)
         }
-        plot_curves(
-            path,
+        drawn[PROFILE_FILE] = plot_curves(
             curves,
             title="Performance profiles across environments",
             subtitle="line: the share of an agent's scores (seeds x envs) above each threshold; shaded: its 95% "
@@ -62,12 +62,20 @@ def render(results: StudyResults, out: pathlib.Path) -> list[pathlib.Path]:
             xlabel="normalised score threshold tau",
             ylim=(-0.03, 1.03),
         )
-        files.append(path)
+    return drawn
+
+
+def render(results: StudyResults, out: pathlib.Path) -> list[pathlib.Path]:
+    """Every picture of the report (`figures`) into `out` as PNGs. Returns the files."""
+    files = []
+    for name, fig in figures(results).items():
+        save(fig, out / name)
+        files.append(out / name)
     return files
 
 
-def render_env(env: EnvResults, out: pathlib.Path, env_id: str | None) -> list[pathlib.Path]:
-    """The four pictures of one env (`picture_names(env_id)`)."""
+def env_figures(env: EnvResults, env_id: str | None) -> dict[str, Figure]:
+    """The four pictures of one env, by file name (`picture_names(env_id)`)."""
     names = picture_names(env_id)
     settings = env.study.settings
     labels = env.labels
@@ -82,40 +90,37 @@ def render_env(env: EnvResults, out: pathlib.Path, env_id: str | None) -> list[p
             for label, part in ((label, frame[frame[col.AGENT] == label]) for label in labels)
         }
 
-    plot_curves(
-        out / names["eval_return"],
-        curves(col.EVAL_RETURN_CURVE),
-        title=f"Evaluation return vs env steps{where} (deterministic policy)",
-        subtitle=f"{evaluation}; {band}",
-        ylabel=RETURN_LABEL,
-        hline=env.profile.threshold,
-        hline_label=f"threshold {env.profile.threshold:,.0f}",
-    )
-    plot_curves(
-        out / names["train_return"],
-        curves(col.TRAIN_RETURN_CURVE),
-        title=f"Training episode return vs env steps{where} (smoothed)",
-        subtitle="each seed: mean return of its last 20 training episodes; line: mean over seeds; " + band,
-        ylabel=RETURN_LABEL,
-    )
-    plot_curves(
-        out / names["success_rate"],
-        curves(col.SUCCESS_RATE_CURVE),
-        title=f"Evaluation success rate vs env steps{where}",
-        subtitle=f"success: {env.profile.success_words}; line: mean over seeds of each seed's share of "
-        f"{settings.n_eval_episodes} evaluation episodes; {band}",
-        ylabel=SUCCESS_LABEL,
-        ylim=(-0.03, 1.03),
-    )
     complete = env.runs[env.runs[col.STATUS] == COMPLETE]
-    plot_distribution(
-        out / names["final_return"],
-        {label: complete[complete[col.AGENT] == label][col.FINAL_RETURN].tolist() for label in labels},
-        title=f"Final evaluation return per seed{where} (mean of {settings.n_eval_episodes} episodes at the end of "
-        "training)",
-        ylabel=RETURN_LABEL,
-    )
-    return [out / name for name in names.values()]
+    return {
+        names["eval_return"]: plot_curves(
+            curves(col.EVAL_RETURN_CURVE),
+            title=f"Evaluation return vs env steps{where} (deterministic policy)",
+            subtitle=f"{evaluation}; {band}",
+            ylabel=RETURN_LABEL,
+            hline=env.profile.threshold,
+            hline_label=f"threshold {env.profile.threshold:,.0f}",
+        ),
+        names["train_return"]: plot_curves(
+            curves(col.TRAIN_RETURN_CURVE),
+            title=f"Training episode return vs env steps{where} (smoothed)",
+            subtitle="each seed: mean return of its last 20 training episodes; line: mean over seeds; " + band,
+            ylabel=RETURN_LABEL,
+        ),
+        names["success_rate"]: plot_curves(
+            curves(col.SUCCESS_RATE_CURVE),
+            title=f"Evaluation success rate vs env steps{where}",
+            subtitle=f"success: {env.profile.success_words}; line: mean over seeds of each seed's share of "
+            f"{settings.n_eval_episodes} evaluation episodes; {band}",
+            ylabel=SUCCESS_LABEL,
+            ylim=(-0.03, 1.03),
+        ),
+        names["final_return"]: plot_distribution(
+            {label: complete[complete[col.AGENT] == label][col.FINAL_RETURN].tolist() for label in labels},
+            title=f"Final evaluation return per seed{where} (mean of {settings.n_eval_episodes} episodes at the end "
+            "of training)",
+            ylabel=RETURN_LABEL,
+        ),
+    }
 
 
 @dataclass(frozen=True)
@@ -147,7 +152,6 @@ def agent_style(index: int) -> dict[str, object]:
 
 
 def plot_curves(
-    path: pathlib.Path,
     curves: Mapping[str, Curve],
     *,
     title: str,
@@ -157,7 +161,7 @@ def plot_curves(
     hline_label: str = "",
     ylim: tuple[float, float] | None = None,
     xlabel: str = STEPS_LABEL,
-) -> None:
+) -> Figure:
     """A line per agent (in the mapping's order) with a shaded band; `subtitle` says what line
     and band are; `hline` marks a level (e.g. the solved threshold)."""
     fig = _figure()
@@ -181,10 +185,10 @@ def plot_curves(
     ax.set_title(textwrap.fill(subtitle, 120), fontsize=8, loc="left", color="dimgrey")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    save(fig, path)
+    return fig
 
 
-def plot_distribution(path: pathlib.Path, scores: Mapping[str, Sequence[float]], *, title: str, ylabel: str) -> None:
+def plot_distribution(scores: Mapping[str, Sequence[float]], *, title: str, ylabel: str) -> Figure:
     """A box per agent with every seed's score drawn over it as a point (spread evenly across
     the box, no random jitter)."""
     fig = _figure()
@@ -222,7 +226,7 @@ def plot_distribution(path: pathlib.Path, scores: Mapping[str, Sequence[float]],
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=11, loc="left")
     ax.grid(True, axis="y", alpha=0.3)
-    save(fig, path)
+    return fig
 
 
 def save(fig: Figure, path: pathlib.Path) -> None:

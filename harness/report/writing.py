@@ -19,6 +19,8 @@ from __future__ import annotations
 import datetime
 import pathlib
 
+from matplotlib.figure import Figure
+
 from harness.analysis import StudyResults, stats
 from harness.errors import ReportError
 from harness.report import markdown, media, plots
@@ -30,7 +32,35 @@ AGGREGATE_FILE = "aggregate.csv"
 
 class Results(StudyResults):
     """A study's results (`harness.analysis.StudyResults`: every figure as DataFrames) with the
-    report's renderers: `write_report(out)` writes the report from them."""
+    report's renderers: `write_report(out)` writes the report from them, `plot(name)` and
+    `figures()` give its pictures as matplotlib figures, and a notebook shows the summary table."""
+
+    def figures(self) -> dict[str, Figure]:
+        """Every picture of the report, by its file name (`eval_return.png`, ...; across envs
+        `<env>_eval_return.png`, ..., and `performance_profile.png`)."""
+        return plots.figures(self)
+
+    def plot(self, name: str = "eval_return", env_id: str | None = None) -> Figure:
+        """One picture of the report: `eval_return`, `train_return`, `success_rate` or
+        `final_return` (of `env_id` in a study across envs), or `performance_profile`."""
+        if name == "performance_profile":
+            file = plots.PROFILE_FILE
+        elif name in plots.PICTURES:
+            if self.across_envs and env_id is None:
+                raise ReportError(f"plot: the study spans envs; give env_id, one of {', '.join(self.envs)}")
+            file = plots.picture_names(env_id if self.across_envs else None)[name]
+        else:
+            raise ReportError(
+                f"plot: no picture {name!r}; one of {', '.join([*plots.PICTURES, 'performance_profile'])}"
+            )
+        drawn = self.figures()
+        if file not in drawn:
+            raise ReportError(f"plot: no picture {file} in this study")
+        return drawn[file]
+
+    def _repr_html_(self) -> str:
+        """The summary table, as a notebook shows it."""
+        return markdown.summary_html(self)
 
     def write_report(self, out: str | pathlib.Path | None = None, video: bool = True) -> pathlib.Path:
         """Write the report (README.md, summary.csv, pictures, episodes) into `out` (default
