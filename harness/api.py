@@ -19,6 +19,7 @@ message is one line. The command line turns them into exit code 2.
 
 from __future__ import annotations
 
+import html
 import os
 import pathlib
 import sys
@@ -64,6 +65,19 @@ class CompareResult:
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    def summary(self) -> str:
+        """What ran, in one line (what `harness compare` prints)."""
+        restored = f", {len(self.restored)} restored" if self.restored else ""
+        return (
+            f"{self.study_dir.name}: {len(self.completed)} run(s) complete, {len(self.failed)} failed, "
+            f"{len(self.skipped)} already complete{restored}; {self.wall_time_s:.1f}s"
+        )
+
+    def _repr_html_(self) -> str:
+        report = f"; report: {self.report}" if self.report is not None else ""
+        failed = "".join(f"<li>{html.escape(key)}: {html.escape(error)}</li>" for key, error in self.failed)
+        return f"<p>{html.escape(self.summary() + report)}</p>" + (f"<p>failed:</p><ul>{failed}</ul>" if failed else "")
 
 
 def compare(

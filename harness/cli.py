@@ -236,11 +236,7 @@ def _compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
         )
     except OSError as error:
         raise BadInput(f"harness compare: {error.filename or ''}: {error.strerror or error}") from None
-    restored = f", {len(result.restored)} restored" if result.restored else ""
-    print(
-        f"{result.study_dir.name}: {len(result.completed)} run(s) complete, {len(result.failed)} failed, "
-        f"{len(result.skipped)} already complete{restored}; {result.wall_time_s:.1f}s"
-    )
+    print(result.summary())
     for key, error in result.failed:
         print(f"  failed: {key}: {error}", file=sys.stderr)
     if result.report is not None:

@@ -153,6 +153,16 @@ _MISSING = object()
 _SUBCLASS_FIX = "subclass custom_agents.BaseAgent, whose learn() owns the loop, or SB3's BaseAlgorithm"
 
 
+def _ended_early(subject: Subject, agent: Any, needed: int) -> None:
+    """An agent of the assignment's shape whose `train()` returned before the check's steps: say
+    so, rather than what the missing steps would have shown."""
+    if subject.kind.family == "assignment" and agent.num_timesteps < needed:
+        raise ContractFailure(
+            f"train() returned after {agent.num_timesteps} env steps, before the {needed} this check needs",
+            "let train() run that long (more episodes), or check it with a smaller --total-timesteps",
+        )
+
+
 def check_surface(subject: Subject, tmp: pathlib.Path) -> None:
     agent = subject.build()
     missing = [
@@ -227,6 +237,7 @@ def check_eval_callback(subject: Subject, tmp: pathlib.Path) -> None:
         verbose=0,
     )
     agent.learn(subject.total_timesteps, callback=callback)
+    _ended_early(subject, agent, eval_freq)
     if callback.evaluations_timesteps != [eval_freq]:
         raise ContractFailure(f"evaluated at {callback.evaluations_timesteps}, expected [{eval_freq}]", _SUBCLASS_FIX)
     if agent.num_timesteps != eval_freq:
@@ -243,6 +254,7 @@ def check_eval_callback(subject: Subject, tmp: pathlib.Path) -> None:
 def check_checkpoint_callback(subject: Subject, tmp: pathlib.Path) -> None:
     agent = subject.build()
     agent.learn(60, callback=CheckpointCallback(save_freq=20, save_path=str(tmp), name_prefix="agent"))
+    _ended_early(subject, agent, 60)
     for step in (20, 40, 60):
         files = list(tmp.glob(f"agent_{step}_steps*"))
         if not files:
@@ -288,6 +300,7 @@ def check_progress_bar(subject: Subject, tmp: pathlib.Path) -> None:
         raise ContractFailure("ProgressBarCallback did not count every step", _SUBCLASS_FIX)
     agent = subject.build()
     agent.learn(64, progress_bar=True)
+    _ended_early(subject, agent, 64)
     if agent.num_timesteps < 64:
         raise ContractFailure(f"progress_bar=True trained {agent.num_timesteps} of 64 steps", _SUBCLASS_FIX)
 

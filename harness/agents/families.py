@@ -251,7 +251,7 @@ class AssignmentKind(AgentKind):
             if key not in self.parameters:
                 what = ", ".join(takes) if takes else "no keyword arguments"
                 raise KindError(f"unknown hyperparameter {key!r}: {self.cls.__name__}() takes {what}", key=key)
-            _check_type(key, value, self.parameters[key].annotation)
+            _check_type(key, value, self._annotation(key))
         resolved: dict[str, Any] = {}
         for name, parameter in self.parameters.items():
             if name == "seed" or parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
@@ -274,6 +274,20 @@ class AssignmentKind(AgentKind):
 
     def load(self, path: pathlib.Path) -> Any:
         return AssignmentAgent.load(path)
+
+    def _annotation(self, key: str) -> Any:
+        """The type a value must have: the parameter's annotation (resolved when it is a string),
+        else the type of its plain default (a student's constructor is seldom annotated)."""
+        parameter = self.parameters[key]
+        annotation = parameter.annotation
+        if isinstance(annotation, str):
+            try:
+                annotation = typing.get_type_hints(self.cls.__init__).get(key, inspect.Parameter.empty)
+            except Exception:  # an annotation that does not evaluate says nothing a value could be
+                annotation = inspect.Parameter.empty
+        if annotation is inspect.Parameter.empty and _is_plain(parameter.default):
+            annotation = {list: list, tuple: tuple, dict: dict}.get(type(parameter.default), type(parameter.default))
+        return annotation
 
     def _as_declared(self, key: str, value: Any) -> Any:
         """A list (all TOML has) as a tuple where the constructor's default is one."""

@@ -81,14 +81,21 @@ def import_path(cls: type) -> str | None:
     if cls.__module__ == "__main__" or module is None or "<locals>" in cls.__qualname__:
         return None
     file = getattr(module, "__file__", None)
-    if not file or not file.endswith(".py"):
-        return None
+    if not file or not file.endswith(".py") or _by_name(module, cls.__qualname__) is not cls:
+        return None  # not the class its module holds under its name (made by type(), or redefined)
     path = pathlib.Path(file).resolve()
     spec = importlib.util.find_spec(cls.__module__)
     importable = spec is not None and spec.origin is not None and pathlib.Path(spec.origin).resolve() == path
     if importable and _is_installed(cls.__module__, path):
         return f"{cls.__module__}:{cls.__qualname__}"  # an installed package's: importable by name in workers
     return f"{path}:{cls.__qualname__}"  # a user's file: workers import it by path (Ray ships it)
+
+
+def _by_name(module: types.ModuleType, qualname: str) -> Any:
+    obj: Any = module
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+    return obj
 
 
 def _is_installed(module: str, path: pathlib.Path) -> bool:

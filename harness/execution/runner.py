@@ -43,6 +43,7 @@ from stable_baselines3.common.logger import configure
 from harness import imports
 from harness.agents import AgentKind, build_model, class_bytes, is_in_memory, resolve_kind
 from harness.conditions import EpisodeRecorder, Evaluator, RunGuard, register_from, single_thread
+from harness.errors import one_line
 from harness.schema import CLASS_FILE, COMPLETE, EPISODES, EVALS, FAILED
 from harness.store import Machine, RunRecord, Timings, clear_run_dir, pair_dir, pair_key, write_atomic, write_record
 from harness.studies import Study, library_versions, run_settings
@@ -174,7 +175,7 @@ def _train_and_save(
     except Exception as error:
         record = record.replace(
             status=FAILED,
-            error=f"{type(error).__name__}: {error}",
+            error=one_line(error, with_type=True),
             traceback=traceback.format_exc(),
             steps_done=int(getattr(model, "num_timesteps", 0) or 0),
             timings=Timings(wall_time_s=time.perf_counter() - start),

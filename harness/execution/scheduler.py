@@ -103,7 +103,7 @@ def compare(
     """Run the pairs of `study` (a resolved study) whose current run is missing under
     `runs_dir/<study>`, holding the folder (`StoreBusy` if another process does). Ctrl-C raises
     `KeyboardInterrupt` after the running pairs were stopped (complete pairs stay complete)."""
-    stream = stream or sys.stdout
+    given, stream = stream, stream or sys.stdout
     store = StudyStore(runs_dir / study.name)
     with store.lock(command or "harness compare"):
         write_study_file(study, store.study_dir, command)
@@ -122,7 +122,7 @@ def compare(
                 file=stream,
             )
         start = time.monotonic()
-        progress = StudyProgress({task.key: task.study.settings.total_timesteps for task in todo.tasks}, stream=stream)
+        progress = StudyProgress({task.key: task.study.settings.total_timesteps for task in todo.tasks}, stream=given)
         try:
             records = executor.run(todo.tasks, runs_dir, progress) if todo.tasks else {}
         finally:

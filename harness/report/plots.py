@@ -7,6 +7,7 @@ in grey too. PNGs are written without a software stamp, so the same data give th
 
 from __future__ import annotations
 
+import io
 import pathlib
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -234,7 +235,16 @@ def save(fig: Figure, path: pathlib.Path) -> None:
     fig.savefig(path, format="png", dpi=100, metadata={"Software": None})
 
 
+class ReportFigure(Figure):
+    """A figure of the report that a notebook shows as a PNG without pyplot (`_repr_png_`)."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+        return buffer.getvalue()
+
+
 def _figure() -> Figure:
-    fig = Figure(figsize=(8, 4.8), layout="constrained")
+    fig = ReportFigure(figsize=(8, 4.8), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
