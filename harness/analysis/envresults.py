@@ -40,6 +40,12 @@ class EnvResults:
     """One row per declared pair: `x`, `y`, `n_runs`, `n_pairs`, `mean` (X − Y), `low`, `high`,
     `wins`, `ties`, `losses`."""
 
+    def family(self, label: str) -> str | None:
+        """The agent family of an agent's runs (`hand-written`, `library`, `assignment`), None
+        without a complete run (or one recorded before families were)."""
+        runs = self.files.runs(label)
+        return runs[0].record.family if runs else None
+
     @property
     def labels(self) -> list[str]:
         """The agents with at least one complete run, in study order."""

@@ -254,6 +254,7 @@ def env_sections(results: StudyResults, env: EnvResults, level: str, media: pd.D
         f"[summary.csv](summary.csv).\n",
         summary_sentence(env.summary) + "\n",
         *([budget_note(env.budget_use) + "\n"] if not env.budget_use.empty else []),
+        *([act_note(acting) + "\n"] if (acting := [a for a in env.labels if env.family(a) == "assignment"]) else []),
         summary_markdown(env.summary) + "\n",
         *([problems] if problems else []),
         f"{level} Pictures\n",
@@ -299,6 +300,9 @@ def summary_html(results: StudyResults) -> str:
         parts.append(f"<p>{html.escape(summary_sentence(env.summary))}</p>")
         if not env.budget_use.empty:
             parts.append(f"<p>{html.escape(budget_note(env.budget_use))}</p>")
+        acting = [label for label in env.labels if env.family(label) == "assignment"]
+        if acting:
+            parts.append(f"<p>{html.escape(act_note(acting))}</p>")
         parts.append(summary_rows(env.summary).to_html(index=False, escape=True))
     return "\n".join(parts)
 
@@ -339,6 +343,16 @@ def budget_note(budget_use: pd.DataFrame) -> str:
     return (
         f"Not every agent trained for the whole budget: its own `train()` returned first. {_join(parts)}; "
         "its figures are those of the policy it ended with."
+    )
+
+
+def act_note(labels: Sequence[str]) -> str:
+    """How the agents of the assignment's shape were evaluated."""
+    verb = "is an agent" if len(labels) == 1 else "are agents"
+    return (
+        f"{_join(labels)} {verb} of the assignment's shape (`train()` and `act(observation, reward, done)`): "
+        "evaluated through their own `act` as written, on a copy per episode (an `act` that explores explores "
+        "in evaluation too, drawing from a random stream of its own)."
     )
 
 
