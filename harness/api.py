@@ -1,20 +1,23 @@
 """The harness from Python (a notebook, a script): the same functions the command line calls.
 
     import harness
-    outcome = harness.compare("my_study.toml", seeds=[0, 1, 2], jobs=2)   # runs, then writes the report
-    results = harness.load("runs/my-study")                               # the results as DataFrames
+    study = harness.study("cartpole").with_agent("mine", MyAgent, gamma=0.9)   # a class from a cell too
+    harness.check_agent(MyAgent)                                              # the agent contract
+    outcome = harness.compare(study, seeds=[0, 1, 2], jobs=2)   # runs, then writes the report
+    results = harness.load(outcome.study_dir)                   # the results as DataFrames and figures
     results.summary          # one row per agent (the report's summary table)
     results.evals            # one row per evaluation episode: agent, seed, eval_step, episode, ...
     results.episodes         # one row per training episode: agent, seed, episode, start_step, ...
+    results.plot("eval_return")
     results.write_report("reports/my-study")
 
-A notebook's own class cannot be named by a study (the worker processes import agent classes
-from files): write it to a file next to the study (`%%writefile my_agents.py` in Jupyter or
-Colab) and name it `kind = "my_agents.py:MyAgent"`.
+A class handed over to `with_agent` that workers cannot import by name (a notebook's, a script's
+`__main__`) travels to them by value (`harness.agents.objects`).
 
-Errors are exceptions: `StudyError` (a bad study or option), `ExecutorUnavailable` (Ray missing
-or unreachable), `StoreBusy` (another process holds the study's runs folder), `ReportError`; each
-message is one line. The command line turns them into exit code 2.
+Errors are exceptions deriving from `harness.errors.HarnessError`: `StudyError` (a bad study or
+option), `KindError`, `ExecutorUnavailable` (Ray missing or unreachable), `StoreBusy` (another
+process holds the study's runs folder), `ReportError`; each message is one line. The command line
+turns them into exit code 2.
 """
 
 from __future__ import annotations
