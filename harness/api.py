@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
+import pandas as pd
+
 from harness import agents, execution
 from harness.conditions import check_env_id
 from harness.errors import KindError, ReportError, StudyError
@@ -64,6 +66,8 @@ class CompareResult:
     """Pairs whose run of the current identity came back from the runs set aside."""
     set_aside: tuple[str, ...] = ()
     """Pairs whose complete run of another identity (settings, code) was set aside."""
+    decisions: pd.DataFrame | None = None
+    """A study with a `[decide]` table: one row per (env, comparison) (`harness.load(...).decisions`)."""
 
     @property
     def ok(self) -> bool:
@@ -132,8 +136,15 @@ def compare(
         else:
             runner = execution.LocalExecutor(jobs)
         resolved = resolve_study(loaded)
+    decisions = None
     with runner:
-        outcome = execution.compare(resolved, runs_dir, runner, fresh=fresh, command=command, stream=stream)
+        if resolved.decide is not None:  # in rounds, until each comparison is decided
+            from harness.experiments import compare_in_rounds  # here: it loads the analysis (scipy) too
+
+            rounds = compare_in_rounds(resolved, runs_dir, runner, fresh=fresh, command=command, stream=stream)
+            outcome, decisions = rounds.outcome, rounds.decisions
+        else:
+            outcome = execution.compare(resolved, runs_dir, runner, fresh=fresh, command=command, stream=stream)
     study_dir = runs_dir / resolved.name
     report_path, report_error = None, ""
     if report:
@@ -155,6 +166,7 @@ def compare(
         report_error,
         outcome.restored,
         outcome.set_aside,
+        decisions,
     )
 
 

@@ -5,6 +5,7 @@ into tidy DataFrames; the renderers (`harness.report`) only read it.
   paired differences, normalised scores);
 - `tables`: the tables of one env (runs, summary, curves, comparisons), pure functions of its files;
 - `aggregate`: across envs, on normalised scores;
+- `decisions`: AdaStop's decisions, replayed round by round from the per-seed final returns;
 - `facts`: how the runs were made (wall time, commits, versions, machines);
 - `columns`: every table's column names, which the renderers import;
 - `envresults`: `EnvResults`, every figure of one env;
@@ -14,24 +15,40 @@ into tidy DataFrames; the renderers (`harness.report`) only read it.
 from harness.analysis import columns, stats
 from harness.analysis.aggregate import PROFILE_TAUS, Aggregate, aggregate
 from harness.analysis.columns import RUN_COLUMNS
+from harness.analysis.decisions import (
+    COLUMNS as DECISION_COLUMNS,
+)
+from harness.analysis.decisions import (
+    DecisionState,
+    decision_random_state,
+    decisions_table,
+    replay,
+    scores_of,
+)
 from harness.analysis.envresults import EnvResults, env_results
 from harness.analysis.facts import LongestRun, StudyFacts, study_facts
 from harness.analysis.model import StudyResults, load
 from harness.analysis.stats import random_state
 
 __all__ = [
+    "DECISION_COLUMNS",
     "PROFILE_TAUS",
     "RUN_COLUMNS",
     "Aggregate",
+    "DecisionState",
     "EnvResults",
     "LongestRun",
     "StudyFacts",
     "StudyResults",
     "aggregate",
     "columns",
+    "decision_random_state",
+    "decisions_table",
     "env_results",
     "load",
     "random_state",
+    "replay",
+    "scores_of",
     "stats",
     "study_facts",
 ]

@@ -117,3 +117,14 @@ def low(name: str) -> str:
 def high(name: str) -> str:
     """The column of an interval's upper end: `name_high`."""
     return f"{name}_high"
+
+
+# -- StudyResults.decisions (decisions.csv): one row per (env, comparison) -----------------------------
+DECISION_ENV = "env"
+VERSUS = "versus"
+VERDICT = "verdict"
+ROUND = "round"
+SEEDS_AGENT = "seeds_agent"
+SEEDS_VERSUS = "seeds_versus"
+ALPHA = "alpha"
+DECISION_COLUMNS = (DECISION_ENV, AGENT, VERSUS, VERDICT, ROUND, SEEDS_AGENT, SEEDS_VERSUS, ALPHA)

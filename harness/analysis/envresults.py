@@ -3,6 +3,7 @@ of `tables.py` (`env_results`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -59,19 +60,22 @@ class EnvResults:
         return ordered[(len(ordered) - 1) // 2]
 
 
-def env_results(files: EnvRuns, reps: int, cache: Cache | None = None) -> EnvResults:
-    """Every figure of one env."""
+def env_results(
+    files: EnvRuns, reps: int, cache: Cache | None = None, planned: Mapping[str, int] | None = None
+) -> EnvResults:
+    """Every figure of one env. `planned`: a study that decides in rounds: the seeds each agent's
+    rounds need (`decisions.planned_seeds`)."""
     cache = cache or Cache(None)
     study = files.study
     profile = study.profile
-    runs = run_table(files, profile)
+    runs = run_table(files, profile, planned)
     return EnvResults(
         env_id=files.env_id,
         study=study,
         profile=profile,
         files=files,
         runs=runs,
-        summary=summary_table(files, runs, profile, reps, cache),
+        summary=summary_table(files, runs, profile, reps, cache, planned),
         curves=curve_table(files, reps, cache),
         improvement=improvement_table(files, runs, reps, cache),
         budget_use=budget_table(files, runs),

@@ -35,6 +35,7 @@ import pandas as pd
 from harness.analysis import columns as col
 from harness.analysis import stats
 from harness.analysis.aggregate import aggregate
+from harness.analysis.decisions import planned_seeds, study_decisions
 from harness.analysis.envresults import env_results
 from harness.analysis.facts import StudyFacts, study_facts
 from harness.store import Cache, StudyFiles, read_study
@@ -45,6 +46,9 @@ class StudyResults:
 
     - `envs`: env id -> `EnvResults`; `aggregate`: across envs (None for one env);
     - `facts`: how the runs were made (wall time, commits, versions, machines);
+    - `decisions`: a study with a `[decide]` table: one row per (env, comparison): `env`, `agent`,
+      `versus`, `verdict` (larger, smaller, equal, open), `round`, `seeds_agent`, `seeds_versus`,
+      `alpha` (empty without one);
     - `summary`: the envs' summary tables, one row per (env, agent), `env_id` first;
     - `evals`: one row per evaluation episode of every complete run: `env_id`, `agent`, `seed`,
       then `evals.csv`'s `eval_step, episode, eval_seed, return, length, success`;
@@ -64,10 +68,24 @@ class StudyResults:
         self.command = files.command
         self.reps = reps
         cache = cache or Cache(None)
-        self.envs = {env_id: env_results(env, reps, cache) for env_id, env in files.envs.items()}
+        self.decisions: pd.DataFrame = study_decisions(files)
+        self.envs = {env_id: env_results(env, reps, cache, self._planned(env_id)) for env_id, env in files.envs.items()}
         self.aggregate = aggregate(self.envs, reps, cache) if self.study.across_envs else None
         self.facts: StudyFacts = study_facts(files)
         cache.save()
+
+    def _planned(self, env_id: str) -> dict[str, int] | None:
+        """A study that decides in rounds: the seeds each agent's rounds need on `env_id`."""
+        if self.study.decide is None:
+            return None
+        rows = self.decisions[self.decisions[col.DECISION_ENV] == env_id]
+        return planned_seeds(self.files.envs[env_id].study, rows)
+
+    @property
+    def planned_runs(self) -> int:
+        """The runs the study plans: every pair, or in a study that decides in rounds, the seeds
+        each agent's rounds need."""
+        return int(sum(env.summary[col.RUNS_PLANNED].sum() for env in self.envs.values()))
 
     @property
     def across_envs(self) -> bool:

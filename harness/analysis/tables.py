@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -59,13 +59,17 @@ def cached_arrays(cache: Cache, name: str, arrays: Sequence[Any], state: int, re
     return tuple(np.asarray(a, dtype=float) for a in value)
 
 
-def run_table(files: EnvRuns, profile: EnvProfile) -> pd.DataFrame:
+def run_table(files: EnvRuns, profile: EnvProfile, planned: Mapping[str, int] | None = None) -> pd.DataFrame:
     """One row per pair (`columns.RUN_COLUMNS`); the numbers are NaN for a pair without a complete
-    run."""
+    run. `planned` (a study that decides in rounds): per agent, how many of the study's seeds
+    (in its order) its rounds need; a missing pair beyond them has no row (it was not needed)."""
     budget = files.study.settings.total_timesteps
     lo, hi = profile.return_range
+    seeds = list(files.study.settings.seeds)
     rows = []
     for pair in files.pairs:
+        if planned is not None and pair.status == "missing" and pair.seed not in seeds[: planned.get(pair.label, 0)]:
+            continue
         row: dict[str, Any] = {
             col.AGENT: pair.label,
             col.SEED: pair.seed,
@@ -99,7 +103,12 @@ def run_table(files: EnvRuns, profile: EnvProfile) -> pd.DataFrame:
 
 
 def summary_table(
-    files: EnvRuns, runs: pd.DataFrame, profile: EnvProfile, reps: int, cache: Cache | None = None
+    files: EnvRuns,
+    runs: pd.DataFrame,
+    profile: EnvProfile,
+    reps: int,
+    cache: Cache | None = None,
+    planned: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     """The summary table as data: one row per agent label, in study order."""
     cache = cache or Cache(None)
@@ -120,7 +129,7 @@ def summary_table(
                 col.AGENT: label,
                 col.KIND: files.kind(label),
                 col.RUNS_COMPLETE: len(own),
-                col.RUNS_PLANNED: len(files.study.settings.seeds),
+                col.RUNS_PLANNED: (planned or {}).get(label, len(files.study.settings.seeds)),
                 **_interval_columns(col.FINAL_RETURN_MEAN, mean),
                 **_interval_columns(col.FINAL_RETURN_IQM, iqm),
                 **_interval_columns(col.EVAL_SUCCESS_RATE, success),

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # imported on first use below: torch, SB3, Ray
     from harness.execution.executors import Executor, LocalExecutor, lost_record
     from harness.execution.ray_executor import RayExecutor, stage_code
     from harness.execution.runner import PairTask, build_run, class_record, machine, run_pair, source_commit, versions
-    from harness.execution.scheduler import CompareOutcome, Plan, compare, longest_first, plan
+    from harness.execution.scheduler import CompareOutcome, PairFilter, Plan, compare, longest_first, plan, run_pairs
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
@@ -28,7 +28,10 @@ __getattr__, __dir__ = lazy_exports(
             ("PairTask", "build_run", "class_record", "machine", "run_pair", "source_commit", "versions"),
             "harness.execution.runner",
         ),
-        **dict.fromkeys(("CompareOutcome", "Plan", "compare", "longest_first", "plan"), "harness.execution.scheduler"),
+        **dict.fromkeys(
+            ("CompareOutcome", "PairFilter", "Plan", "compare", "longest_first", "plan", "run_pairs"),
+            "harness.execution.scheduler",
+        ),
     },
 )
 
@@ -36,6 +39,7 @@ __all__ = [
     "CompareOutcome",
     "Executor",
     "LocalExecutor",
+    "PairFilter",
     "PairTask",
     "Plan",
     "RayExecutor",
@@ -49,6 +53,7 @@ __all__ = [
     "machine",
     "plan",
     "run_pair",
+    "run_pairs",
     "source_commit",
     "stage_code",
     "versions",

@@ -22,7 +22,7 @@ import os
 import pathlib
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -50,6 +50,10 @@ class CompareOutcome:
     """Pairs whose complete run of another identity was set aside."""
 
 
+PairFilter = Callable[[str, str, int], bool]
+"""(env id, label, seed) -> whether a pair is considered."""
+
+
 @dataclass
 class Plan:
     """What `compare` will do with the selected pairs."""
@@ -60,14 +64,19 @@ class Plan:
     set_aside: list[str] = dataclasses.field(default_factory=list)
 
 
-def plan(study: Study, store: StudyStore, command: str = "", fresh: bool = False) -> Plan:
+def plan(
+    study: Study, store: StudyStore, command: str = "", fresh: bool = False, only: PairFilter | None = None
+) -> Plan:
     """Set aside, restore and clear slots as the module docstring says; return the pairs to run
-    (longest first). Call with the store held."""
+    (longest first). `only(env_id, label, seed)`, when given, selects the pairs to consider (the
+    others are left as they are). Call with the store held."""
     result = Plan()
     for view in study.split():
         codes = {spec.label: code_identity(spec.kind, view.code_dir) for spec in view.agents}
         for label in view.labels:
             for seed in view.settings.seeds:
+                if only is not None and not only(view.env_id, label, seed):
+                    continue
                 task = PairTask(view, label, seed, command, codes[label])
                 slot = task.path(store.study_dir.parent)
                 wanted = pair_identity(view, label, seed, codes[label])
@@ -103,30 +112,44 @@ def compare(
     """Run the pairs of `study` (a resolved study) whose current run is missing under
     `runs_dir/<study>`, holding the folder (`StoreBusy` if another process does). Ctrl-C raises
     `KeyboardInterrupt` after the running pairs were stopped (complete pairs stay complete)."""
-    given, stream = stream, stream or sys.stdout
     store = StudyStore(runs_dir / study.name)
     with store.lock(command or "harness compare"):
         write_study_file(study, store.study_dir, command)
-        todo = plan(study, store, command, fresh)
-        if todo.skipped or todo.restored:
-            restored = f", {len(todo.restored)} restored from runs set aside" if todo.restored else ""
-            print(
-                f"{len(todo.skipped)} pair(s) already complete in {store.study_dir}{restored}, "
-                f"{len(todo.tasks)} to run",
-                file=stream,
-            )
-        if todo.set_aside:
-            print(
-                f"{len(todo.set_aside)} run(s) of other settings or code set aside in "
-                f"{store.study_dir / '.superseded'} (harness prune deletes them)",
-                file=stream,
-            )
-        start = time.monotonic()
-        progress = StudyProgress({task.key: task.study.settings.total_timesteps for task in todo.tasks}, stream=given)
-        try:
-            records = executor.run(todo.tasks, runs_dir, progress) if todo.tasks else {}
-        finally:
-            progress.close()
+        return run_pairs(study, store, executor, fresh=fresh, command=command, stream=stream)
+
+
+def run_pairs(
+    study: Study,
+    store: StudyStore,
+    executor: Executor,
+    *,
+    only: PairFilter | None = None,
+    fresh: bool = False,
+    command: str = "",
+    stream: TextIO | None = None,
+) -> CompareOutcome:
+    """`plan` the pairs (those `only` selects) and run the ones to run, in a store the caller
+    holds; see `compare`."""
+    given, stream = stream, stream or sys.stdout
+    todo = plan(study, store, command, fresh, only)
+    if todo.skipped or todo.restored:
+        restored = f", {len(todo.restored)} restored from runs set aside" if todo.restored else ""
+        print(
+            f"{len(todo.skipped)} pair(s) already complete in {store.study_dir}{restored}, {len(todo.tasks)} to run",
+            file=stream,
+        )
+    if todo.set_aside:
+        print(
+            f"{len(todo.set_aside)} run(s) of other settings or code set aside in "
+            f"{store.study_dir / '.superseded'} (harness prune deletes them)",
+            file=stream,
+        )
+    start = time.monotonic()
+    progress = StudyProgress({task.key: task.study.settings.total_timesteps for task in todo.tasks}, stream=given)
+    try:
+        records = executor.run(todo.tasks, store.study_dir.parent, progress) if todo.tasks else {}
+    finally:
+        progress.close()
     failed = tuple((key, str(r.error)) for key, r in records.items() if not r.complete)
     completed = tuple(key for key, r in records.items() if r.complete)
     return CompareOutcome(

@@ -29,6 +29,8 @@ def readme(results: StudyResults, final_out: pathlib.Path, now: datetime.datetim
     command); `media`: the episodes rendered (`harness.report.media.render`), None without videos."""
     settings = results.study.settings
     sections = [header(results, now)]
+    if not results.decisions.empty:
+        sections.append(decision_section(results))
     if results.aggregate is not None:
         sections.append(aggregate_section(results))
     for env in results.envs.values():
@@ -52,6 +54,64 @@ def readme(results: StudyResults, final_out: pathlib.Path, now: datetime.datetim
 
 
 # ----------------------------------------------------------------------------------------------
+# Decision
+
+
+def decision_section(results: StudyResults) -> str:
+    """What AdaStop decided, one sentence per comparison, and the seeds each agent took."""
+    decide = results.study.decide
+    assert decide is not None
+    n, k = decide.seeds_per_round, decide.max_rounds
+    text = [
+        "## Decision\n",
+        f"Seeds were added in rounds of {n} until each comparison was decided, at most {k} rounds "
+        f"({n * k} seeds): after each round, AdaStop (Mathieu et al., 2023: a group-sequential permutation test) "
+        f"tested every comparison still open at once, holding the chance that any decision is wrong (the "
+        f"family-wise error) at {decide.alpha:g}; an agent whose comparisons were all decided trained no more "
+        "seeds. AdaStop compares the **mean** final return (each seed's mean evaluation return at the end of "
+        "training); the summary table's IQM is another statistic, and its intervals are not this test.\n",
+    ]
+    for env_id, frame in results.decisions.groupby(col.DECISION_ENV, sort=False):
+        if results.across_envs:
+            text.append(f"### {env_id}\n")
+        text.append("\n".join(f"- {decision_sentence(row, k)}" for _, row in frame.iterrows()) + "\n")
+        text.append(_table(seeds_taken(frame, n)) + "\n")
+    text.append("Also in [decisions.csv](decisions.csv).\n")
+    return "\n".join(text)
+
+
+def decision_sentence(row: Mapping[str, Any], max_rounds: int) -> str:
+    """One comparison's decision in words."""
+    x, y, verdict, r = row[col.AGENT], row[col.VERSUS], row[col.VERDICT], int(row[col.ROUND])
+    a, b = int(row[col.SEEDS_AGENT]), int(row[col.SEEDS_VERSUS])
+    seeds = f"{a} seeds each" if a == b else f"{a} and {b} seeds"
+    rounds = f"round{'s' if r != 1 else ''}"
+    if verdict in ("larger", "smaller"):
+        how = "higher" if verdict == "larger" else "lower"
+        return (
+            f"**{x} ends {how} than {y}**: AdaStop, family-wise error <= {row[col.ALPHA]:g}, "
+            f"decided after round {r}, {seeds}."
+        )
+    if verdict == "equal":
+        return f"**{x} and {y} are not shown different** after {r} {rounds}, {seeds}."
+    return (
+        f"**{x} vs {y} is not decided yet**: the study stopped after {r} of {max_rounds} rounds ({seeds}); "
+        "run `harness compare` again to go on."
+    )
+
+
+def seeds_taken(decisions: pd.DataFrame, n: int) -> pd.DataFrame:
+    """Per agent, the rounds and seeds its comparisons took."""
+    used: dict[str, int] = {}
+    for _, row in decisions.iterrows():
+        for label, seeds in ((row[col.AGENT], row[col.SEEDS_AGENT]), (row[col.VERSUS], row[col.SEEDS_VERSUS])):
+            used[label] = max(used.get(label, 0), int(seeds))
+    return pd.DataFrame(
+        [{"agent": label, "rounds": str(seeds // n), "seeds": str(seeds)} for label, seeds in used.items()]
+    )
+
+
+# ----------------------------------------------------------------------------------------------
 # Header
 
 
@@ -65,7 +125,11 @@ def header(results: StudyResults, now: datetime.datetime) -> str:
         "",
         *([settings.description, ""] if settings.description else []),
         f"- **study**: {study.name} ({_count(len(study.agents), 'agent')} x {_count(len(settings.seeds), 'seed')}"
-        f"{envs} = {facts.n_pairs} runs, {facts.n_complete} complete), read from `{results.study_dir / STUDY_FILE}`",
+        f"{envs} = {facts.n_pairs} runs, {facts.n_complete} complete), read from `{results.study_dir / STUDY_FILE}`"
+        if study.decide is None
+        else f"- **study**: {study.name} ({_count(len(study.agents), 'agent')} x up to "
+        f"{_count(len(settings.seeds), 'seed')}{envs}, in rounds: {results.planned_runs} runs needed by the decisions, "
+        f"{facts.n_complete} complete), read from `{results.study_dir / STUDY_FILE}`",
     ]
     if results.across_envs:
         lines.append(f"- **environments**: {', '.join(results.envs)} (each described in its section)")

@@ -5,6 +5,7 @@
                                      command, every run
     reports/<study>/summary.csv      the summary table as data (one row per agent, per env)
     reports/<study>/aggregate.csv    across envs: IQM, mean and optimality gap of each agent
+    reports/<study>/decisions.csv    a study with [decide]: one row per comparison (AdaStop)
     reports/<study>/*.png            curves, final returns [, performance profiles]
     reports/<study>/episode_*.gif    one episode of each agent (and .mp4), unless video=False
 
@@ -28,6 +29,7 @@ from harness.report.publish import README_FILE, SUMMARY_FILE, publish
 from harness.store import Cache, StudyStore
 
 AGGREGATE_FILE = "aggregate.csv"
+DECISIONS_FILE = "decisions.csv"
 
 
 class Results(StudyResults):
@@ -94,6 +96,8 @@ def write_results(
     def build(folder: pathlib.Path) -> None:
         summary = results.summary if results.across_envs else results.summary.drop(columns="env_id")
         summary.to_csv(folder / SUMMARY_FILE, index=False, float_format="%.4f", lineterminator="\n")
+        if not results.decisions.empty:
+            results.decisions.to_csv(folder / DECISIONS_FILE, index=False, lineterminator="\n")
         if results.aggregate is not None:
             results.aggregate.metrics.to_csv(
                 folder / AGGREGATE_FILE, index=False, float_format="%.4f", lineterminator="\n"

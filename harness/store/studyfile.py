@@ -71,7 +71,7 @@ def merge_recorded(study: Study, study_dir: pathlib.Path) -> Study:
     seeds = sorted(set(study.settings.seeds) | set(old.settings.seeds))
     paired = list(study.settings.paired) + [pair for pair in old.settings.paired if pair not in study.settings.paired]
     settings = dataclasses.replace(study.settings, paired=tuple(paired))
-    return Study(settings, agents, study.source, study.resolved, study.env_settings).select(seeds=seeds)
+    return dataclasses.replace(study, settings=settings, agents=agents).select(seeds=seeds)
 
 
 def write_study_file(study: Study, study_dir: pathlib.Path, command: str) -> None:

@@ -14,6 +14,7 @@ Nothing here imports torch or SB3 until `resolve_study` imports the agents' clas
 """
 
 from harness.errors import StudyError
+from harness.studies.decide import DecideSettings
 from harness.studies.identity import (
     LEGACY_SETTINGS,
     LIBRARIES,
@@ -45,6 +46,7 @@ __all__ = [
     "PER_ENV_KEYS",
     "PROJECT_ROOT",
     "AgentSpec",
+    "DecideSettings",
     "NeutralEdit",
     "Study",
     "StudyError",

@@ -51,6 +51,10 @@ def with_options(
             agents = parse_labels(agents)
         except ValueError as error:
             raise StudyError(f"agents: {error}") from None
+    if seeds is not None and study.decide is not None:
+        raise StudyError(
+            f"{study.source}: decide: the study adds seeds in rounds of its own (seeds_per_round); drop --seeds"
+        )
     if isinstance(seeds, str):
         try:
             seeds = parse_seeds(seeds)

@@ -3,6 +3,7 @@ env modules) and resolving it (`resolve_study`: each agent's class imported and 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.resources
 import pathlib
 import re
@@ -11,6 +12,7 @@ from typing import Any
 
 from harness.agents import allowed, check_kind, resolve_kind
 from harness.errors import KindError, StudyError
+from harness.studies.decide import decide_settings
 from harness.studies.settings import NAME, check_settings, env_tables, with_profiles
 from harness.studies.study import AgentSpec, Study
 
@@ -53,10 +55,10 @@ def parse_study(text: str, source: str, base_dir: pathlib.Path | None = None, ch
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise StudyError(f"{source}: not valid TOML: {error}") from None
-    unknown = sorted(set(data) - {"study", "agents", "envs"})
+    unknown = sorted(set(data) - {"study", "agents", "envs", "decide"})
     if unknown:
         raise StudyError(
-            f'{source}: unknown table {unknown[0]!r}; allowed: [study], [envs."<env id>"], [agents.<label>]'
+            f'{source}: unknown table {unknown[0]!r}; allowed: [study], [envs."<env id>"], [agents.<label>], [decide]'
         )
     if not isinstance(data.get("study"), dict):
         raise StudyError(f"{source}: study: missing [study] table")
@@ -85,7 +87,8 @@ def parse_study(text: str, source: str, base_dir: pathlib.Path | None = None, ch
             )
         if pair[0] == pair[1]:
             raise StudyError(f"{source}: study.paired: {list(pair)} pairs an agent with itself; name two labels")
-    return Study(settings, agents, source, env_settings=env_settings)
+    decide = decide_settings(data["decide"], labels, settings.seeds, source) if "decide" in data else None
+    return Study(settings, agents, source, env_settings=env_settings, decide=decide)
 
 
 def resolve_study(study: Study) -> Study:
@@ -122,7 +125,7 @@ def resolve_study(study: Study) -> Study:
             AgentSpec(spec.label, spec.kind, resolved[spec.label][study.env_id], shipped=spec.shipped)
             for spec in study.agents
         )
-    return Study(study.settings, agents, study.source, True, study.env_settings)
+    return dataclasses.replace(study, agents=agents, resolved=True)
 
 
 def _agent(

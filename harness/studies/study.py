@@ -52,6 +52,7 @@ from typing import Any
 from harness.agents import ShippedClass, check_kind, kind_of, resolve_kind, shipped
 from harness.conditions import DECLARABLE, EnvProfile, EpisodeRules, profile_for
 from harness.errors import KindError, StudyError, one_line
+from harness.studies.decide import DecideSettings
 from harness.studies.identity import code_identity
 from harness.studies.settings import NAME, StudySettings, check_settings, check_view
 
@@ -90,6 +91,8 @@ class Study:
     """Whether `resolve_study` checked the agents' classes and resolved their hyperparameters."""
     env_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Env id -> the `[study]` values that differ on that env (a study across envs)."""
+    decide: DecideSettings | None = None
+    """The `[decide]` table: compare in rounds until each comparison is decided (AdaStop)."""
 
     @property
     def name(self) -> str:
@@ -142,7 +145,8 @@ class Study:
         if env_id not in self.env_ids:
             raise StudyError(f"{self.source}: the study has no env {env_id!r}; envs: {', '.join(self.env_ids)}")
         settings = dataclasses.replace(self.settings, env_id=env_id, **self.env_settings.get(env_id, {}))
-        return Study(settings, tuple(spec.on(env_id) for spec in self.agents), self.source, self.resolved)
+        agents = tuple(spec.on(env_id) for spec in self.agents)
+        return Study(settings, agents, self.source, self.resolved, decide=self.decide)
 
     def split(self) -> tuple[Study, ...]:
         """One single-env view per env, in the study's order (the study itself for one env)."""
@@ -214,10 +218,18 @@ class Study:
         except ValueError as error:  # KindError, or a config dataclass's ValueError naming the value
             raise StudyError(f"{where}: {one_line(error)}") from None
         spec = AgentSpec(label, kind, dict(hyperparameters), shipped=shipped(kind))
-        return Study(self.settings, (*self.agents, spec), self.source, False, self.env_settings)
+        return dataclasses.replace(self, agents=(*self.agents, spec), resolved=False)
 
     def _with(self, settings: StudySettings, agents: tuple[AgentSpec, ...], env_settings: Mapping) -> Study:
-        study = Study(settings, agents, self.source, self.resolved, env_settings)
+        kept = {spec.label for spec in agents}
+        if self.decide is not None:
+            named = (
+                [self.decide.compare_to] if self.decide.compare_to else [x for p in self.decide.pairs or () for x in p]
+            )
+            dropped = [label for label in named if label not in kept]
+            if dropped:
+                raise StudyError(f"{self.source}: decide: {dropped[0]!r} is compared there; select it too")
+        study = Study(settings, agents, self.source, self.resolved, env_settings, self.decide)
         for view in study.split():  # every env's merged values checked again
             check_view(view.settings, self.source, view.env_id if study.across_envs else None)
         return study

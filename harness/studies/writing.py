@@ -20,6 +20,8 @@ def to_toml(study: Study) -> str:
     for env_id, table in study.env_settings.items():
         lines += ["", f"[envs.{_toml_key(env_id)}]"]
         lines += [f"{key} = {_toml_value(value)}" for key, value in table.items() if value is not None]
+    if study.decide is not None:
+        lines += ["", "[decide]"] + [f"{key} = {_toml_value(value)}" for key, value in study.decide.to_table().items()]
     for spec in study.agents:
         lines += ["", f"[agents.{spec.label}]", f"kind = {_toml_value(spec.kind)}"]
         lines += [f"{key} = {_toml_value(value)}" for key, value in spec.hyperparameters.items() if value is not None]
