@@ -68,6 +68,8 @@ class CompareResult:
     """Pairs whose complete run of another identity (settings, code) was set aside."""
     decisions: pd.DataFrame | None = None
     """A study with a `[decide]` table: one row per (env, comparison) (`harness.load(...).decisions`)."""
+    decision_lines: tuple[str, ...] = ()
+    """The decisions in words, one line per comparison (what `harness compare` prints)."""
 
     @property
     def ok(self) -> bool:
@@ -84,7 +86,12 @@ class CompareResult:
     def _repr_html_(self) -> str:
         report = f"; report: {self.report}" if self.report is not None else ""
         failed = "".join(f"<li>{html.escape(key)}: {html.escape(error)}</li>" for key, error in self.failed)
-        return f"<p>{html.escape(self.summary() + report)}</p>" + (f"<p>failed:</p><ul>{failed}</ul>" if failed else "")
+        decided = "".join(f"<li>{html.escape(line)}</li>" for line in self.decision_lines)
+        return (
+            f"<p>{html.escape(self.summary() + report)}</p>"
+            + (f"<ul>{decided}</ul>" if decided else "")
+            + (f"<p>failed:</p><ul>{failed}</ul>" if failed else "")
+        )
 
 
 def compare(
@@ -136,13 +143,13 @@ def compare(
         else:
             runner = execution.LocalExecutor(jobs)
         resolved = resolve_study(loaded)
-    decisions = None
+    decisions, decision_lines = None, ()
     with runner:
         if resolved.decide is not None:  # in rounds, until each comparison is decided
             from harness.experiments import compare_in_rounds  # here: it loads the analysis (scipy) too
 
             rounds = compare_in_rounds(resolved, runs_dir, runner, fresh=fresh, command=command, stream=stream)
-            outcome, decisions = rounds.outcome, rounds.decisions
+            outcome, decisions, decision_lines = rounds.outcome, rounds.decisions, rounds.lines()
         else:
             outcome = execution.compare(resolved, runs_dir, runner, fresh=fresh, command=command, stream=stream)
     study_dir = runs_dir / resolved.name
@@ -167,6 +174,7 @@ def compare(
         outcome.restored,
         outcome.set_aside,
         decisions,
+        decision_lines,
     )
 
 

@@ -237,6 +237,8 @@ def _compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
     except OSError as error:
         raise BadInput(f"harness compare: {error.filename or ''}: {error.strerror or error}") from None
     print(result.summary())
+    for line in result.decision_lines:
+        print(f"  {line}")
     for key, error in result.failed:
         print(f"  failed: {key}: {error}", file=sys.stderr)
     if result.report is not None:

@@ -24,6 +24,7 @@ from harness.analysis.decisions import (
     decisions_table,
     replay,
     scores_of,
+    sentence,
 )
 from harness.analysis.envresults import EnvResults, env_results
 from harness.analysis.facts import LongestRun, StudyFacts, study_facts
@@ -49,6 +50,7 @@ __all__ = [
     "random_state",
     "replay",
     "scores_of",
+    "sentence",
     "stats",
     "study_facts",
 ]

@@ -23,6 +23,7 @@ import contextlib
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -103,6 +104,27 @@ def replay(
         if not open_pairs:
             break
     return _state(comparisons, verdicts, decided_at, used, n, alpha, rounds, [])
+
+
+def sentence(row: Mapping[str, Any], max_rounds: int) -> str:
+    """One comparison's decision in words (a row of `state.table` or `study_decisions`), as the report
+    and `harness compare` say it; Markdown bold on the subject."""
+    x, y, verdict, r = row[col.AGENT], row[col.VERSUS], row[col.VERDICT], int(row[col.ROUND])
+    a, b = int(row[col.SEEDS_AGENT]), int(row[col.SEEDS_VERSUS])
+    seeds = f"{a} seeds each" if a == b else f"{a} and {b} seeds"
+    rounds = f"round{'s' if r != 1 else ''}"
+    if verdict in ("larger", "smaller"):
+        how = "higher" if verdict == "larger" else "lower"
+        return (
+            f"**{x} ends {how} than {y}**: AdaStop, family-wise error <= {row[col.ALPHA]:g}, "
+            f"decided after round {r}, {seeds}."
+        )
+    if verdict == "equal":
+        return f"**{x} and {y} are not shown different** after {r} {rounds}, {seeds}."
+    return (
+        f"**{x} vs {y} is not decided yet**: the study stopped after {r} of {max_rounds} rounds ({seeds}); "
+        "run `harness compare` again to go on."
+    )
 
 
 def decision_random_state(env_id: str | None = None) -> int:

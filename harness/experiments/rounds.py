@@ -24,7 +24,7 @@ from typing import TextIO
 import pandas as pd
 
 from harness import execution
-from harness.analysis import DecisionState, decision_random_state, decisions_table, replay, scores_of
+from harness.analysis import DecisionState, columns, decision_random_state, decisions_table, replay, scores_of, sentence
 from harness.store import StudyStore, pair_dir, read_record, write_study_file
 from harness.studies import Study
 
@@ -36,6 +36,16 @@ class RoundsOutcome:
     outcome: execution.CompareOutcome
     decisions: pd.DataFrame
     """One row per (env, comparison): `env`, then `harness.analysis.decisions.COLUMNS`."""
+    max_rounds: int
+    across_envs: bool = False
+
+    def lines(self) -> tuple[str, ...]:
+        """The decisions in words, one line per comparison (env first in a study across envs)."""
+        return tuple(
+            (f"{row[columns.DECISION_ENV]}: " if self.across_envs else "")
+            + sentence(row, self.max_rounds).replace("**", "")
+            for _, row in self.decisions.iterrows()
+        )
 
 
 def compare_in_rounds(
@@ -95,7 +105,7 @@ def compare_in_rounds(
                 if not states[env_id].finished and states[env_id].rounds_done == before.rounds_done:
                     stuck.add(env_id)  # a pair of the round failed: its comparisons stay open
     decisions = decisions_table({env_id: state.table for env_id, state in states.items()})
-    return RoundsOutcome(_merged(outcomes), decisions)
+    return RoundsOutcome(_merged(outcomes), decisions, decide.max_rounds, study.across_envs)
 
 
 def _replay(view: Study, comparisons: list[tuple[str, str]], store: StudyStore, planned: dict) -> DecisionState:

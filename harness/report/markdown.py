@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import EnvResults, LongestRun, StudyResults, stats
+from harness.analysis import EnvResults, LongestRun, StudyResults, sentence, stats
 from harness.analysis import columns as col
 from harness.report.plots import PROFILE_FILE, picture_names
 from harness.schema import COMPLETE, STUDY_FILE
@@ -74,30 +74,10 @@ def decision_section(results: StudyResults) -> str:
     for env_id, frame in results.decisions.groupby(col.DECISION_ENV, sort=False):
         if results.across_envs:
             text.append(f"### {env_id}\n")
-        text.append("\n".join(f"- {decision_sentence(row, k)}" for _, row in frame.iterrows()) + "\n")
+        text.append("\n".join(f"- {sentence(row, k)}" for _, row in frame.iterrows()) + "\n")
         text.append(_table(seeds_taken(frame, n)) + "\n")
     text.append("Also in [decisions.csv](decisions.csv).\n")
     return "\n".join(text)
-
-
-def decision_sentence(row: Mapping[str, Any], max_rounds: int) -> str:
-    """One comparison's decision in words."""
-    x, y, verdict, r = row[col.AGENT], row[col.VERSUS], row[col.VERDICT], int(row[col.ROUND])
-    a, b = int(row[col.SEEDS_AGENT]), int(row[col.SEEDS_VERSUS])
-    seeds = f"{a} seeds each" if a == b else f"{a} and {b} seeds"
-    rounds = f"round{'s' if r != 1 else ''}"
-    if verdict in ("larger", "smaller"):
-        how = "higher" if verdict == "larger" else "lower"
-        return (
-            f"**{x} ends {how} than {y}**: AdaStop, family-wise error <= {row[col.ALPHA]:g}, "
-            f"decided after round {r}, {seeds}."
-        )
-    if verdict == "equal":
-        return f"**{x} and {y} are not shown different** after {r} {rounds}, {seeds}."
-    return (
-        f"**{x} vs {y} is not decided yet**: the study stopped after {r} of {max_rounds} rounds ({seeds}); "
-        "run `harness compare` again to go on."
-    )
 
 
 def seeds_taken(decisions: pd.DataFrame, n: int) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from harness.studies.decide import decide_settings
 from harness.studies.settings import NAME, check_settings, env_tables, with_profiles
 from harness.studies.study import AgentSpec, Study
 
-EMBEDDED_STUDIES = ("cartpole", "quick", "classic-control")
+EMBEDDED_STUDIES = ("cartpole", "quick", "classic-control", "cartpole-decide")
 
 
 def study_path(name_or_path: str) -> pathlib.Path | importlib.resources.abc.Traversable:
