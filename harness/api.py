@@ -10,6 +10,8 @@
     results.episodes         # one row per training episode: agent, seed, episode, start_step, ...
     results.plot("eval_return")
     results.write_report("reports/my-study")
+    tuned = harness.tune("my-study.toml", jobs=2)               # the same Optuna budget for each agent
+    harness.compare(tuned.tuned_file)                            # the tuned agents on the study's seeds
 
 A class handed over to `with_agent` that workers cannot import by name (a notebook's, a script's
 `__main__`) travels to them by value (`harness.agents.objects`).
@@ -36,7 +38,7 @@ from harness import agents, execution
 from harness.conditions import check_env_id
 from harness.errors import KindError, ReportError, StudyError
 from harness.execution import interrupts
-from harness.studies import Study, code_identity, load_study, resolve_study, with_options
+from harness.studies import Study, code_identity, load_study, parse_labels, resolve_study, with_options
 
 if TYPE_CHECKING:  # type only: the report imports matplotlib; the contract SB3 and torch
     from harness.agents import CheckResult
@@ -176,6 +178,82 @@ def compare(
         decisions,
         decision_lines,
     )
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """What `tune` did (`harness tune` prints `summary()`)."""
+
+    study_dir: pathlib.Path
+    tuned_file: pathlib.Path | None
+    """runs/<study>/tuned.toml: the study with the tuned values (None until an agent's tune finished)."""
+    agents: tuple[Any, ...]
+    """One `harness.experiments.AgentTuning` per agent tuned (or tuned before, with `agents`)."""
+    wall_time_s: float
+
+    @property
+    def best(self) -> dict[str, dict[str, Any]]:
+        """Per agent, its best trial's values (as Optuna holds them)."""
+        return {a.label: dict(a.best) for a in self.agents}
+
+    def summary(self) -> str:
+        lines = []
+        for a in self.agents:
+            best = (
+                f"best {a.best_value:.1f} (trial {a.best_trial + 1})"
+                if a.best_value is not None
+                else "no complete trial"
+            )
+            lines.append(f"{a.label}: {a.complete} complete, {a.pruned} pruned, {a.failed} failed; {best}")
+        lines.append(f"{self.study_dir.name}: tuned in {self.wall_time_s:.1f}s")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return "<pre>" + html.escape(self.summary()) + "</pre>"
+
+
+def tune(
+    study: str | os.PathLike[str] | Study,
+    *,
+    agents: str | Sequence[str] | None = None,
+    runs_dir: str | os.PathLike[str] = "runs",
+    jobs: int | None = None,
+    executor: str = "local",
+    address: str | None = None,
+    command: str = "",
+    stream: TextIO | None = None,
+) -> TuneResult:
+    """Tune the agents of a study with a `[tune]` table, each with the same budget of Optuna trials
+    on the tuning seeds (`harness tune`); writes runs/<study>/tuned.toml.
+
+    :param study: a study file, an embedded study's name or a `Study`.
+    :param agents: only these labels (a list, or "a,b"); default: every agent with a search space.
+    :param jobs: runs in parallel (default: the machine's cores).
+    :param executor: "local" or "ray" (`address`).
+    """
+    from harness.experiments import tune_study  # here: it loads Optuna
+
+    loaded = study if isinstance(study, Study) else load_study(os.fspath(study))
+    labels = parse_labels(agents) if isinstance(agents, str) else (list(agents) if agents is not None else None)
+    if labels is not None:
+        loaded.select(labels=labels)  # unknown labels refused here, one line
+    if loaded.tune is None:
+        raise StudyError(f"{loaded.source}: tune: no [tune] table; add one (trials, seeds) to tune this study")
+    if executor not in EXECUTORS:
+        raise StudyError(f"executor: must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if address and executor != "ray":
+        raise StudyError("address: needs the ray executor")
+    jobs = jobs if jobs is not None else os.cpu_count() or 1
+    if jobs < 1:
+        raise StudyError(f"jobs: must be >= 1, got {jobs}")
+    with interrupts.deferred():  # torch's import (the executors' first use) must not be cut by a Ctrl-C
+        if executor == "ray":
+            runner: Any = execution.RayExecutor(address=address, num_cpus=jobs)
+        else:
+            runner = execution.LocalExecutor(jobs)
+    with runner:
+        outcome = tune_study(loaded, pathlib.Path(runs_dir), runner, labels=labels, command=command, stream=stream)
+    return TuneResult(outcome.study_dir, outcome.tuned_file, outcome.agents, outcome.wall_time_s)
 
 
 @dataclass(frozen=True)

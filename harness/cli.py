@@ -8,6 +8,7 @@ Exit codes: 0 all done; 1 some run failed (the others completed and the report m
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import pathlib
 import shlex
@@ -101,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--fresh", action="store_true", help="delete the study's runs and start over")
     compare.add_argument("--no-report", action="store_true", help="skip writing the report")
 
+    tune = commands.add_parser("tune", help="tune each agent of a study with the same Optuna budget ([tune] table)")
+    tune.add_argument("study", help="study file with a [tune] table (or an embedded name)")
+    tune.add_argument("--agents", type=_argument(parse_labels), help="only these agent labels: a,b")
+    tune.add_argument("--runs-dir", type=pathlib.Path, default=pathlib.Path("runs"))
+    tune.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, help="runs in parallel")
+    tune.add_argument("--executor", choices=("local", "ray"), default="local")
+    tune.add_argument("--address", help="Ray cluster address; without it a local loopback-only instance is started")
+
     report = commands.add_parser("report", help="rebuild the report of a study from its run files")
     report.add_argument("study_dir", type=pathlib.Path, metavar="RUNS_DIR/STUDY")
     report.add_argument("--out", type=pathlib.Path, help="default: reports/<study>")
@@ -157,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = f"harness {args.command}"
         handler = {
             "compare": _compare,
+            "tune": _tune,
             "report": _report,
             "train": _train,
             "play": _play,
@@ -246,6 +256,29 @@ def _compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
     elif result.report_error:
         print(f"harness report: {result.report_error} (no report)", file=sys.stderr)  # runs failed: exit 1, not 2
     return EXIT_FAILED if result.failed else EXIT_OK
+
+
+def _tune(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness.api import tune  # here: a tune loads Optuna, torch and SB3
+
+    if args.address and args.executor != "ray":
+        raise BadInput("harness tune: --address needs --executor ray")
+    try:
+        result = tune(
+            args.study,
+            agents=args.agents,
+            runs_dir=args.runs_dir,
+            jobs=args.jobs,
+            executor=args.executor,
+            address=args.address,
+            command=_command_line(argv),
+        )
+    except OSError as error:
+        raise BadInput(f"harness tune: {error.filename or ''}: {error.strerror or error}") from None
+    print(result.summary())
+    if result.tuned_file is not None:
+        print(f"tuned study: {result.tuned_file}  (harness compare {result.tuned_file})")
+    return EXIT_OK
 
 
 def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -349,7 +382,7 @@ def _status(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.studies import resolve_study
 
     study = resolve_study(_load(args.study, None)) if args.study is not None else None
-    rows = study_status(args.study_dir, study)
+    rows = _beyond_the_rounds(study_status(args.study_dir, study), args.study_dir)
     across = len({row.env_id for row in rows}) > 1
     table = [
         [*([row.env_id] if across else []), row.label, str(row.seed), row.status, row.why, str(row.set_aside or "")]
@@ -364,6 +397,30 @@ def _status(args: argparse.Namespace, argv: Sequence[str]) -> int:
         counts[row.status] = counts.get(row.status, 0) + 1
     print(", ".join(f"{n} {status}" for status, n in counts.items()) + f" of {len(rows)} pairs")
     return EXIT_OK
+
+
+def _beyond_the_rounds(rows: list[Any], study_dir: pathlib.Path) -> list[Any]:
+    """A study deciding in rounds: its missing pairs that the rounds do not need (their agent's
+    comparisons are decided, or the rounds have not reached the seed) are `not needed`."""
+    from harness.schema import STUDY_FILE
+    from harness.store import read_study, read_study_file
+
+    if not (study_dir / STUDY_FILE).is_file():
+        return rows
+    study = read_study_file(study_dir).study
+    if study.decide is None:
+        return rows
+    from harness.analysis import needed_seeds  # here: the decisions load scipy and adastop
+
+    needed = needed_seeds(read_study(study_dir))
+    seeds = {view.env_id: list(view.settings.seeds) for view in study.split()}
+    return [
+        dataclasses.replace(row, status="not needed", why="beyond the rounds the decisions take")
+        if row.status == "missing"
+        and row.seed not in seeds[row.env_id][: needed.get(row.env_id, {}).get(row.label, len(seeds[row.env_id]))]
+        else row
+        for row in rows
+    ]
 
 
 def _prune(args: argparse.Namespace, argv: Sequence[str]) -> int:

@@ -113,7 +113,7 @@ def test_the_layers_contract_holds():
 
 
 def test_every_subpackage_has_a_door_with_all():
-    assert SUBPACKAGES == ["agents", "analysis", "conditions", "execution", "report", "store", "studies"]
+    assert SUBPACKAGES == ["agents", "analysis", "conditions", "execution", "experiments", "report", "store", "studies"]
     for name in SUBPACKAGES:
         package = importlib.import_module(f"harness.{name}")
         assert package.__doc__, name

@@ -7,6 +7,7 @@ into tidy DataFrames; the renderers (`harness.report`) only read it.
 - `aggregate`: across envs, on normalised scores;
 - `decisions`: AdaStop's decisions, replayed round by round from the per-seed final returns;
 - `facts`: how the runs were made (wall time, commits, versions, machines);
+- `tuning`: how each agent's hyperparameters were found (`[tuned.<label>]` records, presets);
 - `columns`: every table's column names, which the renderers import;
 - `envresults`: `EnvResults`, every figure of one env;
 - `model`: `StudyResults`, per env `EnvResults` and across envs an `Aggregate`: all of the above.
@@ -22,6 +23,7 @@ from harness.analysis.decisions import (
     DecisionState,
     decision_random_state,
     decisions_table,
+    needed_seeds,
     replay,
     scores_of,
     sentence,
@@ -30,6 +32,7 @@ from harness.analysis.envresults import EnvResults, env_results
 from harness.analysis.facts import LongestRun, StudyFacts, study_facts
 from harness.analysis.model import StudyResults, load
 from harness.analysis.stats import random_state
+from harness.analysis.tuning import budgets_differ, tuned_values, tuning_table
 
 __all__ = [
     "DECISION_COLUMNS",
@@ -42,15 +45,19 @@ __all__ = [
     "StudyFacts",
     "StudyResults",
     "aggregate",
+    "budgets_differ",
     "columns",
     "decision_random_state",
     "decisions_table",
     "env_results",
     "load",
+    "needed_seeds",
     "random_state",
     "replay",
     "scores_of",
     "sentence",
     "stats",
     "study_facts",
+    "tuned_values",
+    "tuning_table",
 ]

@@ -183,6 +183,18 @@ def planned_seeds(study: Study, decisions: pd.DataFrame) -> dict[str, int]:
     return planned
 
 
+def needed_seeds(files: StudyFiles) -> dict[str, dict[str, int]]:
+    """Per env and agent of a study with a `[decide]` table, how many of the study's seeds its
+    rounds need (`planned_seeds`) on the runs recorded now; empty for a study without one."""
+    if files.study.decide is None:
+        return {}
+    decisions = study_decisions(files)
+    return {
+        env_id: planned_seeds(env.study, decisions[decisions[col.DECISION_ENV] == env_id])
+        for env_id, env in files.envs.items()
+    }
+
+
 def decisions_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """The decisions of each env (env id -> `DecisionState.table`) as one table, `env` first
     (`columns.DECISION_COLUMNS`)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -101,13 +101,23 @@ class Evaluator(BaseCallback):
     :param n_episodes: episodes per evaluation.
     :param eval_seed: seed of the first evaluation episode.
     :param rules: the env profile's success rule (it marks `success`) and time limit.
+    :param stop_below: a tuning trial's run: env step -> return; training stops at an evaluation
+        of one of these steps whose mean return is below it (`stopped_at` says where).
     """
 
     def __init__(
-        self, env_id: str, eval_freq: int, n_episodes: int, eval_seed: int, rules: EpisodeRules | None = None
+        self,
+        env_id: str,
+        eval_freq: int,
+        n_episodes: int,
+        eval_seed: int,
+        rules: EpisodeRules | None = None,
+        stop_below: Mapping[int, float] | None = None,
     ) -> None:
         super().__init__()
         self.eval_freq = eval_freq
+        self.stop_below = dict(stop_below or {})
+        self.stopped_at: int | None = None
         self.seeds = evaluation_seeds(n_episodes, eval_seed)
         self.envs = make_eval_envs(env_id, n_episodes, rules)
         self.rows: list[EvalRow] = []
@@ -120,6 +130,11 @@ class Evaluator(BaseCallback):
     def _on_step(self) -> bool:
         if self.num_timesteps % self.eval_freq == 0:
             self.evaluate()
+            floor = self.stop_below.get(self.num_timesteps)
+            mean = float(np.mean([row.episode_return for row in self.rows[-len(self.seeds) :]]))
+            if floor is not None and mean < floor:
+                self.stopped_at = self.num_timesteps
+                return False
         return True
 
     def _on_training_end(self) -> None:

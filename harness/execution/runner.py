@@ -137,7 +137,12 @@ def _train_and_save(
         model.set_logger(logger)
         recorder = EpisodeRecorder()
         evaluator = Evaluator(
-            settings.env_id, settings.eval_freq, settings.n_eval_episodes, settings.eval_seed, task.study.episode_rules
+            settings.env_id,
+            settings.eval_freq,
+            settings.n_eval_episodes,
+            settings.eval_seed,
+            task.study.episode_rules,
+            dict(task.study.stop_below),
         )
         guard = RunGuard(settings.total_timesteps, progress)
         train_start = time.perf_counter()
@@ -163,6 +168,7 @@ def _train_and_save(
             steps_done=int(model.num_timesteps),
             n_episodes=len(recorder.rows),
             final_eval_mean_return=sum(final) / len(final),
+            stopped_at=evaluator.stopped_at,
             model_file=model_file,
             timings=Timings(
                 wall_time_s=time.perf_counter() - start,

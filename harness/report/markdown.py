@@ -17,7 +17,16 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import EnvResults, LongestRun, StudyResults, sentence, stats
+from harness.analysis import (
+    EnvResults,
+    LongestRun,
+    StudyResults,
+    budgets_differ,
+    sentence,
+    stats,
+    tuned_values,
+    tuning_table,
+)
 from harness.analysis import columns as col
 from harness.report.plots import PROFILE_FILE, picture_names
 from harness.schema import COMPLETE, STUDY_FILE
@@ -38,6 +47,8 @@ def readme(results: StudyResults, final_out: pathlib.Path, now: datetime.datetim
         if results.across_envs:
             sections.append(f"## {env.env_id}\n\n{env_facts(env)}\n")
         sections += env_sections(results, env, level, media)
+    if any(spec.tuned for spec in results.study.agents):
+        sections.append(tuning_section(results))
     sections += [
         "## Reproduce\n",
         reproduce_section(results, final_out),
@@ -89,6 +100,74 @@ def seeds_taken(decisions: pd.DataFrame, n: int) -> pd.DataFrame:
     return pd.DataFrame(
         [{"agent": label, "rounds": str(seeds // n), "seeds": str(seeds)} for label, seeds in used.items()]
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# Tuning
+
+
+def tuning_section(results: StudyResults) -> str:
+    """How each agent's values were found: its tuning budget (harness tune), or a preset tuned
+    elsewhere, or none; and each tuned agent's values beside its defaults."""
+    table = tuning_table(results.study)
+    tuned = table[table["trials"].notna()]
+    text = ["## Tuning\n"]
+    first = tuned.iloc[0] if not tuned.empty else None
+    if first is not None and not budgets_differ(results.study):
+        spec = next(spec for spec in results.study.agents if spec.tuned)
+        record = spec.tuned or {}
+        text.append(
+            f"Every agent tuned here had the same budget: {int(first['trials'])} Optuna trials x "
+            f"{_count(int(first['seeds']), 'seed')} x {int(first['total_timesteps']):,} env steps "
+            f"({first['sampler']} sampler, {first['pruner']} pruner, Optuna {first['optuna']}), on the tuning seeds "
+            f"{', '.join(map(str, record.get('seeds', [])))}, kept apart from this study's seeds; a trial's value is "
+            "the mean over its seeds of the final evaluation return, on evaluation episodes apart from this "
+            "report's. Runs the median rule stopped early use fewer env steps (the table's *env steps used*). "
+            f"Every trial is in Optuna's journal, `{results.study_dir / 'tune' / 'optuna.journal'}` "
+            "(`optuna-dashboard` opens it), and its runs beside it.\n"
+        )
+    elif first is not None:
+        text.append(
+            "**The tuned agents had different tuning budgets** (trials x seeds x env steps per run, below): "
+            "a difference between them may be the tuning's, not the algorithms'.\n"
+        )
+    rows = []
+    for row in table.itertuples():
+        if pd.isna(row.trials):
+            rows.append(
+                {
+                    "agent": row.agent,
+                    "how its values were found": row.tuned,
+                    "budget": "–",
+                    "trials": "–",
+                    "env steps used": "–",
+                    "best trial's value": "–",
+                }
+            )
+            continue
+        rows.append(
+            {
+                "agent": row.agent,
+                "how its values were found": row.tuned,
+                "budget": f"{int(row.trials)} x {int(row.seeds)} x {int(row.total_timesteps):,}",
+                "trials": f"{int(row.complete)} complete, {int(row.pruned)} pruned, {int(row.failed)} failed",
+                "env steps used": f"{int(row.env_steps):,}" if not pd.isna(row.env_steps) else "–",
+                "best trial's value": f"{row.best_value:.1f}" if not pd.isna(row.best_value) else "–",
+            }
+        )
+    text.append(_table(pd.DataFrame(rows)) + "\n")
+    values = tuned_values(results.study)
+    if not values.empty:
+        text.append(
+            "Tuned values beside the values before tuning (the study's, or its preset's; – where the kind "
+            "chooses the value on the env):\n"
+        )
+        shown = values.assign(
+            default=[_short_value(v) if not _missing(v) else "–" for v in values["default"]],
+            tuned=[_short_value(v) for v in values["tuned"]],
+        )
+        text.append(_table(shown) + "\n")
+    return "\n".join(text)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -615,6 +694,15 @@ def _agent_info(env: EnvResults) -> dict[str, dict[str, Any]]:
         if runs and runs[0].record.agent_info:
             info[label] = dict(runs[0].record.agent_info)
     return info
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _short_value(value: Any) -> str:
+    """A hyperparameter's value, a float to 4 significant digits."""
+    return f"{value:.4g}" if isinstance(value, float) else _value(value)
 
 
 def _value(value: Any) -> str:

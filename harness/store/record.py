@@ -77,6 +77,8 @@ class Evaluation:
     eval_freq: int | None = None
     n_eval_episodes: int | None = None
     eval_seed: int | None = None
+    stop_below: list[list[float]] | None = None
+    """A tuning trial's run: [env step, return] pairs of the median rule (absent otherwise)."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,8 @@ class RunRecord:
     steps_done: int | None = None
     n_episodes: int | None = None
     final_eval_mean_return: float | None = None
+    stopped_at: int | None = None
+    """A tuning trial's run stopped by the median rule: the env step it stopped at."""
     model_file: str | None = None
     timings: Timings | None = None
     traceback: str | None = None
@@ -188,6 +192,8 @@ class RunRecord:
                 continue
             if isinstance(value, Timings):  # a failed run has only its wall time
                 value = {k: v for k, v in dataclasses.asdict(value).items() if v is not None}
+            elif isinstance(value, Evaluation):  # the median rule only where a tuning run had one
+                value = {k: v for k, v in dataclasses.asdict(value).items() if k != "stop_below" or v is not None}
             elif dataclasses.is_dataclass(value):
                 value = dataclasses.asdict(value)
             elif isinstance(value, Mapping):

@@ -41,7 +41,7 @@ from harness.store.cache import CACHE_FOLDER
 from harness.store.files import pair_dir
 from harness.store.record import RunRecord, read_record
 from harness.store.studyfile import read_study_file
-from harness.studies import Study, changed, code_identity, identity_hash, pair_identity
+from harness.studies import TUNE_FOLDER, Study, changed, code_identity, identity_hash, pair_identity
 
 LOCK_FILE = ".lock"
 SUPERSEDED = ".superseded"
@@ -160,7 +160,9 @@ class StudyStore:
         return sorted(
             path
             for path in self.study_dir.rglob("seed_*")
-            if path.is_dir() and not any(part.startswith(".") for part in path.relative_to(self.study_dir).parts)
+            if path.is_dir()
+            and not any(part.startswith(".") for part in path.relative_to(self.study_dir).parts)
+            and path.relative_to(self.study_dir).parts[0] != TUNE_FOLDER  # harness tune's, kept by it
         )
 
 

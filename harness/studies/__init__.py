@@ -8,7 +8,10 @@ of each agent, and the command line's options on a study.
   checked (`resolve_study`); `writing`: the study back to TOML (`to_toml`);
 - `identity`: what decides a pair's result (settings, seed, the agent's code, library versions);
 - `sources`: the local files an agent class is made of (shipping to Ray, fingerprints);
-- `options`: seeds ("0-4"), labels ("a,b") and a study narrowed to them.
+- `options`: seeds ("0-4"), labels ("a,b") and a study narrowed to them;
+- `decide`: the `[decide]` table (compare in rounds until decided);
+- `tune`: the `[tune]` table, search spaces (`[agents.<label>.search]`, the built-in kinds'
+  defaults) and tuning records (`[tuned.<label>]`).
 
 Nothing here imports torch or SB3 until `resolve_study` imports the agents' classes.
 """
@@ -34,10 +37,21 @@ from harness.studies.reading import EMBEDDED_STUDIES, load_study, parse_study, r
 from harness.studies.settings import DEFAULT_ENV_ID, PER_ENV_KEYS, StudySettings
 from harness.studies.sources import MAX_FILES, fingerprint, local_sources
 from harness.studies.study import AgentSpec, Study
+from harness.studies.tune import (
+    DEFAULT_SEARCH,
+    STORAGE_FILE,
+    TUNE_FOLDER,
+    TUNED_FILE,
+    Dimension,
+    SearchSpace,
+    TuneSettings,
+    default_search,
+)
 from harness.studies.writing import to_toml
 
 __all__ = [
     "DEFAULT_ENV_ID",
+    "DEFAULT_SEARCH",
     "EMBEDDED_STUDIES",
     "LEGACY_SETTINGS",
     "LIBRARIES",
@@ -45,15 +59,22 @@ __all__ = [
     "NEUTRAL_EDITS",
     "PER_ENV_KEYS",
     "PROJECT_ROOT",
+    "STORAGE_FILE",
+    "TUNED_FILE",
+    "TUNE_FOLDER",
     "AgentSpec",
     "DecideSettings",
+    "Dimension",
     "NeutralEdit",
+    "SearchSpace",
     "Study",
     "StudyError",
     "StudySettings",
+    "TuneSettings",
     "changed",
     "changed_setting",
     "code_identity",
+    "default_search",
     "fingerprint",
     "identity_hash",
     "library_versions",

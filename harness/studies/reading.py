@@ -15,8 +15,9 @@ from harness.errors import KindError, StudyError
 from harness.studies.decide import decide_settings
 from harness.studies.settings import NAME, check_settings, env_tables, with_profiles
 from harness.studies.study import AgentSpec, Study
+from harness.studies.tune import TUNE_FOLDER, check_search, search_space, tune_settings, tuned_record
 
-EMBEDDED_STUDIES = ("cartpole", "quick", "classic-control", "cartpole-decide")
+EMBEDDED_STUDIES = ("cartpole", "quick", "classic-control", "cartpole-decide", "cartpole-tune")
 
 
 def study_path(name_or_path: str) -> pathlib.Path | importlib.resources.abc.Traversable:
@@ -55,10 +56,11 @@ def parse_study(text: str, source: str, base_dir: pathlib.Path | None = None, ch
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise StudyError(f"{source}: not valid TOML: {error}") from None
-    unknown = sorted(set(data) - {"study", "agents", "envs", "decide"})
+    unknown = sorted(set(data) - {"study", "agents", "envs", "decide", "tune", "tuned"})
     if unknown:
         raise StudyError(
-            f'{source}: unknown table {unknown[0]!r}; allowed: [study], [envs."<env id>"], [agents.<label>], [decide]'
+            f'{source}: unknown table {unknown[0]!r}; allowed: [study], [envs."<env id>"], [agents.<label>], '
+            "[decide], [tune], [tuned.<label>]"
         )
     if not isinstance(data.get("study"), dict):
         raise StudyError(f"{source}: study: missing [study] table")
@@ -88,7 +90,26 @@ def parse_study(text: str, source: str, base_dir: pathlib.Path | None = None, ch
         if pair[0] == pair[1]:
             raise StudyError(f"{source}: study.paired: {list(pair)} pairs an agent with itself; name two labels")
     decide = decide_settings(data["decide"], labels, settings.seeds, source) if "decide" in data else None
-    return Study(settings, agents, source, env_settings=env_settings, decide=decide)
+    tune = None
+    if "tune" in data:
+        if settings.env_ids is not None:
+            raise StudyError(f"{source}: tune: a study across envs is tuned one env at a time; give one env_id")
+        tune = tune_settings(
+            data["tune"], settings.seeds, settings.total_timesteps, settings.eval_seed, settings.n_eval_episodes, source
+        )
+    tuned = data.get("tuned", {})
+    if not isinstance(tuned, dict):
+        raise StudyError(f"{source}: tuned: must be tables [tuned.<label>]")
+    for label in tuned:
+        if label not in labels:
+            raise StudyError(f"{source}: tuned.{label}: not an agent label; labels: {', '.join(labels)}")
+    agents = tuple(
+        dataclasses.replace(spec, tuned=tuned_record(tuned[spec.label], f"{source}: tuned.{spec.label}"))
+        if spec.label in tuned
+        else spec
+        for spec in agents
+    )
+    return Study(settings, agents, source, env_settings=env_settings, decide=decide, tune=tune)
 
 
 def resolve_study(study: Study) -> Study:
@@ -115,15 +136,22 @@ def resolve_study(study: Study) -> Study:
                 key = getattr(error, "key", None) or _named_key(str(error))
                 at = f"agents.{spec.label}.{key}" if key else f"agents.{spec.label}"
                 raise StudyError(f"{study.source}: {at}{where}: {error}") from None
+            if spec.search is not None:
+                check_search(
+                    spec.search,
+                    spec.hyperparameters,
+                    lambda values, kind=kind, env_id=view.env_id: kind.resolve(values, env_id),
+                    f"{study.source}: agents.{spec.label}.search",
+                )
             resolved[spec.label][view.env_id] = values
     if study.across_envs:
         agents = tuple(
-            AgentSpec(spec.label, spec.kind, {}, resolved[spec.label], spec.shipped) for spec in study.agents
+            dataclasses.replace(spec, hyperparameters={}, env_hyperparameters=resolved[spec.label])
+            for spec in study.agents
         )
     else:
         agents = tuple(
-            AgentSpec(spec.label, spec.kind, resolved[spec.label][study.env_id], shipped=spec.shipped)
-            for spec in study.agents
+            dataclasses.replace(spec, hyperparameters=resolved[spec.label][study.env_id]) for spec in study.agents
         )
     return dataclasses.replace(study, agents=agents, resolved=True)
 
@@ -138,6 +166,8 @@ def _agent(
 ) -> AgentSpec:
     if not NAME.match(label):
         raise StudyError(f"{source}: agents.{label}: a label must be letters, digits, '.', '_' or '-'")
+    if label.lower() == TUNE_FOLDER:
+        raise StudyError(f"{source}: agents.{label}: reserved (harness tune's folder); choose another label")
     if not isinstance(table, dict):
         raise StudyError(f"{source}: agents.{label}: must be a table with a kind")
     kind = table.get("kind")
@@ -156,8 +186,11 @@ def _agent(
                 raise StudyError(
                     f'{source}: agents.{label}.envs."{env_id}": not one of study.env_ids ({", ".join(env_ids)})'
                 )
-    hyperparameters = {key: value for key, value in table.items() if key != "kind" and (key != "envs" or not env_ids)}
-    return AgentSpec(label, kind, hyperparameters, per_env or {})
+    search = search_space(table["search"], f"{source}: agents.{label}.search") if "search" in table else None
+    hyperparameters = {
+        key: value for key, value in table.items() if key not in ("kind", "search") and (key != "envs" or not env_ids)
+    }
+    return AgentSpec(label, kind, hyperparameters, per_env or {}, search=search)
 
 
 def _named_key(message: str) -> str | None:

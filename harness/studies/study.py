@@ -55,6 +55,7 @@ from harness.errors import KindError, StudyError, one_line
 from harness.studies.decide import DecideSettings
 from harness.studies.identity import code_identity
 from harness.studies.settings import NAME, StudySettings, check_settings, check_view
+from harness.studies.tune import SearchSpace, TuneSettings
 
 
 @dataclass(frozen=True)
@@ -71,11 +72,16 @@ class AgentSpec:
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     env_hyperparameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     shipped: ShippedClass | None = None
+    search: SearchSpace | None = None
+    """The `[agents.<label>.search]` table: what `harness tune` searches (None: the kind's default
+    space, if it has one). Not part of any run's identity."""
+    tuned: Mapping[str, Any] | None = None
+    """The `[tuned.<label>]` record of a study `harness tune` wrote: how these values were found."""
 
     def on(self, env_id: str) -> AgentSpec:
         """The agent's hyperparameters on one env."""
         values = {**self.hyperparameters, **self.env_hyperparameters.get(env_id, {})}
-        return AgentSpec(self.label, self.kind, values, shipped=self.shipped)
+        return dataclasses.replace(self, hyperparameters=values, env_hyperparameters={})
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,11 @@ class Study:
     """Env id -> the `[study]` values that differ on that env (a study across envs)."""
     decide: DecideSettings | None = None
     """The `[decide]` table: compare in rounds until each comparison is decided (AdaStop)."""
+    tune: TuneSettings | None = None
+    """The `[tune]` table: what `harness tune` spends on each agent."""
+    stop_below: tuple[tuple[int, float], ...] = ()
+    """A tuning trial's runs only (never in a study file): (env step, return) pairs; a run stops at
+    an evaluation whose mean return is below the value given for its step (the median rule)."""
 
     @property
     def name(self) -> str:
@@ -146,7 +157,7 @@ class Study:
             raise StudyError(f"{self.source}: the study has no env {env_id!r}; envs: {', '.join(self.env_ids)}")
         settings = dataclasses.replace(self.settings, env_id=env_id, **self.env_settings.get(env_id, {}))
         agents = tuple(spec.on(env_id) for spec in self.agents)
-        return Study(settings, agents, self.source, self.resolved, decide=self.decide)
+        return dataclasses.replace(self, settings=settings, agents=agents, env_settings={})
 
     def split(self) -> tuple[Study, ...]:
         """One single-env view per env, in the study's order (the study itself for one env)."""
@@ -229,7 +240,7 @@ class Study:
             dropped = [label for label in named if label not in kept]
             if dropped:
                 raise StudyError(f"{self.source}: decide: {dropped[0]!r} is compared there; select it too")
-        study = Study(settings, agents, self.source, self.resolved, env_settings, self.decide)
+        study = dataclasses.replace(self, settings=settings, agents=agents, env_settings=env_settings)
         for view in study.split():  # every env's merged values checked again
             check_view(view.settings, self.source, view.env_id if study.across_envs else None)
         return study

@@ -22,6 +22,8 @@ def to_toml(study: Study) -> str:
         lines += [f"{key} = {_toml_value(value)}" for key, value in table.items() if value is not None]
     if study.decide is not None:
         lines += ["", "[decide]"] + [f"{key} = {_toml_value(value)}" for key, value in study.decide.to_table().items()]
+    if study.tune is not None:
+        lines += ["", "[tune]"] + [f"{key} = {_toml_value(value)}" for key, value in study.tune.to_table().items()]
     for spec in study.agents:
         lines += ["", f"[agents.{spec.label}]", f"kind = {_toml_value(spec.kind)}"]
         lines += [f"{key} = {_toml_value(value)}" for key, value in spec.hyperparameters.items() if value is not None]
@@ -30,6 +32,13 @@ def to_toml(study: Study) -> str:
                 continue
             lines += ["", f"[agents.{spec.label}.envs.{_toml_key(env_id)}]"]
             lines += [f"{key} = {_toml_value(value)}" for key, value in values.items() if value is not None]
+        if spec.search is not None:
+            lines += ["", f"[agents.{spec.label}.search]"]
+            lines += [f"{_toml_key(d.key)} = {_toml_value(d.to_table())}" for d in spec.search]
+    for spec in study.agents:
+        if spec.tuned is not None:
+            lines += ["", f"[tuned.{spec.label}]"]
+            lines += [f"{key} = {_toml_value(value)}" for key, value in spec.tuned.items() if value is not None]
     return "\n".join(lines) + "\n"
 
 
