@@ -10,12 +10,13 @@ STUDY      ?= cartpole
 RUNS_DIR   ?= runs
 REPORTS_DIR ?= reports
 JOBS       ?= 2
+TEST_JOBS  ?= 2
 ARGS       ?=
 
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test compare classic-control quick example tensorboard bench bench-parity bench-tabular bench-iterate lint clean
+.PHONY: install test test-fast compare classic-control decide tune-compare quick example tensorboard bench bench-parity bench-tabular bench-iterate lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,14 +26,35 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## build .venv (torch first, then the project with its dev extra)
 
-test: $(STAMP)  ## the whole test suite
-	$(BIN)/python -m pytest $(ARGS)
+# `make test` runs two pytest sessions: every test but those marked `serial` on $(TEST_JOBS) workers,
+# then the `serial` ones alone; it fails if either fails (a session that ARGS leaves without a test,
+# pytest's exit 5, is no failure). The workers take whole modules (a module's studies are made once),
+# the heaviest first (tests/conftest.py).
+PYTEST_PARALLEL = $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder
+
+test: $(STAMP)  ## the whole test suite (in parallel, then the few tests that must run alone)
+	@status=0; \
+	echo "$(PYTEST_PARALLEL) --serial exclude $(ARGS)"; \
+	$(PYTEST_PARALLEL) --serial exclude $(ARGS) || [ $$? -eq 5 ] || status=1; \
+	echo "$(BIN)/python -m pytest --serial only $(ARGS)"; \
+	$(BIN)/python -m pytest --serial only $(ARGS) || [ $$? -eq 5 ] || status=1; \
+	exit $$status
+
+test-fast: $(STAMP)  ## the unit tests, for the edit loop: no test marked slow or e2e (about a minute on 2 cores)
+	$(PYTEST_PARALLEL) -m "not slow and not e2e" $(ARGS)
 
 compare: $(STAMP)  ## run the default study end to end and write reports/<study>/
 	$(BIN)/harness compare $(STUDY) --jobs $(JOBS) --runs-dir $(RUNS_DIR) --reports-dir $(REPORTS_DIR) $(ARGS)
 
 classic-control: $(STAMP)  ## the reference study across envs: writes reports/classic-control/ (about 45 minutes on 2 cores)
 	$(BIN)/harness compare classic-control --jobs $(JOBS) --runs-dir $(RUNS_DIR) --reports-dir $(REPORTS_DIR) $(ARGS)
+
+decide: $(STAMP)  ## custom_dqn against sb3_dqn, tabular_q and random, seeds added in rounds until decided (AdaStop): writes reports/cartpole-decide/
+	$(BIN)/harness compare cartpole-decide --jobs $(JOBS) --runs-dir $(RUNS_DIR) --reports-dir $(REPORTS_DIR) $(ARGS)
+
+tune-compare: $(STAMP)  ## tune custom_dqn, sb3_dqn and tabular_q with one Optuna budget, then compare them: writes reports/cartpole-tuned/ (about 1.5 hours on 2 cores)
+	$(BIN)/harness tune cartpole-tune --jobs $(JOBS) --runs-dir $(RUNS_DIR) $(ARGS)
+	$(BIN)/harness compare $(RUNS_DIR)/cartpole-tuned/tuned.toml --jobs $(JOBS) --runs-dir $(RUNS_DIR) --reports-dir $(REPORTS_DIR)
 
 quick: $(STAMP)  ## the tiny study (about 20 seconds here)
 	$(BIN)/harness compare quick --jobs $(JOBS) --runs-dir $(RUNS_DIR) --reports-dir $(REPORTS_DIR) $(ARGS)
@@ -46,7 +68,7 @@ tensorboard: $(STAMP)  ## watch the curves of the default study (loopback only)
 
 bench: $(STAMP)  ## speed figures: tabular, and custom vs sbx vs SB3 DQN (installs the bench extra: sbx, JAX)
 	@$(BIN)/python -c "import sbx" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[bench]"
-	$(BIN)/harness bench $(ARGS)
+	$(BIN)/python -m benchmarks.speed $(ARGS)
 
 bench-parity: $(STAMP)  ## hand-written vs SB3 DQN, zoo preset, seeds 0-9, 50,000 steps
 	$(BIN)/python -m benchmarks.parity $(ARGS)
@@ -57,9 +79,10 @@ bench-tabular: $(STAMP)  ## the tabular agents after the assignment's 300 episod
 bench-iterate: $(STAMP)  ## one change to one agent of the default study: compare + report time, report cache
 	$(BIN)/python -m benchmarks.iterate --runs-dir $(RUNS_DIR) --jobs $(JOBS) $(ARGS)
 
-lint: $(STAMP)  ## ruff on the code, tests, examples and benchmarks
+lint: $(STAMP)  ## ruff on the code, tests, examples and benchmarks; import-linter on the layers
 	$(BIN)/ruff check harness custom_agents tests benchmarks examples
 	$(BIN)/ruff format --check harness custom_agents tests benchmarks examples
+	$(BIN)/lint-imports
 
 clean:  ## remove the venv, caches and runs/ (reports/ is kept: the reference report is committed)
 	rm -rf $(VENV) $(RUNS_DIR) .pytest_cache .ruff_cache build *.egg-info

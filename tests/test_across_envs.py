@@ -1,7 +1,8 @@
-"""A study across envs end to end, as a user runs it: `python -m harness compare` (CartPole-v1
-and Acrobot-v1, random and tabular_q, 2 seeds, small budgets) in a subprocess, then `harness
-report`, the results model (`harness.load`'s), a second compare, `harness train` on one env, and the resolved study's
-TOML round trip. A one-env study keeps the flat layout.
+"""A study across envs end to end, as a user runs it: `harness compare` (CartPole-v1 and
+Acrobot-v1, random and tabular_q, 2 seeds, small budgets), then `harness report`, the results model
+(`harness.load`'s), a second compare, `harness train` on one env, and the resolved study's TOML
+round trip. A one-env study keeps the flat layout. The commands run in this process
+(`harness.cli.main`): tests/test_compare.py and tests/test_byo_agent.py run them as processes.
 
 The study sets one per-env budget (Acrobot-v1: 900 steps, CartPole-v1: the study's 600) and one
 per-agent per-env hyperparameter (tabular_q's grid on Acrobot-v1); each env is measured by its
@@ -10,14 +11,13 @@ own profile (CartPole: lasting to the time limit; Acrobot: reaching the goal bef
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import pathlib
 import subprocess
-import sys
 
 import pytest
+from helpers import agent_tables, harness_here, read_csv, study_text
 
 from harness import analysis
 from harness.studies import load_study, parse_study, resolve_study, to_toml
@@ -52,30 +52,9 @@ num_bins = {ACROBOT_BINS}
 gamma = 0.99
 """
 
-ONE_ENV = """
-[study]
-name = "flat"
-env_id = "CartPole-v1"
-seeds = [0]
-total_timesteps = 300
-eval_freq = 300
-n_eval_episodes = 1
-
-[agents.random]
-kind = "random"
-"""
-
-
-def run_harness(*args: object, cwd: pathlib.Path) -> subprocess.CompletedProcess[str]:
-    """`python -m harness ARGS` in `cwd`, to the end."""
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300
-    )
-
-
-def read_csv(path: pathlib.Path) -> list[dict[str, str]]:
-    with open(path, newline="") as file:
-        return list(csv.DictReader(file))
+ONE_ENV = study_text(
+    "flat", seeds=(0,), total_timesteps=300, eval_freq=300, n_eval_episodes=1, agents=agent_tables("random")
+)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +62,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     """A user's folder holding the study, after `harness compare across.toml --jobs 2 --no-report`."""
     folder = tmp_path_factory.mktemp("across")
     (folder / "across.toml").write_text(STUDY)
-    done = run_harness("compare", "across.toml", "--jobs", 2, "--no-report", "--runs-dir", "runs", cwd=folder)
+    done = harness_here("compare", "across.toml", "--jobs", 2, "--no-report", "--runs-dir", "runs", cwd=folder)
     assert done.returncode == 0, done.stderr
     assert "across: 8 run(s) complete, 0 failed, 0 already complete" in done.stdout
     return folder
@@ -100,29 +79,17 @@ def run_record(study_dir: pathlib.Path, env_id: str, label: str, seed: int) -> d
 
 @pytest.fixture(scope="module")
 def reported(work: pathlib.Path, study_dir: pathlib.Path) -> tuple[subprocess.CompletedProcess[str], object]:
-    """`harness report runs/across --out report --no-video` (in a subprocess) and, meanwhile, the
-    results model here: `harness.load` is `harness.analysis.load` with 2,000 bootstrap resamples per
-    interval; 200 here keep the test fast (the point values do not depend on them)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "harness", "report", "runs/across", "--out", "report", "--no-video"],
-        cwd=work,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        results = analysis.load(study_dir, reps=200)
-        stdout, stderr = process.communicate(timeout=300)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), results
+    """`harness report runs/across --out report --no-video` and the results model: `harness.load`
+    is `harness.analysis.load` with 2,000 bootstrap resamples per interval; 200 here keep the test
+    fast (the point values do not depend on them)."""
+    done = harness_here("report", "runs/across", "--out", "report", "--no-video", cwd=work)
+    return done, analysis.load(study_dir, reps=200)
 
 
 # ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_run_folders_nest_by_env(study_dir: pathlib.Path) -> None:
     found = sorted(str(path.parent.relative_to(study_dir)) for path in study_dir.rglob("run.json"))
     expected = sorted(f"{env}/{label}/seed_{seed}" for env in ENVS for label in LABELS for seed in SEEDS)
@@ -136,6 +103,7 @@ def test_run_folders_nest_by_env(study_dir: pathlib.Path) -> None:
                 assert {"episodes.csv", "evals.csv", "model.npz", "run.json"} <= {p.name for p in run.iterdir()}
 
 
+@pytest.mark.e2e
 def test_each_run_has_its_envs_settings(study_dir: pathlib.Path) -> None:
     for env in ENVS:
         for label in LABELS:
@@ -154,6 +122,7 @@ def test_each_run_has_its_envs_settings(study_dir: pathlib.Path) -> None:
                 assert steps == list(range(0, BUDGET[env] + 1, 300))
 
 
+@pytest.mark.e2e
 def test_the_per_agent_override_reached_the_acrobot_runs_only(study_dir: pathlib.Path) -> None:
     for seed in SEEDS:
         acrobot = run_record(study_dir, "Acrobot-v1", "tabular_q", seed)
@@ -169,6 +138,7 @@ def test_the_per_agent_override_reached_the_acrobot_runs_only(study_dir: pathlib
         assert cartpole["agent_info"]["bounds_source"] == "the assignment's CartPole bounds"
 
 
+@pytest.mark.e2e
 def test_success_follows_each_envs_rule(study_dir: pathlib.Path) -> None:
     limit_ends = {env: 0 for env in ENVS}
     for env in ENVS:
@@ -197,6 +167,7 @@ def test_success_follows_each_envs_rule(study_dir: pathlib.Path) -> None:
     assert limit_ends["CartPole-v1"] == 0
 
 
+@pytest.mark.e2e
 def test_report_has_an_across_section_then_one_per_env(
     work: pathlib.Path, reported: tuple[subprocess.CompletedProcess[str], object]
 ) -> None:
@@ -219,6 +190,7 @@ def test_report_has_an_across_section_then_one_per_env(
     assert sorted((row["env_id"], row["agent"]) for row in summary) == sorted((e, a) for e in ENVS for a in LABELS)
 
 
+@pytest.mark.e2e
 def test_load_gives_the_aggregate_across_envs(
     work: pathlib.Path, reported: tuple[subprocess.CompletedProcess[str], object]
 ) -> None:
@@ -252,14 +224,16 @@ def test_load_gives_the_aggregate_across_envs(
     assert (acrobot["success"] == (acrobot["length"] < LIMIT["Acrobot-v1"])).all()
 
 
+@pytest.mark.e2e
 def test_a_second_compare_skips_every_pair(work: pathlib.Path, study_dir: pathlib.Path) -> None:
     before = {p: p.stat().st_mtime_ns for p in study_dir.rglob("run.json")}
-    done = run_harness("compare", "across.toml", "--jobs", 2, "--no-report", "--runs-dir", "runs", cwd=work)
+    done = harness_here("compare", "across.toml", "--jobs", 2, "--no-report", "--runs-dir", "runs", cwd=work)
     assert done.returncode == 0, done.stderr
     assert "across: 0 run(s) complete, 0 failed, 8 already complete" in done.stdout
     assert {p: p.stat().st_mtime_ns for p in study_dir.rglob("run.json")} == before
 
 
+@pytest.mark.e2e
 def test_the_resolved_study_round_trips_through_toml(work: pathlib.Path, study_dir: pathlib.Path) -> None:
     resolved = resolve_study(load_study(str(work / "across.toml")))
     parsed = parse_study(to_toml(resolved), "round-trip.toml")
@@ -273,13 +247,14 @@ def test_the_resolved_study_round_trips_through_toml(work: pathlib.Path, study_d
     assert resolved.for_env("Acrobot-v1").agent("tabular_q").hyperparameters["num_bins"] == ACROBOT_BINS
 
 
+@pytest.mark.e2e
 def test_train_on_a_study_across_envs_needs_env(work: pathlib.Path) -> None:
-    refused = run_harness("train", "tabular_q", "--seed", 0, "across.toml", cwd=work)
+    refused = harness_here("train", "tabular_q", "--seed", 0, "across.toml", cwd=work)
     assert refused.returncode == 2
     message = refused.stderr.strip()
     assert "\n" not in message and "Traceback" not in message
     assert "--env" in message and "CartPole-v1, Acrobot-v1" in message
-    done = run_harness(
+    done = harness_here(
         "train", "tabular_q", "--seed", 0, "across.toml", "--env", "Acrobot-v1", "--runs-dir", "train_runs", cwd=work
     )
     assert done.returncode == 0, done.stderr
@@ -293,9 +268,10 @@ def test_train_on_a_study_across_envs_needs_env(work: pathlib.Path) -> None:
     ]
 
 
+@pytest.mark.e2e
 def test_a_one_env_study_keeps_the_flat_layout(tmp_path: pathlib.Path) -> None:
     (tmp_path / "flat.toml").write_text(ONE_ENV)
-    done = run_harness("compare", "flat.toml", "--jobs", 1, "--no-report", "--runs-dir", "runs", cwd=tmp_path)
+    done = harness_here("compare", "flat.toml", "--jobs", 1, "--no-report", "--runs-dir", "runs", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     study_dir = tmp_path / "runs" / "flat"
     assert sorted(str(p.relative_to(study_dir)) for p in study_dir.rglob("run.json")) == [

@@ -18,6 +18,7 @@ import math
 import pathlib
 from fractions import Fraction
 
+import helpers
 import numpy as np
 import pandas as pd
 import pytest
@@ -171,12 +172,11 @@ B_MATRIX = np.array([[0.2, 0.2]])
 
 
 def study_text(name: str, env_ids: tuple[str, ...] = ENVS) -> str:
-    envs = f"env_ids = {json.dumps(list(env_ids))}" if len(env_ids) > 1 else f'env_id = "{env_ids[0]}"'
-    lines = ["[study]", f'name = "{name}"', envs, "seeds = [0, 1, 2]", "total_timesteps = 1000", "eval_freq = 500"]
-    lines += ["n_eval_episodes = 2"]
-    for label in ("a", "b", "c"):
-        lines += ["", f"[agents.{label}]", 'kind = "random"']
-    return "\n".join(lines) + "\n"
+    """Three random agents a, b, c on `env_ids`, seeds 0-2, 1,000 steps."""
+    return helpers.study_text(
+        name, env_id=env_ids if len(env_ids) > 1 else env_ids[0], seeds=(0, 1, 2), total_timesteps=1000,
+        n_eval_episodes=2, agents=dict.fromkeys(("a", "b", "c"), 'kind = "random"'),
+    )  # fmt: skip
 
 
 def write_pair(runs_dir: pathlib.Path, view: Study, label: str, seed: int, final: list[float] | None) -> None:

@@ -10,6 +10,7 @@ import sys
 
 import pandas as pd
 import pytest
+from helpers import agent_tables, study_text
 
 import harness
 from harness.analysis import StudyResults
@@ -17,22 +18,8 @@ from harness.api import CompareResult
 from harness.schema import EPISODE_COLUMNS, EVAL_COLUMNS
 from harness.studies import StudyError, with_options
 
-TINY = """\
-[study]
-name = "api-tiny"
-env_id = "CartPole-v1"
-seeds = [0, 1]
-total_timesteps = 500
-eval_freq = 250
-n_eval_episodes = 2
-
-[agents.random]
-kind = "random"
-
-[agents.tabular_q]
-kind = "tabular_q"
-"""
 LABELS = ("random", "tabular_q")
+TINY = study_text("api-tiny", total_timesteps=500, eval_freq=250, n_eval_episodes=2, agents=agent_tables(*LABELS))
 SEEDS = (0, 1)
 PAIRS = sorted(f"{label}/seed_{seed}" for label in LABELS for seed in SEEDS)
 
@@ -59,6 +46,7 @@ def results(compared: tuple[pathlib.Path, CompareResult]) -> StudyResults:
     return harness.load(root / "runs" / "api-tiny")
 
 
+@pytest.mark.e2e
 def test_compare_returns_what_it_did(compared: tuple[pathlib.Path, CompareResult]):
     root, result = compared
     assert isinstance(result, CompareResult)
@@ -72,6 +60,7 @@ def test_compare_returns_what_it_did(compared: tuple[pathlib.Path, CompareResult
     assert result.report_error == ""
 
 
+@pytest.mark.e2e
 def test_compare_again_skips_the_complete_pairs(compared: tuple[pathlib.Path, CompareResult]):
     root, _ = compared
     again = harness.compare(root / "tiny.toml", runs_dir=root / "runs", jobs=1, report=False, stream=io.StringIO())
@@ -80,6 +69,7 @@ def test_compare_again_skips_the_complete_pairs(compared: tuple[pathlib.Path, Co
     assert again.report is None
 
 
+@pytest.mark.e2e
 def test_summary_has_one_row_per_agent_with_the_reports_columns(
     compared: tuple[pathlib.Path, CompareResult], results: StudyResults
 ):
@@ -94,6 +84,7 @@ def test_summary_has_one_row_per_agent_with_the_reports_columns(
     assert list(summary["runs_complete"]) == [len(SEEDS)] * len(LABELS)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("which", "columns"), [("evals", EVAL_COLUMNS), ("episodes", EPISODE_COLUMNS)])
 def test_evals_and_episodes_are_long_format_with_env_agent_and_seed_first(
     results: StudyResults, which: str, columns: tuple[str, ...]
@@ -117,6 +108,7 @@ def test_evals_and_episodes_are_long_format_with_env_agent_and_seed_first(
     assert set(frame["agent"]) == set(LABELS) and set(frame["seed"]) == set(SEEDS)
 
 
+@pytest.mark.e2e
 def test_evals_are_the_same_episodes_for_every_agent(results: StudyResults):
     evals = results.evals
     per_run = {key: list(group["eval_seed"]) for key, group in evals.groupby(["agent", "seed"])}
@@ -124,6 +116,7 @@ def test_evals_are_the_same_episodes_for_every_agent(results: StudyResults):
     assert sorted(evals["eval_step"].unique()) == [0, 250, 500]
 
 
+@pytest.mark.e2e
 def test_pairs_have_a_status(results: StudyResults):
     pairs = results.pairs
     assert list(pairs.columns) == ["env_id", "agent", "seed", "status", "error"]
@@ -132,6 +125,7 @@ def test_pairs_have_a_status(results: StudyResults):
     assert set(pairs["status"]) == {"complete"}
 
 
+@pytest.mark.e2e
 def test_write_report_writes_readme_and_summary(results: StudyResults, tmp_path: pathlib.Path):
     out = tmp_path / "report"
     readme = results.write_report(out, video=False)
@@ -158,6 +152,7 @@ def test_an_unknown_executor_raises_study_error(tmp_path: pathlib.Path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.e2e
 def test_runs_of_an_agent_with_a_none_default_are_complete_when_loaded(tmp_path: pathlib.Path):
     (tmp_path / "tiny.toml").write_text(TINY.replace("bounds = ", "# bounds = "))
     result = harness.compare(
@@ -176,6 +171,7 @@ def test_import_harness_does_not_import_torch():
     assert result.stdout.strip() == "False"
 
 
+@pytest.mark.e2e
 def test_a_script_calling_compare_without_a_main_guard_runs_once(tmp_path: pathlib.Path):
     """multiprocessing would run the main script again in each worker (which would start a study
     there); the local executor's workers do not rerun it."""

@@ -185,6 +185,7 @@ def test_with_agent_refuses_a_taken_label_and_a_keyword_the_constructor_does_not
         s.with_agent("no/slash", CLASSES["Wanderer"])
 
 
+@pytest.mark.e2e
 def test_every_family_and_kind_form_goes_in_through_with_agent(tmp_path: pathlib.Path):
     from stable_baselines3 import DQN
 
@@ -209,6 +210,7 @@ def test_every_family_and_kind_form_goes_in_through_with_agent(tmp_path: pathlib
 # -- a run ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_the_budget_is_exact_and_the_loop_is_stopped_at_the_next_step(tmp_path: pathlib.Path):
     s = study(budget=537).with_agent("wanderer", CLASSES["Wanderer"]).with_agent("swallower", CLASSES["Swallower"])
     assert compare(s, tmp_path / "runs").ok
@@ -222,6 +224,7 @@ def test_the_budget_is_exact_and_the_loop_is_stopped_at_the_next_step(tmp_path: 
         assert sorted({int(row.split(",")[0]) for row in evals}) == [0, 200, 400, 537]
 
 
+@pytest.mark.e2e
 def test_a_train_that_returns_early_completes_with_the_steps_it_used(tmp_path: pathlib.Path):
     s = study(seeds=(0, 1), budget=2_000).with_agent("few", CLASSES["FewEpisodes"], episodes=3)
     assert compare(s, tmp_path / "runs").ok
@@ -251,6 +254,7 @@ def test_a_train_that_returns_early_completes_with_the_steps_it_used(tmp_path: p
     )
 
 
+@pytest.mark.e2e
 def test_the_same_start_states_and_evaluation_episodes_as_every_agent(tmp_path: pathlib.Path):
     """The student's loop meets the training start states of the run's seed (as any agent's env
     does) and is evaluated on the study's evaluation episodes."""
@@ -267,6 +271,7 @@ def test_the_same_start_states_and_evaluation_episodes_as_every_agent(tmp_path: 
     assert ours == builtin  # eval_step, episode, eval_seed
 
 
+@pytest.mark.e2e
 def test_the_same_seed_twice_gives_the_same_files(tmp_path: pathlib.Path):
     """`random`, numpy's global generator and the action space are seeded from the run's seed,
     and evaluations in between change nothing."""
@@ -282,6 +287,7 @@ def test_the_same_seed_twice_gives_the_same_files(tmp_path: pathlib.Path):
     assert (one / "seed_0" / "episodes.csv").read_bytes() != (one / "seed_1" / "episodes.csv").read_bytes()
 
 
+@pytest.mark.e2e
 def test_an_action_outside_the_space_or_a_crash_fails_that_pair_alone(tmp_path: pathlib.Path):
     s = study(seeds=(0, 1), budget=300).with_agent("bad", CLASSES["BadActor"]).with_agent("crash", CLASSES["Crasher"])
     outcome = compare(s, tmp_path / "runs")
@@ -294,6 +300,7 @@ def test_an_action_outside_the_space_or_a_crash_fails_that_pair_alone(tmp_path: 
     assert failed["crash/seed_1"] == "ValueError: the student's bug with a traceback's worth of lines"
 
 
+@pytest.mark.e2e
 def test_a_model_replays_its_final_evaluation_in_another_process(tmp_path: pathlib.Path):
     """The saved model (a cloudpickle, the class kept beside it) plays the final evaluation's
     episodes again, random draws included, from the command line."""
@@ -324,6 +331,7 @@ def test_check_agent_runs_the_contract_on_a_notebooks_class():
     assert text[-1] == "13 of 13 checks hold"
 
 
+@pytest.mark.e2e
 def test_results_show_as_tables_and_figures(tmp_path: pathlib.Path):
     from matplotlib.figure import Figure
 
@@ -338,6 +346,7 @@ def test_results_show_as_tables_and_figures(tmp_path: pathlib.Path):
         results.plot("nope")
 
 
+@pytest.mark.e2e
 def test_a_changed_class_is_another_kind_and_reruns_only_its_agent(tmp_path: pathlib.Path):
     first = study(budget=300).with_agent("few", CLASSES["FewEpisodes"])
     assert compare(first, tmp_path / "runs").ok
@@ -479,6 +488,7 @@ def run_script(folder: pathlib.Path, runs: pathlib.Path, executor: str = "local"
     return done.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.e2e
 def test_classes_of_a_scripts_main_run_and_a_changed_class_reruns_only_its_agent(tmp_path: pathlib.Path):
     """The assignment's classes in a script's `__main__` (a Q-agent, a torch DQN trained by
     episodes): they train and evaluate in worker processes; run again unchanged, nothing trains;
@@ -497,7 +507,9 @@ def test_classes_of_a_scripts_main_run_and_a_changed_class_reruns_only_its_agent
     assert changed == f"COMPLETED ['q/seed_0', 'q/seed_1'] SKIPPED {others} FAILED ()"
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")
 def test_a_scripts_main_class_on_ray_gives_the_evaluations_of_local_workers(tmp_path: pathlib.Path):
     import os
 

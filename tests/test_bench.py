@@ -45,6 +45,7 @@ def test_the_balancer_keeps_cartpoles_pole_up_in_long_episodes():
     assert not math.isnan(results[0].episode_return)
 
 
+@pytest.mark.e2e  # runs a tiny study through compare
 def test_bench_parity_runs_a_tiny_study_and_prints_both_agents(tmp_path, capsys):
     from benchmarks import parity
 

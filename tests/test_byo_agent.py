@@ -1,14 +1,13 @@
 """Bring your own agent, end to end: a user's agent class in a folder outside the project, named
 by a study next to it (`"my_agents.py:Class"`, `"pkg.module:Class"`), and library algorithms by
-import path (SB3's PPO and A2C, sb3-contrib's QRDQN), run through `python -m harness` in real
-subprocesses from another working directory: the local executor, the Ray executor (a local,
-loopback-only instance that `harness` starts and stops itself), `train`, identical conditions,
-and every kind of bad input refused before anything runs."""
+import path (SB3's PPO and A2C, sb3-contrib's QRDQN), run by `harness` from another working
+directory: the local executor, the Ray executor (a local, loopback-only instance that `harness`
+starts and stops itself, through `python -m harness` in a real subprocess), `train`, identical
+conditions, and every kind of bad input refused before anything runs. The commands but the Ray
+run go through `harness.cli.main` in this process (which forgets the user's modules afterwards)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import pathlib
 import shutil
@@ -21,7 +20,16 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-from helpers import EpisodeStarts, ResetRecorder, run_json
+from helpers import (
+    PROJECT,
+    EpisodeStarts,
+    ResetRecorder,
+    harness_here,
+    pair_dirs,
+    read_csv,
+    run_json,
+    without_wall_time,
+)
 from stable_baselines3.common.callbacks import CallbackList
 
 from harness import imports
@@ -30,17 +38,17 @@ from harness.execution import PairTask, build_run
 from harness.schema import EVAL_COLUMNS
 from harness.studies import Study, load_study, resolve_study
 
-PROJECT = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLE_AGENTS = PROJECT / "examples" / "my_agents.py"
 
-# Loopback only, no usage statistics (as tests/test_ray.py); no bytecode files, so that a refused
-# study leaves its folders exactly as they were.
+# The Ray run's environment: loopback only, no usage statistics (as tests/test_ray.py), no
+# bytecode files.
 ENV = {
     **{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
     "PYTHONDONTWRITEBYTECODE": "1",
 }
+
 
 # -- the user's folder --------------------------------------------------------------------------
 
@@ -166,28 +174,8 @@ def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     return tmp_path_factory.mktemp("elsewhere")
 
 
-def harness(*args: object, cwd: pathlib.Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run `python -m harness ARGS` in `cwd` to the end."""
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *map(str, args)],
-        cwd=cwd,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 def relative(path: pathlib.Path, start: pathlib.Path) -> str:
     return os.path.relpath(path, start)
-
-
-def pair_dirs(study_dir: pathlib.Path) -> dict[str, pathlib.Path]:
-    return {f"{p.parent.name}/{p.name}": p for p in sorted(study_dir.glob("*/seed_*"))}
-
-
-def read_csv(path: pathlib.Path) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(path.read_text())))
 
 
 def is_under(file: str | None, folder: pathlib.Path) -> bool:
@@ -232,7 +220,7 @@ def local_runs(
 ) -> pathlib.Path:
     """`compare` of the user's study, run from another folder (while the Ray run starts): its
     study folder."""
-    result = harness(
+    result = harness_here(
         "compare", relative(user_dir / "study.toml", elsewhere), "--jobs", "2", "--no-report", "--runs-dir", "local",
         cwd=elsewhere,
     )  # fmt: skip
@@ -240,6 +228,7 @@ def local_runs(
     return elsewhere / "local" / "byo"
 
 
+@pytest.mark.e2e
 def test_compare_from_another_folder_runs_the_users_agents(local_runs: pathlib.Path, user_dir: pathlib.Path):
     pairs = pair_dirs(local_runs)
     assert sorted(pairs) == STUDY_PAIRS
@@ -279,6 +268,7 @@ def ray_runs(ray_started: tuple[subprocess.Popen[bytes], pathlib.Path], elsewher
     return elsewhere / "on_ray" / "byo"
 
 
+@pytest.mark.e2e
 def test_the_same_study_on_ray_gives_the_same_evaluations(local_runs: pathlib.Path, ray_runs: pathlib.Path):
     on_ray, local = pair_dirs(ray_runs), pair_dirs(local_runs)
     assert sorted(on_ray) == STUDY_PAIRS
@@ -287,12 +277,11 @@ def test_the_same_study_on_ray_gives_the_same_evaluations(local_runs: pathlib.Pa
         assert record is not None and record["status"] == "complete", (key, record)
         assert (path / "evals.csv").read_bytes() == (local[key] / "evals.csv").read_bytes(), key
         local_rows, ray_rows = read_csv(local[key] / "episodes.csv"), read_csv(path / "episodes.csv")
-        for row in local_rows + ray_rows:
-            row.pop("wall_time_s")
-        assert local_rows == ray_rows, key
+        assert without_wall_time(local_rows) == without_wall_time(ray_rows), key
         assert record["class"] == run_json(local[key])["class"]
 
 
+@pytest.mark.e2e
 def test_on_ray_the_users_classes_are_imported_from_the_shipped_copy(ray_runs: pathlib.Path, user_dir: pathlib.Path):
     """run.json names the user's file (`class_file`) and the shipped copy the worker imported it
     from (`imported_from`), which is not under the user's folder."""
@@ -345,8 +334,9 @@ def test_a_study_path_with_dotdot_also_finds_the_copy(
     assert lean == staging / "root_0" / "helpers_pkg" / "agents.py"
 
 
+@pytest.mark.e2e
 def test_train_runs_the_users_agent_from_another_folder(user_dir: pathlib.Path, elsewhere: pathlib.Path):
-    result = harness(
+    result = harness_here(
         "train", "expected_sarsa", "--seed", "0", relative(user_dir / "study.toml", elsewhere), "--runs-dir", "trained",
         cwd=elsewhere,
     )  # fmt: skip
@@ -363,8 +353,9 @@ def test_train_runs_the_users_agent_from_another_folder(user_dir: pathlib.Path, 
 # -- library algorithms by import path -------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_sb3_and_sb3_contrib_algorithms_run_from_a_study(user_dir: pathlib.Path, elsewhere: pathlib.Path):
-    result = harness(
+    result = harness_here(
         "compare", relative(user_dir / "library.toml", elsewhere), "--jobs", "2", "--no-report", "--runs-dir", "lib",
         cwd=elsewhere,
     )  # fmt: skip
@@ -535,38 +526,24 @@ BAD_STUDIES: dict[str, tuple[dict[str, str], str, str]] = {
 
 @pytest.fixture(scope="module")
 def refused(user_dir: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[pathlib.Path, Any]]:
-    """Every bad study run through `compare` at once (one process each, each in an empty working
-    folder of its own): {case: (study file, (cwd, returncode, stdout, stderr))}."""
+    """Every bad study run through `compare` (each in an empty working folder of its own):
+    {case: (study file, (cwd, returncode, stdout, stderr))}."""
     for name, text in BAD_FILES.items():
         (user_dir / name).parent.mkdir(exist_ok=True)
         (user_dir / name).write_text(text)
     root = tmp_path_factory.mktemp("refused")
-    started = {}
+    results = {}
     for i, (case, (values, _, _)) in enumerate(BAD_STUDIES.items()):
         study = user_dir / f"bad_{i}.toml"
         study.write_text(BASE.format(**{"env_id": "CartPole-v1", "paired": "", **values}))
         cwd = root / f"case_{i}"
         cwd.mkdir()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "harness", "compare", str(study), "--no-report", "--runs-dir", "runs"],
-            cwd=cwd,
-            env=ENV,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        started[case] = (study, cwd, process)
-    results = {}
-    for case, (study, cwd, process) in started.items():
-        try:
-            out, err = process.communicate(timeout=180)
-        finally:
-            if process.poll() is None:
-                process.kill()
-        results[case] = (study, (cwd, process.returncode, out, err))
+        done = harness_here("compare", study, "--no-report", "--runs-dir", "runs", cwd=cwd)
+        results[case] = (study, (cwd, done.returncode, done.stdout, done.stderr))
     return results
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("case", list(BAD_STUDIES))
 def test_bad_input_gives_exit_2_one_line_naming_the_file_and_key(case: str, refused: dict[str, Any]):
     _, key, fragment = BAD_STUDIES[case]

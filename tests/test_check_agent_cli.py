@@ -1,24 +1,26 @@
-"""`harness check-agent KIND`, as a user runs it: in a subprocess, from a folder of their own.
+"""`harness check-agent KIND`, as a user runs it, from a folder of their own.
 
 Exit 0 when every check holds (one line per check), 1 when some fail (a FAIL line naming the
-check), 2 for bad input (one line on stderr, no traceback). The commands are started together
-once per module (each pays the imports of torch and SB3) and each test reads its own result.
+check), 2 for bad input (one line on stderr, no traceback). The commands run once per module: two
+as subprocesses, started together (the agent whose checks fail, and the file that exits at
+import), the others meanwhile in this process (`harness.cli.main`), which saves each the imports of
+torch and SB3. Each test reads its own result.
 """
 
 from __future__ import annotations
 
 import os
-import pathlib
 import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass
 
 import pytest
+from helpers import PROJECT, harness_here
 
 from harness.agents import CHECKS
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = PROJECT
 N_CHECKS = len(CHECKS)
 
 BROKEN_AGENT = textwrap.dedent(
@@ -76,6 +78,12 @@ COMMANDS: dict[str, tuple[list[str], bool]] = {
     "env it cannot take": (["sb3_dqn", "--env", "Pendulum-v1", "--set", "buffer_size=100"], True),
     "exits at import": (["exiting_agents.py:Agent"], False),
 }
+IN_A_PROCESS = ("broken", "exits at import")
+"""The commands run as subprocesses: one whose checks fail (exit 1), and one whose file ends its
+process at import."""
+
+
+pytestmark = [pytest.mark.e2e]
 
 
 @dataclass(frozen=True)
@@ -105,11 +113,22 @@ def runs(tmp_path_factory) -> dict[str, Run]:
             text=True,
         )
         for name, (args, in_repo) in COMMANDS.items()
+        if name in IN_A_PROCESS
     }
     done = {}
-    for name, process in started.items():
-        stdout, stderr = process.communicate(timeout=300)
-        done[name] = Run(process.returncode, stdout, stderr)
+    try:
+        for name, (args, in_repo) in COMMANDS.items():
+            if name not in IN_A_PROCESS:
+                here = harness_here("check-agent", *args, cwd=REPO if in_repo else user)
+                done[name] = Run(here.returncode, here.stdout, here.stderr)
+        for name, process in started.items():
+            stdout, stderr = process.communicate(timeout=300)
+            done[name] = Run(process.returncode, stdout, stderr)
+    finally:
+        for process in started.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     return done
 
 

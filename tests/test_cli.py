@@ -8,36 +8,18 @@ import itertools
 import json
 import pathlib
 import subprocess
-import sys
 
 import pytest
+from helpers import agent_tables, files_under, harness, harness_here, study_text
 
 from harness.cli import main
 from harness.schema import EPISODE_COLUMNS, EVAL_COLUMNS
 from harness.studies import load_study, parse_seeds, parse_study, resolve_study
 
-STUDY = """\
-[study]
-name = "t"
-seeds = [0, 1]
-total_timesteps = 300
-eval_freq = 100
-n_eval_episodes = 2
-
-[agents.random]
-kind = "random"
-"""
-
-
-def harness(*args: object, cwd: pathlib.Path) -> subprocess.CompletedProcess[str]:
-    """Run `python -m harness ARGS` in `cwd` to the end."""
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=400
-    )
-
-
-def files_under(path: pathlib.Path) -> list[str]:
-    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+STUDY = study_text(
+    "t", env_id=None, total_timesteps=300, eval_freq=100, n_eval_episodes=2, agents=agent_tables("random")
+)
+"""One random agent, two seeds, 300 steps; no `env_id` (the default, CartPole-v1)."""
 
 
 # -- bad input: exit 2, one line on stderr, no traceback, nothing written -------------------------
@@ -135,6 +117,7 @@ def test_bad_arguments_give_exit_2_one_line_and_write_nothing(
     ],
     ids=["seeds", "jobs", "agents", "address"],
 )
+@pytest.mark.e2e
 def test_bad_input_in_a_real_process_gives_exit_2_one_line_no_traceback(
     arguments: list[str], fragment: str, tmp_path: pathlib.Path
 ):
@@ -149,6 +132,7 @@ def test_bad_input_in_a_real_process_gives_exit_2_one_line_no_traceback(
     assert files_under(tmp_path) == ["study.toml"]
 
 
+@pytest.mark.e2e
 def test_a_bad_study_file_in_a_real_process(tmp_path: pathlib.Path):
     (tmp_path / "bad.toml").write_text(BAD_STUDIES["unknown kind"][0])
     result = harness("compare", "bad.toml", "--no-report", "--runs-dir", "my_runs", cwd=tmp_path)
@@ -239,6 +223,7 @@ def test_train_refuses_a_bad_seed(seed: str, tmp_path: pathlib.Path, monkeypatch
     assert files_under(tmp_path) == ["study.toml"]
 
 
+@pytest.mark.e2e
 def test_report_into_an_unusable_folder_is_one_line(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
@@ -286,7 +271,7 @@ MODEL_FILES = {
 def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Path, subprocess.CompletedProcess[str]]:
     """`harness compare quick` run once: the folder it ran in and its result."""
     root = tmp_path_factory.mktemp("quick")
-    result = harness("compare", "quick", "--jobs", "2", "--no-report", "--runs-dir", "runs", cwd=root)
+    result = harness_here("compare", "quick", "--jobs", "2", "--no-report", "--runs-dir", "runs", cwd=root)
     return root, result
 
 
@@ -307,6 +292,7 @@ def read_csv(path: pathlib.Path) -> tuple[list[str], list[dict[str, str]]]:
     return rows[0], [dict(zip(rows[0], row)) for row in rows[1:]]
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_compare_quick_exits_0_and_completes_every_pair(quick, quick_pairs):
     root, result = quick
@@ -317,6 +303,7 @@ def test_compare_quick_exits_0_and_completes_every_pair(quick, quick_pairs):
     assert {p.name for p in (root / "runs" / "quick").iterdir()} == {*MODEL_FILES, "study.toml", ".lock"}
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_compare_quick_leaves_every_file_of_design_md(quick, quick_pairs):
     study = resolve_study(load_study("quick"))
@@ -347,6 +334,7 @@ def test_compare_quick_leaves_every_file_of_design_md(quick, quick_pairs):
     assert resolve_study(recorded).agents == study.agents
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_compare_quick_csv_columns_episodes_and_evaluation_points(quick_pairs):
     study = load_study("quick").settings
@@ -385,6 +373,7 @@ def test_compare_quick_csv_columns_episodes_and_evaluation_points(quick_pairs):
         assert record["final_eval_mean_return"] == pytest.approx(sum(final) / len(final))
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_compare_quick_tensorboard_events_hold_the_same_tags_for_every_agent(quick_pairs):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -438,6 +427,7 @@ def test_an_interrupted_fresh_compare_says_to_resume_without_fresh(
     assert "run the same command again to resume" in capsys.readouterr().err
 
 
+@pytest.mark.e2e
 def test_train_keeps_the_declared_pairs_of_the_recorded_study(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "p.toml").write_text(
@@ -451,6 +441,7 @@ def test_train_keeps_the_declared_pairs_of_the_recorded_study(tmp_path: pathlib.
     assert recorded.settings.seeds == (0, 1, 2)
 
 
+@pytest.mark.e2e
 def test_report_needs_the_run_files_not_the_agents_code(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch):
     """A runs folder whose study names a user's file still reports after the file is gone."""
     import shutil

@@ -1,113 +1,43 @@
 """`harness compare` as a user runs it: resume after a kill or Ctrl-C, failure isolation, a
-changed study (only the changed pairs run again), and running a study in parts. Every run goes
-through `python -m harness` in a subprocess (always with `--no-report`)."""
+changed study (only the changed pairs run again), and running a study in parts (always with
+`--no-report`). A run that is killed or interrupted, or whose stderr is checked as a terminal
+shows it, goes through `python -m harness` in a subprocess; the others run the command in this
+process (`harness.cli.main`), which saves each a new process's imports of torch and SB3."""
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 import pathlib
 import shutil
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable
 
 import pytest
-from helpers import run_json
+from helpers import (
+    AGENT_TABLES,
+    agent_tables,
+    harness,
+    harness_here,
+    pair_dirs,
+    read_csv,
+    run_json,
+    start,
+    stop_group,
+    study_text,
+    wait_for,
+    without_wall_time,
+)
 
 from harness.store import is_complete, merge_recorded, study_status
 from harness.studies import load_study, parse_study, resolve_study, to_toml
 
-DQN_TABLE = 'preset = "zoo"\nlearning_starts = 500\ntrain_freq = 64\ngradient_steps = 16'
-AGENT_TABLES = {
-    "random": 'kind = "random"',
-    "tabular_q": 'kind = "tabular_q"',
-    "tabular_sarsa": 'kind = "tabular_sarsa"',
-    "custom_dqn": 'kind = "custom_dqn"\nnet_arch = [64, 64]\n' + DQN_TABLE,
-    "sb3_dqn": 'kind = "sb3_dqn"\npolicy_kwargs = { net_arch = [64, 64] }\n' + DQN_TABLE,
-}
-"""quick.toml's agents."""
-
-
-def study_text(
-    name: str = "tiny",
-    seeds: tuple[int, ...] = (0, 1),
-    total_timesteps: int = 1500,
-    eval_freq: int = 500,
-    agents: dict[str, str] = AGENT_TABLES,
-) -> str:
-    """A small study: quick.toml's agents with a small budget."""
-    lines = [
-        "[study]",
-        f'name = "{name}"',
-        'env_id = "CartPole-v1"',
-        f"seeds = {list(seeds)}",
-        f"total_timesteps = {total_timesteps}",
-        f"eval_freq = {eval_freq}",
-        "n_eval_episodes = 3",
-    ]
-    for label, table in agents.items():
-        lines += ["", f"[agents.{label}]", table]
-    return "\n".join(lines) + "\n"
-
-
 TINY = study_text()
+"""quick.toml's agents with a small budget: two seeds, 1,500 steps."""
 TINY_PAIRS = [f"{label}/seed_{seed}" for label in AGENT_TABLES for seed in (0, 1)]
-
-
-def harness(*args: object, cwd: pathlib.Path) -> subprocess.CompletedProcess[str]:
-    """Run `python -m harness ARGS` in `cwd` to the end."""
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=400
-    )
 
 
 def compare_args(study: str, runs: str = "runs", *extra: object) -> list[object]:
     return ["compare", study, "--no-report", "--runs-dir", runs, *extra]
-
-
-def start(args: list[object], cwd: pathlib.Path) -> subprocess.Popen[bytes]:
-    """Start `python -m harness ARGS` in its own process group, output to files in `cwd`, with
-    Ctrl-C's default disposition as in a terminal (a test suite started in the background of a
-    non-interactive shell runs with SIGINT ignored, which its children would inherit)."""
-    with open(cwd / "stdout.txt", "wb") as out, open(cwd / "stderr.txt", "wb") as err:
-        return subprocess.Popen(
-            [sys.executable, "-m", "harness", *map(str, args)],
-            cwd=cwd,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        )
-
-
-def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 240
-    while not condition():
-        if process.poll() is not None:
-            pytest.fail(f"the study ended (exit {process.returncode}) before {what}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def stop_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> int:
-    """Send `sig` to the process group of `process` and wait for it."""
-    if process.poll() is None:
-        os.killpg(process.pid, sig)
-    try:
-        return process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        raise
-
-
-def pair_dirs(study_dir: pathlib.Path) -> dict[str, pathlib.Path]:
-    return {f"{p.parent.name}/{p.name}": p for p in sorted(study_dir.glob("*/seed_*"))}
 
 
 def complete_records(study_dir: pathlib.Path) -> dict[str, bytes]:
@@ -119,20 +49,9 @@ def in_progress(path: pathlib.Path) -> bool:
     return path.is_dir() and not (path / "run.json").exists()
 
 
-def read_csv(path: pathlib.Path) -> list[dict[str, str]]:
-    with open(path, newline="") as file:
-        return list(csv.DictReader(file))
-
-
-def without_wall_time(rows: list[dict[str, str]]) -> list[dict[str, str]]:
-    return [{k: v for k, v in row.items() if k != "wall_time_s"} for row in rows]
-
-
-def one_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    assert "Traceback" not in text
-    return lines[0]
+def running(path: pathlib.Path) -> bool:
+    """In progress, and its worker is in the run: it has opened the run's `output.log`."""
+    return in_progress(path) and (path / "output.log").exists()
 
 
 @pytest.fixture(scope="module")
@@ -140,11 +59,12 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     """An uninterrupted run of the tiny study (all five kinds, two seeds): its study folder."""
     root = tmp_path_factory.mktemp("reference")
     (root / "tiny.toml").write_text(TINY)
-    result = harness(*compare_args("tiny.toml", "runs", "--jobs", "2"), cwd=root)
+    result = harness_here(*compare_args("tiny.toml", "runs", "--jobs", "2"), cwd=root)
     assert result.returncode == 0, result.stderr
     return root / "runs" / "tiny"
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_an_uninterrupted_run_completes_every_pair(reference: pathlib.Path):
     assert list(pair_dirs(reference)) == sorted(TINY_PAIRS)
@@ -158,6 +78,7 @@ def test_an_uninterrupted_run_completes_every_pair(reference: pathlib.Path):
     assert seeds["random/seed_0"][:3] == [("0", "0", "1000000"), ("0", "1", "1000001"), ("0", "2", "1000002")]
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_a_killed_study_resumes_to_the_result_of_an_uninterrupted_run(
     reference: pathlib.Path, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
@@ -169,15 +90,17 @@ def test_a_killed_study_resumes_to_the_result_of_an_uninterrupted_run(
     try:
         wait_for(
             lambda: bool(complete_records(study_dir)) and in_progress(study_dir / "sb3_dqn" / "seed_0"),
-            process,
             "a pair completed and a later one started",
+            process,
+            timeout=240,
+            every=0.02,
         )
     finally:
         stop_group(process, signal.SIGKILL)
     before = complete_records(study_dir)
     assert 0 < len(before) < len(TINY_PAIRS)
 
-    result = harness(*compare_args("tiny.toml", "runs", "--jobs", "2"), cwd=tmp_path)
+    result = harness_here(*compare_args("tiny.toml", "runs", "--jobs", "2"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"{len(before)} pair(s) already complete" in result.stdout
     assert f"{len(TINY_PAIRS) - len(before)} to run" in result.stdout
@@ -196,21 +119,25 @@ def test_a_killed_study_resumes_to_the_result_of_an_uninterrupted_run(
         assert json.loads(after[key])["steps_done"] == 1500
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_ctrl_c_stops_with_exit_130_keeps_complete_pairs_and_resumes(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setenv("HARNESS_SCHEDULE", "study-order")  # random first, then sb3_dqn
-    agents = {label: AGENT_TABLES[label] for label in ("random", "sb3_dqn")}
+    agents = agent_tables("random", "sb3_dqn")
     (tmp_path / "sig.toml").write_text(study_text("sig", seeds=(0,), total_timesteps=3000, agents=agents))
     assert parse_study((tmp_path / "sig.toml").read_text(), "sig.toml").labels == ("random", "sb3_dqn")
     study_dir = tmp_path / "runs" / "sig"
     process = start(compare_args("sig.toml", "runs", "--jobs", "1"), cwd=tmp_path)
     try:
+        # sb3_dqn running: its worker has begun the run (its output.log is open), not only been started
         wait_for(
-            lambda: is_complete(study_dir / "random" / "seed_0") and in_progress(study_dir / "sb3_dqn" / "seed_0"),
-            process,
+            lambda: is_complete(study_dir / "random" / "seed_0") and running(study_dir / "sb3_dqn" / "seed_0"),
             "random complete and sb3_dqn running",
+            process,
+            timeout=240,
+            every=0.02,
         )
     finally:
         code = stop_group(process, signal.SIGINT)
@@ -221,7 +148,7 @@ def test_ctrl_c_stops_with_exit_130_keeps_complete_pairs_and_resumes(
     assert list(before) == ["random/seed_0"]
     assert not (study_dir / "sb3_dqn" / "seed_0" / "run.json").exists()
 
-    result = harness(*compare_args("sig.toml", "runs", "--jobs", "1"), cwd=tmp_path)
+    result = harness_here(*compare_args("sig.toml", "runs", "--jobs", "1"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "1 pair(s) already complete" in result.stdout
     after = complete_records(study_dir)
@@ -229,15 +156,13 @@ def test_ctrl_c_stops_with_exit_130_keeps_complete_pairs_and_resumes(
     assert after["random/seed_0"] == before["random/seed_0"]
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_a_failing_agent_leaves_the_others_complete_and_exit_1(tmp_path: pathlib.Path):
     # Passes validation (a finite, positive learning rate) but diverges at run time, where RunGuard
     # catches the NaN loss.
-    agents = {
-        "random": AGENT_TABLES["random"],
-        "tabular_q": AGENT_TABLES["tabular_q"],
-        "custom_dqn": AGENT_TABLES["custom_dqn"] + "\nlearning_rate = 1e30",
-    }
+    diverging = AGENT_TABLES["custom_dqn"] + "\nlearning_rate = 1e30"
+    agents = {**agent_tables("random", "tabular_q"), "custom_dqn": diverging}
     (tmp_path / "fail.toml").write_text(study_text("fail", seeds=(0,), agents=agents))
     study_dir = tmp_path / "runs" / "fail"
 
@@ -257,33 +182,35 @@ def test_a_failing_agent_leaves_the_others_complete_and_exit_1(tmp_path: pathlib
     complete = complete_records(study_dir)
     assert sorted(complete) == ["random/seed_0", "tabular_q/seed_0"]
 
-    again = harness(*compare_args("fail.toml", "runs", "--jobs", "2"), cwd=tmp_path)
+    again = harness_here(*compare_args("fail.toml", "runs", "--jobs", "2"), cwd=tmp_path)
     assert again.returncode == 1
     assert "2 pair(s) already complete" in again.stdout and "1 to run" in again.stdout
     assert "[1/1] custom_dqn/seed_0: FAILED" in again.stdout
     assert complete_records(study_dir) == complete
 
 
+@pytest.mark.e2e
 def test_a_study_whose_every_run_fails_exits_1_without_a_report(tmp_path: pathlib.Path):
     agents = {"custom_dqn": AGENT_TABLES["custom_dqn"] + "\nlearning_rate = 1e30"}
     (tmp_path / "fail.toml").write_text(study_text("allfail", seeds=(0,), agents=agents))
-    result = harness("compare", "fail.toml", "--runs-dir", "runs", "--reports-dir", "reports", cwd=tmp_path)
+    result = harness_here("compare", "fail.toml", "--runs-dir", "runs", "--reports-dir", "reports", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     assert "no run folder holds a complete run.json" in result.stderr and "(no report)" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "reports").exists()
 
 
+@pytest.mark.e2e
 def test_agents_run_in_parts_with_other_settings_run_only_the_selected_pairs(tmp_path: pathlib.Path):
     """Running one agent, then another with a different budget: the second runs at the new budget,
     the first agent's run is kept as it is, and `status` says it is stale (study.toml records the
     new budget)."""
     (tmp_path / "tiny.toml").write_text(TINY)
-    first = harness(*compare_args("tiny.toml", "runs", "--agents", "random", "--seeds", "0"), cwd=tmp_path)
+    first = harness_here(*compare_args("tiny.toml", "runs", "--agents", "random", "--seeds", "0"), cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     study_dir = tmp_path / "runs" / "tiny"
     random_0 = complete_records(study_dir)["random/seed_0"]
-    again = harness(
+    again = harness_here(
         *compare_args("tiny.toml", "runs", "--agents", "tabular_q", "--seeds", "1", "--total-timesteps", "300"),
         cwd=tmp_path,
     )
@@ -299,6 +226,7 @@ def test_agents_run_in_parts_with_other_settings_run_only_the_selected_pairs(tmp
     assert rows["tabular_q", 1].status == "complete"
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_a_changed_study_reruns_the_changed_pairs_and_changing_back_restores_them(
     reference: pathlib.Path, tmp_path: pathlib.Path
@@ -308,7 +236,7 @@ def test_a_changed_study_reruns_the_changed_pairs_and_changing_back_restores_the
     study_dir = tmp_path / "runs" / "tiny"
     before = complete_records(study_dir)
 
-    changed = harness(
+    changed = harness_here(
         *compare_args("tiny.toml", "runs", "--total-timesteps", "1000", "--agents", "random", "--seeds", "0"),
         cwd=tmp_path,
     )
@@ -322,13 +250,15 @@ def test_a_changed_study_reruns_the_changed_pairs_and_changing_back_restores_the
     (aside,) = (study_dir / ".superseded" / "random" / "seed_0").iterdir()
     assert (aside / "run.json").read_bytes() == before["random/seed_0"]
 
-    back = harness(*compare_args("tiny.toml", "runs", "--agents", "random", "--seeds", "0"), cwd=tmp_path)
+    back = harness_here(*compare_args("tiny.toml", "runs", "--agents", "random", "--seeds", "0"), cwd=tmp_path)
     assert back.returncode == 0, back.stderr
     assert "0 pair(s) already complete in runs/tiny, 1 restored from runs set aside, 0 to run" in back.stdout
     assert "0 run(s) complete, 0 failed, 0 already complete, 1 restored" in back.stdout
     assert complete_records(study_dir) == before
 
-    fresh = harness(*compare_args("tiny.toml", "runs", "--fresh", "--agents", "random", "--seeds", "0"), cwd=tmp_path)
+    fresh = harness_here(
+        *compare_args("tiny.toml", "runs", "--fresh", "--agents", "random", "--seeds", "0"), cwd=tmp_path
+    )
     assert fresh.returncode == 0, fresh.stderr
     assert list(pair_dirs(study_dir)) == sorted(TINY_PAIRS)  # only the selected pair was cleared
     again = complete_records(study_dir)
@@ -337,6 +267,7 @@ def test_a_changed_study_reruns_the_changed_pairs_and_changing_back_restores_the
     assert (record["status"], record["total_timesteps"], record["steps_done"]) == ("complete", 1500, 1500)
 
 
+@pytest.mark.e2e
 def test_status_names_what_changed(reference: pathlib.Path):
     study = resolve_study(parse_study(TINY, "tiny.toml"))
     assert {row.status for row in study_status(reference, study)} == {"complete"}  # as run
@@ -359,22 +290,23 @@ def test_status_names_what_changed(reference: pathlib.Path):
         assert stale == dict.fromkeys(pairs, why)
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_seeds_and_agents_run_only_those_pairs_and_study_toml_records_the_union(tmp_path: pathlib.Path):
-    agents = {label: AGENT_TABLES[label] for label in ("random", "tabular_q")}
+    agents = agent_tables("random", "tabular_q")
     (tmp_path / "parts.toml").write_text(
         study_text("parts", seeds=(0, 1, 2), total_timesteps=500, eval_freq=250, agents=agents)
     )
     study_dir = tmp_path / "runs" / "parts"
 
-    first = harness(*compare_args("parts.toml", "runs", "--seeds", "0", "--agents", "random"), cwd=tmp_path)
+    first = harness_here(*compare_args("parts.toml", "runs", "--seeds", "0", "--agents", "random"), cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert list(pair_dirs(study_dir)) == ["random/seed_0"]
     recorded = parse_study((study_dir / "study.toml").read_text(), "study.toml")
     assert (recorded.labels, recorded.settings.seeds) == (("random",), (0,))
     random_0 = complete_records(study_dir)["random/seed_0"]
 
-    second = harness(*compare_args("parts.toml", "runs", "--seeds", "1-2", "--agents", "tabular_q"), cwd=tmp_path)
+    second = harness_here(*compare_args("parts.toml", "runs", "--seeds", "1-2", "--agents", "tabular_q"), cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     assert "2 run(s) complete" in second.stdout
     assert sorted(complete_records(study_dir)) == ["random/seed_0", "tabular_q/seed_1", "tabular_q/seed_2"]
@@ -384,16 +316,17 @@ def test_seeds_and_agents_run_only_those_pairs_and_study_toml_records_the_union(
     assert recorded.settings.seeds == (0, 1, 2)
 
 
+@pytest.mark.e2e
 def test_agents_run_in_parts_with_the_same_settings_are_accepted(tmp_path: pathlib.Path):
     """An agent whose resolved hyperparameters hold a None (tabular_q's `bounds`), run first, does
     not make a later `compare` of another agent of the same study refuse the folder."""
-    agents = {label: AGENT_TABLES[label] for label in ("random", "tabular_q")}
+    agents = agent_tables("random", "tabular_q")
     (tmp_path / "parts.toml").write_text(
         study_text("parts", seeds=(0,), total_timesteps=300, eval_freq=150, agents=agents)
     )
-    first = harness(*compare_args("parts.toml", "runs", "--agents", "tabular_q"), cwd=tmp_path)
+    first = harness_here(*compare_args("parts.toml", "runs", "--agents", "tabular_q"), cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    second = harness(*compare_args("parts.toml", "runs", "--agents", "random"), cwd=tmp_path)
+    second = harness_here(*compare_args("parts.toml", "runs", "--agents", "random"), cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     assert sorted(complete_records(tmp_path / "runs" / "parts")) == ["random/seed_0", "tabular_q/seed_0"]
 
@@ -410,6 +343,8 @@ def test_merge_recorded_grows_the_study_by_what_the_folder_recorded(tmp_path: pa
     assert merge_recorded(quick, tmp_path) == quick
 
 
+@pytest.mark.serial  # Ctrl-C after a fixed delay: the phase it lands in must not depend on other tests' load
+@pytest.mark.e2e
 @pytest.mark.parametrize("delay", [1.0, 2.5, 4.0])
 def test_ctrl_c_while_the_workers_start_is_one_line(tmp_path: pathlib.Path, delay: float):
     """A Ctrl-C in the first seconds, while the fork server and the workers import torch, reaches

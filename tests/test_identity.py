@@ -15,6 +15,7 @@ import sys
 import textwrap
 
 import pytest
+from helpers import study_text
 
 import custom_agents
 from harness import studies
@@ -32,28 +33,17 @@ from harness.studies import (
 )
 
 PACKAGE = pathlib.Path(custom_agents.__file__).resolve().parent
-STUDY = """\
-[study]
-name = "ident"
-env_id = "CartPole-v1"
-seeds = [0, 1]
-total_timesteps = 1000
-eval_freq = 500
-n_eval_episodes = 2
-
-[agents.random]
-kind = "random"
-
-[agents.tabular_q]
-kind = "tabular_q"
-gamma = 0.99
-
-[agents.custom_dqn]
-kind = "custom_dqn"
-
-[agents.sb3_dqn]
-kind = "sb3_dqn"
-"""
+STUDY = study_text(
+    "ident",
+    total_timesteps=1000,
+    n_eval_episodes=2,
+    agents={
+        "random": 'kind = "random"',
+        "tabular_q": 'kind = "tabular_q"\ngamma = 0.99',
+        "custom_dqn": 'kind = "custom_dqn"',
+        "sb3_dqn": 'kind = "sb3_dqn"',
+    },
+)
 
 USER_AGENT = """\
 from custom_agents import BaseAgent

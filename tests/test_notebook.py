@@ -15,6 +15,7 @@ NOTEBOOK = pathlib.Path(__file__).resolve().parent.parent / "examples" / "assign
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_the_assignment_notebook_runs_in_a_kernel(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("ASSIGNMENT_SEEDS", "1")
     monkeypatch.setenv("ASSIGNMENT_BUDGET", "1000")

@@ -11,7 +11,6 @@ followed by a real tiny run's `episodes.csv`), and CliffWalking under the profil
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import json
 import math
@@ -23,6 +22,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
+from helpers import read_csv, study_text
 
 from harness.analysis import stats
 from harness.conditions import PROFILES, EpisodeRules, ProfileError, SuccessRule, make_env, profile_for, time_limit
@@ -337,22 +337,11 @@ def test_normalisation_is_clipped_to_the_unit_interval(env_id: str) -> None:
 
 
 def one_env_study(env_id: str, *extra: str, name: str = "profiles", agent: str = 'kind = "random"') -> str:
-    return "\n".join(
-        [
-            "[study]",
-            f'name = "{name}"',
-            f'env_id = "{env_id}"',
-            "seeds = [0]",
-            "total_timesteps = 600",
-            "eval_freq = 300",
-            "n_eval_episodes = 2",
-            *extra,
-            "",
-            "[agents.random]",
-            agent,
-            "",
-        ]
-    )
+    """One agent `random` on `env_id`, seed 0, 600 steps; `extra` lines in `[study]`."""
+    return study_text(
+        name, env_id=env_id, seeds=(0,), total_timesteps=600, eval_freq=300, n_eval_episodes=2, extra=extra,
+        agents={"random": agent},
+    )  # fmt: skip
 
 
 def test_a_study_on_an_env_without_a_profile_is_refused_in_one_line() -> None:
@@ -448,11 +437,7 @@ def run_one(text: str, tmp_path: pathlib.Path) -> tuple[dict[str, Any], list[dic
     out = tmp_path / "run"
     record = run_pair(PairTask(study, "random", 0), out).to_dict()
     assert record["status"] == "complete", record.get("error")
-    with open(out / "episodes.csv", newline="") as file:
-        episodes = list(csv.DictReader(file))
-    with open(out / "evals.csv", newline="") as file:
-        evals = list(csv.DictReader(file))
-    return json.loads((out / "run.json").read_text()), episodes, evals
+    return json.loads((out / "run.json").read_text()), read_csv(out / "episodes.csv"), read_csv(out / "evals.csv")
 
 
 def test_a_studys_declaration_overrides_the_profile_in_a_real_run(tmp_path: pathlib.Path) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import pathlib
 from typing import Any
 
 import numpy as np
 import pytest
-from helpers import EpisodeStarts, ResetRecorder
+from helpers import EpisodeStarts, ResetRecorder, read_csv, study_text, without_wall_time
 from stable_baselines3.common.callbacks import CallbackList
 
 from custom_agents import RandomAgent
@@ -18,40 +17,8 @@ from harness.execution import PairTask, build_run, run_pair
 from harness.schema import EPISODE_COLUMNS, EVAL_COLUMNS
 from harness.studies import Study, parse_study, resolve_study
 
-TINY = """\
-[study]
-name = "tiny"
-env_id = "CartPole-v1"
-seeds = [0, 1]
-total_timesteps = 1500
-eval_freq = 500
-n_eval_episodes = 3
-
-[agents.random]
-kind = "random"
-
-[agents.tabular_q]
-kind = "tabular_q"
-
-[agents.tabular_sarsa]
-kind = "tabular_sarsa"
-
-[agents.custom_dqn]
-kind = "custom_dqn"
-preset = "zoo"
-net_arch = [64, 64]
-learning_starts = 500
-train_freq = 64
-gradient_steps = 16
-
-[agents.sb3_dqn]
-kind = "sb3_dqn"
-preset = "zoo"
-policy_kwargs = { net_arch = [64, 64] }
-learning_starts = 500
-train_freq = 64
-gradient_steps = 16
-"""
+TINY = study_text()
+"""quick.toml's agents with a small budget: two seeds, 1,500 steps, 3 evaluation episodes."""
 MODEL_FILES = {
     "random": "model.npz",
     "tabular_q": "model.npz",
@@ -74,15 +41,6 @@ CLASSES = {
 @pytest.fixture(scope="module")
 def study() -> Study:
     return resolve_study(parse_study(TINY, "tiny.toml"))
-
-
-def read_csv(path: pathlib.Path) -> list[dict[str, str]]:
-    with open(path, newline="") as file:
-        return list(csv.DictReader(file))
-
-
-def without_wall_time(rows: list[dict[str, str]]) -> list[dict[str, str]]:
-    return [{k: v for k, v in row.items() if k != "wall_time_s"} for row in rows]
 
 
 # -- identical conditions -----------------------------------------------------------------------

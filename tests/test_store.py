@@ -2,14 +2,15 @@
 set aside or restored; one writer at a time; `status`, `prune`; crash safety; the report's cache;
 longest first.
 
-What the command line does is run through `python -m harness` in subprocesses, on tiny studies
-(random, tabular_q and a tiny custom_dqn; two seeds; 1,000 steps). The base study is trained
-once per module and copied (`shutil.copytree` keeps the files' mtimes) for each test.
+What the command line does is run on tiny studies (random, tabular_q and a tiny custom_dqn; two
+seeds; 1,000 steps): through `python -m harness` in a subprocess where a test kills it or holds
+its lock (its workers wait at a gate named by the environment), and otherwise in this process
+(`harness.cli.main`). The base study is trained once per module and copied (`shutil.copytree` keeps
+the files' mtimes) for each test.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import io
 import json
@@ -18,15 +19,16 @@ import pathlib
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import helpers
 import numpy as np
 import pytest
+from helpers import PROJECT, group_alive, harness, harness_here, kill_group, one_line, pair_dirs, start, wait_for
 
 from harness import analysis, execution, store
 from harness.analysis import stats
@@ -35,7 +37,6 @@ from harness.report import write_report
 from harness.store import RunRecord, StoreBusy, StudyStore, study_status
 from harness.studies import identity_hash, parse_study, resolve_study
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 TINY_DQN = """kind = "custom_dqn"
 net_arch = [16]
 learning_starts = 200
@@ -45,27 +46,8 @@ batch_size = 16
 buffer_size = 1000"""
 
 
-def study_text(
-    name: str = "tiny",
-    seeds: tuple[int, ...] = (0, 1),
-    total_timesteps: int = 1000,
-    eval_freq: int = 500,
-    agents: dict[str, str] | None = None,
-) -> str:
-    agents = agents if agents is not None else {"random": 'kind = "random"', "tabular_q": 'kind = "tabular_q"'}
-    lines = [
-        "[study]",
-        f'name = "{name}"',
-        'env_id = "CartPole-v1"',
-        f"seeds = {list(seeds)}",
-        f"total_timesteps = {total_timesteps}",
-        f"eval_freq = {eval_freq}",
-        "n_eval_episodes = 2",
-    ]
-    for label, table in agents.items():
-        lines += ["", f"[agents.{label}]", table]
-    return "\n".join(lines) + "\n"
-
+study_text = functools.partial(helpers.study_text, total_timesteps=1000, n_eval_episodes=2)
+"""A study file of this module: 1,000 steps, 2 evaluation episodes (the agents always given)."""
 
 BASE_AGENTS = {"random": 'kind = "random"', "tabular_q": 'kind = "tabular_q"', "custom_dqn": TINY_DQN}
 TINY = study_text(agents=BASE_AGENTS)
@@ -74,7 +56,9 @@ CHANGED = TINY.replace('kind = "tabular_q"', 'kind = "tabular_q"\ngamma = 0.9')
 PAIRS = [f"{label}/seed_{seed}" for label in BASE_AGENTS for seed in (0, 1)]
 TABULAR = ["tabular_q/seed_0", "tabular_q/seed_1"]
 
-GATED_AGENT = '''"""A random agent whose training waits until the file named by $GATE exists (at most 60 s)."""
+
+GATED_AGENT = '''"""A random agent whose training waits until the file named by $GATE exists (at most 60 s);
+without $GATE (a compare run in the test's process, whose fork server has no GATE) it does not wait."""
 
 import os
 import pathlib
@@ -85,10 +69,11 @@ from custom_agents.random_agent import RandomAgent
 
 class GatedRandom(RandomAgent):
     def learn(self, *args, **kwargs):
-        gate = pathlib.Path(os.environ["GATE"])
-        deadline = time.monotonic() + 60
-        while not gate.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        if "GATE" in os.environ:
+            gate = pathlib.Path(os.environ["GATE"])
+            deadline = time.monotonic() + 60
+            while not gate.exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
         return super().learn(*args, **kwargs)
 '''
 GATED = study_text("busy", agents={"gated": 'kind = "gated.py:GatedRandom"'})
@@ -97,60 +82,12 @@ GATED = study_text("busy", agents={"gated": 'kind = "gated.py:GatedRandom"'})
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def harness(*args: object, cwd: pathlib.Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `python -m harness ARGS` in `cwd` to the end."""
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def compare(study: str, *extra: object, cwd: pathlib.Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    result = harness("compare", study, "--no-report", "--runs-dir", "runs", "--jobs", 2, *extra, cwd=cwd, **kwargs)
+def compare(study: str, *extra: object, cwd: pathlib.Path) -> subprocess.CompletedProcess[str]:
+    """`harness compare STUDY --no-report --runs-dir runs --jobs 2 EXTRA` in `cwd`, to the end, in
+    this process (its workers are forked from this process's fork server: they have no $GATE)."""
+    result = harness_here("compare", study, "--no-report", "--runs-dir", "runs", "--jobs", 2, *extra, cwd=cwd)
     assert "Traceback" not in result.stderr, result.stderr
     return result
-
-
-def start(args: list[object], cwd: pathlib.Path, env: dict[str, str], name: str = "first") -> subprocess.Popen[bytes]:
-    """Start `python -m harness ARGS` in its own process group, its output to files in `cwd`."""
-    with open(cwd / f"{name}.out", "wb") as out, open(cwd / f"{name}.err", "wb") as err:
-        return subprocess.Popen(
-            [sys.executable, "-m", "harness", *map(str, args)],
-            cwd=cwd,
-            stdout=out,
-            stderr=err,
-            env={**os.environ, **env},
-            start_new_session=True,
-        )
-
-
-def wait_for(condition: Callable[[], bool], what: str, process: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + 120
-    while not condition():
-        if process is not None and process.poll() is not None:
-            pytest.fail(f"the process ended (exit {process.returncode}) before {what}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
-def kill_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL every process of the group `process` leads (its fork server and workers too)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=60)
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def lock_pid(study_dir: pathlib.Path) -> int | None:
@@ -159,18 +96,6 @@ def lock_pid(study_dir: pathlib.Path) -> int | None:
         return json.loads((study_dir / store.LOCK_FILE).read_text())["pid"]
     except (OSError, ValueError, KeyError):
         return None
-
-
-def one_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    assert "Traceback" not in text
-    return lines[0]
-
-
-def slots(study_dir: pathlib.Path) -> dict[str, pathlib.Path]:
-    """The pairs' slots (`label/seed_S`) that exist."""
-    return {f"{p.parent.name}/{p.name}": p for p in sorted(study_dir.glob("*/seed_*"))}
 
 
 def files_of(folder: pathlib.Path) -> dict[str, tuple[bytes, int]]:
@@ -188,7 +113,7 @@ def contents(folder: pathlib.Path) -> dict[str, bytes]:
 
 def snapshot(study_dir: pathlib.Path) -> dict[str, dict[str, tuple[bytes, int]]]:
     """Every slot's files, by pair."""
-    return {key: files_of(path) for key, path in slots(study_dir).items()}
+    return {key: files_of(path) for key, path in pair_dirs(study_dir).items()}
 
 
 def run_json(study_dir: pathlib.Path, key: str) -> dict[str, Any]:
@@ -276,6 +201,7 @@ def round_trip(base: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> 
 # -- only what changed runs again; changing it back restores ------------------------------------
 
 
+@pytest.mark.e2e
 def test_changing_one_agents_hyperparameter_reruns_only_its_pairs(round_trip: RoundTrip):
     out = round_trip.changed_out
     assert out.returncode == 0, out.stderr
@@ -301,6 +227,7 @@ def test_changing_one_agents_hyperparameter_reruns_only_its_pairs(round_trip: Ro
         assert files_of(aside) == before[key]
 
 
+@pytest.mark.e2e
 def test_changing_it_back_restores_the_runs_set_aside_without_training(round_trip: RoundTrip):
     out = round_trip.back_out
     assert out.returncode == 0, out.stderr
@@ -315,8 +242,9 @@ def test_changing_it_back_restores_the_runs_set_aside_without_training(round_tri
         assert json.loads(round_trip.changed[key]["run.json"][0])["finished_at"] != ""
 
 
+@pytest.mark.e2e
 def test_status_after_the_round_trip_counts_the_runs_set_aside(round_trip: RoundTrip):
-    result = harness("status", round_trip.study_dir, cwd=round_trip.study_dir.parent)
+    result = harness_here("status", round_trip.study_dir, cwd=round_trip.study_dir.parent)
     assert result.returncode == 0, result.stderr
     rows = status_rows(result.stdout)
     assert {key: row[0] for key, row in rows.items()} == dict.fromkeys(PAIRS, "complete")
@@ -328,6 +256,7 @@ def test_status_after_the_round_trip_counts_the_runs_set_aside(round_trip: Round
 # -- prune ------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_prune_deletes_what_no_current_setting_refers_to(round_trip: RoundTrip, tmp_path: pathlib.Path):
     study_dir = copy_study(round_trip.study_dir, tmp_path)
     gone = tmp_path / "runs" / "tiny" / "old_agent" / "seed_0"  # an agent the study no longer has
@@ -338,7 +267,7 @@ def test_prune_deletes_what_no_current_setting_refers_to(round_trip: RoundTrip, 
     before_rows = [(r.label, r.seed, r.status, r.why) for r in study_status(study_dir)]
     before = {key: value for key, value in snapshot(study_dir).items() if not key.startswith("old_agent")}
 
-    result = harness("prune", "runs/tiny", cwd=tmp_path)
+    result = harness_here("prune", "runs/tiny", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert sorted(lines[:-1]) == sorted(f"deleted {path.relative_to(tmp_path)}" for path in [*aside, gone])
@@ -348,18 +277,18 @@ def test_prune_deletes_what_no_current_setting_refers_to(round_trip: RoundTrip, 
     assert [(r.label, r.seed, r.status, r.why) for r in study_status(study_dir)] == before_rows
     assert all(r.set_aside == 0 for r in study_status(study_dir))
 
-    again = harness("prune", "runs/tiny", cwd=tmp_path)
+    again = harness_here("prune", "runs/tiny", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == "0 run folder(s) deleted, 0.0 MB freed"
 
 
 def test_prune_and_status_of_a_missing_folder_are_one_line(tmp_path: pathlib.Path):
     for command in ("status", "prune"):
-        result = harness(command, "runs/nowhere", cwd=tmp_path)
+        result = harness_here(command, "runs/nowhere", cwd=tmp_path)
         assert result.returncode == 2
         assert one_line(result.stderr) == f"harness {command}: runs/nowhere: no such folder"
     (tmp_path / "runs" / "empty").mkdir(parents=True)
-    result = harness("status", "runs/empty", cwd=tmp_path)
+    result = harness_here("status", "runs/empty", cwd=tmp_path)
     assert result.returncode == 2
     assert "study.toml: missing" in one_line(result.stderr)
 
@@ -367,8 +296,9 @@ def test_prune_and_status_of_a_missing_folder_are_one_line(tmp_path: pathlib.Pat
 # -- a user's agent: its code is part of its identity -------------------------------------------
 
 
+@pytest.mark.e2e
 def test_editing_a_user_agents_file_makes_only_its_pairs_stale(tmp_path: pathlib.Path):
-    shutil.copy(ROOT / "examples" / "my_agents.py", tmp_path / "my_agents.py")
+    shutil.copy(PROJECT / "examples" / "my_agents.py", tmp_path / "my_agents.py")
     (tmp_path / "notes.py").write_text("NOTE = 1\n")  # a file next to it that it does not import
     agents = {"mine": 'kind = "my_agents.py:ExpectedSarsaAgent"', "random": 'kind = "random"'}
     (tmp_path / "byo.toml").write_text(study_text("byo", total_timesteps=600, eval_freq=300, agents=agents))
@@ -378,13 +308,13 @@ def test_editing_a_user_agents_file_makes_only_its_pairs_stale(tmp_path: pathlib
     before = snapshot(study_dir)
 
     (tmp_path / "notes.py").write_text("NOTE = 2\n")
-    status = harness("status", "runs/byo", cwd=tmp_path)
+    status = harness_here("status", "runs/byo", cwd=tmp_path)
     assert status.returncode == 0, status.stderr
     assert status.stdout.strip().splitlines()[-1] == "4 complete of 4 pairs"
 
     with open(tmp_path / "my_agents.py", "a") as file:
         file.write("\n# an edit\n")
-    status = harness("status", "runs/byo", cwd=tmp_path)
+    status = harness_here("status", "runs/byo", cwd=tmp_path)
     assert status.returncode == 0, status.stderr
     assert status_rows(status.stdout) == {
         "mine/seed_0": ("stale", "code: its source changed", ""),
@@ -399,6 +329,7 @@ def test_editing_a_user_agents_file_makes_only_its_pairs_stale(tmp_path: pathlib
 # -- status ------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_status_says_complete_missing_stale_failed_and_incomplete(work: pathlib.Path):
     study_dir = work / "runs" / "tiny"
     shutil.rmtree(study_dir / "random" / "seed_0")  # missing
@@ -411,7 +342,7 @@ def test_status_says_complete_missing_stale_failed_and_incomplete(work: pathlib.
     edited["code"] = {**edited["code"], "source": "0123456789abcdef"}  # made by other code
     (study_dir / "custom_dqn" / "seed_1" / "run.json").write_text(json.dumps(edited))
 
-    result = harness("status", "runs/tiny", cwd=work)
+    result = harness_here("status", "runs/tiny", cwd=work)
     assert result.returncode == 0, result.stderr
     assert status_rows(result.stdout) == {
         "random/seed_0": ("missing", "", ""),
@@ -426,19 +357,20 @@ def test_status_says_complete_missing_stale_failed_and_incomplete(work: pathlib.
     )
 
     # Against a study file: what `compare changed.toml` would do.
-    result = harness("status", "runs/tiny", "--study", "changed.toml", cwd=work)
+    result = harness_here("status", "runs/tiny", "--study", "changed.toml", cwd=work)
     assert result.returncode == 0, result.stderr
     assert status_rows(result.stdout)["tabular_q/seed_0"] == ("stale", "hyperparameters: gamma 1.0 -> 0.9", "")
-    assert harness("status", "runs/tiny", "--study", "nothere.toml", cwd=work).returncode == 2
+    assert harness_here("status", "runs/tiny", "--study", "nothere.toml", cwd=work).returncode == 2
 
 
+@pytest.mark.e2e
 def test_a_corrupt_or_truncated_run_json_is_incomplete_and_only_its_pair_runs_again(work: pathlib.Path):
     study_dir = work / "runs" / "tiny"
     (study_dir / "random" / "seed_1" / "run.json").write_bytes(b"\x00\xffnot json")
     truncated = study_dir / "custom_dqn" / "seed_0" / "run.json"
     truncated.write_bytes(truncated.read_bytes()[:200])
     before = snapshot(study_dir)
-    status = harness("status", "runs/tiny", cwd=work)
+    status = harness_here("status", "runs/tiny", cwd=work)
     rows = status_rows(status.stdout)
     for key in ("random/seed_1", "custom_dqn/seed_0"):
         assert rows[key] == ("incomplete", "run.json is truncated or corrupt", "")
@@ -458,6 +390,7 @@ def test_a_corrupt_or_truncated_run_json_is_incomplete_and_only_its_pair_runs_ag
 # -- --fresh: only the selected pairs ---------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_fresh_clears_only_the_selected_agents_then_seeds(work: pathlib.Path):
     study_dir = work / "runs" / "tiny"
     before = snapshot(study_dir)
@@ -492,6 +425,7 @@ def gated(tmp_path: pathlib.Path) -> Iterator[tuple[pathlib.Path, dict[str, str]
     yield tmp_path, {"GATE": str(tmp_path / "gate")}
 
 
+@pytest.mark.e2e
 def test_a_second_writer_is_refused_while_a_compare_holds_the_folder(gated: tuple[pathlib.Path, dict[str, str]]):
     work, env = gated
     study_dir = work / "runs" / "busy"
@@ -505,21 +439,11 @@ def test_a_second_writer_is_refused_while_a_compare_holds_the_folder(gated: tupl
             "report": ["report", "runs/busy", "--no-video", "--out", "report"],
             "prune": ["prune", "runs/busy"],
         }
-        processes = {
-            name: subprocess.Popen(
-                [sys.executable, "-m", "harness", *map(str, args)],
-                cwd=work,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env={**os.environ, **env},
-            )
-            for name, args in others.items()
-        }
-        status = harness("status", "runs/busy", cwd=work)  # reading needs no lock
-        for name, process in processes.items():
-            stdout, stderr = process.communicate(timeout=120)
-            assert process.returncode == 2, (name, stdout, stderr)
+        refused = {name: harness_here(*args, cwd=work) for name, args in others.items()}
+        status = harness_here("status", "runs/busy", cwd=work)  # reading needs no lock
+        for name, done in refused.items():
+            stdout, stderr = done.stdout, done.stderr
+            assert done.returncode == 2, (name, stdout, stderr)
             line = one_line(stderr)
             assert line.startswith(f"harness {name}: runs/busy: in use by pid {first.pid} on "), line
             assert "(harness compare busy.toml" in line
@@ -527,16 +451,17 @@ def test_a_second_writer_is_refused_while_a_compare_holds_the_folder(gated: tupl
         assert first.poll() is None
         assert not (work / "report").exists()
         (work / "gate").touch()
-        assert first.wait(timeout=120) == 0, (work / "first.err").read_text()
+        assert first.wait(timeout=120) == 0, (work / "stderr.txt").read_text()
     finally:
         kill_group(first)
-    assert "busy: 2 run(s) complete, 0 failed, 0 already complete" in (work / "first.out").read_text()
-    for key, path in slots(study_dir).items():  # never two attempts in one run folder
+    assert "busy: 2 run(s) complete, 0 failed, 0 already complete" in (work / "stdout.txt").read_text()
+    for key, path in pair_dirs(study_dir).items():  # never two attempts in one run folder
         assert len(tfevents(path)) == 1, key
         assert run_json(study_dir, key)["status"] == "complete"
-    assert sorted(slots(study_dir)) == ["gated/seed_0", "gated/seed_1"]
+    assert sorted(pair_dirs(study_dir)) == ["gated/seed_0", "gated/seed_1"]
 
 
+@pytest.mark.e2e
 def test_the_lock_is_released_when_its_holder_is_killed(gated: tuple[pathlib.Path, dict[str, str]]):
     work, env = gated
     study_dir = work / "runs" / "busy"
@@ -553,13 +478,14 @@ def test_the_lock_is_released_when_its_holder_is_killed(gated: tuple[pathlib.Pat
     finally:
         kill_group(first)  # its workers too (see test_workers_of_a_killed_compare_...)
     (work / "gate").touch()
-    result = compare("busy.toml", cwd=work, env=env)
+    result = compare("busy.toml", cwd=work)
     assert result.returncode == 0, result.stderr
     assert "busy: 2 run(s) complete, 0 failed, 0 already complete" in result.stdout
-    for key, path in slots(study_dir).items():
+    for key, path in pair_dirs(study_dir).items():
         assert len(tfevents(path)) == 1, key
 
 
+@pytest.mark.e2e
 def test_workers_of_a_killed_compare_do_not_write_into_a_later_compares_runs(
     gated: tuple[pathlib.Path, dict[str, str]],
 ):
@@ -572,9 +498,17 @@ def test_workers_of_a_killed_compare_do_not_write_into_a_later_compares_runs(
         time.sleep(0.5)  # the worker waits at its gate
         os.kill(first.pid, signal.SIGKILL)  # the driver alone, as the OOM killer or `kill -9 PID` does
         first.wait(timeout=60)
+        # A process of its own, as a user's next `harness compare` is (its worker's gate is open).
+        # Not `compare()` in this process: its worker would write at once, and the killed compare's
+        # fork server, still importing torch when its driver died, may fork a late worker that clears
+        # the slot before its lifeline stops it (a race in the harness this test does not pin down).
         other_gate = work / "gate_b"
         other_gate.touch()
-        second = compare("busy.toml", "--seeds", 0, cwd=work, env={"GATE": str(other_gate)})
+        second = harness(
+            *("compare", "busy.toml", "--no-report", "--runs-dir", "runs", "--jobs", 2, "--seeds", 0),
+            cwd=work, env={**os.environ, "GATE": str(other_gate)}, timeout=300,
+        )  # fmt: skip
+        assert "Traceback" not in second.stderr, second.stderr
         assert second.returncode == 0, second.stderr
         complete = (slot / "run.json").read_bytes()
         assert json.loads(complete)["status"] == "complete"
@@ -588,6 +522,7 @@ def test_workers_of_a_killed_compare_do_not_write_into_a_later_compares_runs(
     assert (slot / "run.json").read_bytes() == complete
 
 
+@pytest.mark.e2e
 def test_a_pair_whose_worker_died_is_failed_with_its_exit(tmp_path: pathlib.Path):
     (tmp_path / "dying.py").write_text(
         "import os\n\nfrom custom_agents.random_agent import RandomAgent\n\n\n"
@@ -598,7 +533,7 @@ def test_a_pair_whose_worker_died_is_failed_with_its_exit(tmp_path: pathlib.Path
     assert result.returncode == 1
     why = "worker process exited with code 3 before writing its result"
     assert f"failed: dying/seed_0: {why}" in result.stderr
-    status = harness("status", "runs/dying", cwd=tmp_path)
+    status = harness_here("status", "runs/dying", cwd=tmp_path)
     assert status_rows(status.stdout)["dying/seed_0"] == ("failed", why, "")
 
 
@@ -625,17 +560,18 @@ def check_every_run_is_whole(study_dir: pathlib.Path, originals: dict[str, dict[
     return where
 
 
+@pytest.mark.e2e
 def test_a_compare_killed_while_it_sets_runs_aside_loses_no_run(base: pathlib.Path, tmp_path: pathlib.Path):
     """kill -9 as soon as `.superseded/` appears (then a little later): every run is in its slot or
     set aside, whole; the next compare completes."""
     every = TINY.replace("eval_freq = 500", "eval_freq = 250")  # a study-wide setting: every pair stale
-    originals = {key: contents(path) for key, path in slots(base).items()}
+    originals = {key: contents(path) for key, path in pair_dirs(base).items()}
     for delay in (0.0, 0.002, 0.02):
         work = tmp_path / f"after_{delay}"
         work.mkdir()
         (work / "every.toml").write_text(every)
         study_dir = copy_study(base, work)
-        process = start(["compare", "every.toml", "--no-report", "--runs-dir", "runs", "--jobs", 1], work, {})
+        process = start(["compare", "every.toml", "--no-report", "--runs-dir", "runs", "--jobs", 1], work)
         aside = study_dir / store.SUPERSEDED
         try:
             deadline = time.monotonic() + 120
@@ -644,14 +580,14 @@ def test_a_compare_killed_while_it_sets_runs_aside_loses_no_run(base: pathlib.Pa
             time.sleep(delay)
         finally:
             kill_group(process)
-        assert aside.exists(), (work / "first.err").read_text()
+        assert aside.exists(), (work / "stderr.txt").read_text()
         check_every_run_is_whole(study_dir, originals)
 
     result = compare("every.toml", cwd=work)
     assert result.returncode == 0, result.stderr
     assert "tiny: 6 run(s) complete, 0 failed" in result.stdout
     assert check_every_run_is_whole(study_dir, originals) == dict.fromkeys(PAIRS, "aside")
-    for key, path in slots(study_dir).items():
+    for key, path in pair_dirs(study_dir).items():
         assert run_json(study_dir, key)["evaluation"]["eval_freq"] == 250
         assert len(tfevents(path)) == 1, key
 
@@ -685,12 +621,13 @@ class NoTraining:
         return {}
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("renames", [0, 1, 3, 5])
 def test_a_crash_between_renames_leaves_every_run_whole(
     work: pathlib.Path, monkeypatch: pytest.MonkeyPatch, renames: int
 ):
     study_dir = work / "runs" / "tiny"
-    originals = {key: contents(path) for key, path in slots(study_dir).items()}
+    originals = {key: contents(path) for key, path in pair_dirs(study_dir).items()}
     every = resolve_study(parse_study(TINY.replace("eval_freq = 500", "eval_freq = 250"), str(work / "every.toml")))
     tiny = resolve_study(parse_study(TINY, str(work / "tiny.toml")))
     runs_dir = work / "runs"
@@ -719,7 +656,7 @@ def test_a_crash_between_renames_leaves_every_run_whole(
     assert list(where.values()).count("slot") == renames
     assert run(tiny, None).keys == []  # the rest come back: nothing to train
     assert check_every_run_is_whole(study_dir, originals) == dict.fromkeys(PAIRS, "slot")
-    assert {key: contents(path) for key, path in slots(study_dir).items()} == originals
+    assert {key: contents(path) for key, path in pair_dirs(study_dir).items()} == originals
 
 
 # -- the report's cache ------------------------------------------------------------------------
@@ -731,6 +668,7 @@ def readme_without_date(path: pathlib.Path) -> list[str]:
     return [line for line in path.read_text().splitlines() if not line.startswith("- **date**:")]
 
 
+@pytest.mark.e2e
 def test_a_report_from_the_cache_is_the_report_from_scratch(base: pathlib.Path, tmp_path: pathlib.Path):
     study_dir = copy_study(base, tmp_path)
     out = tmp_path / "report"  # the README names its folder: the same one each time
@@ -749,6 +687,7 @@ def test_a_report_from_the_cache_is_the_report_from_scratch(base: pathlib.Path, 
     assert cold == scratch and warm == scratch
 
 
+@pytest.mark.e2e
 def test_after_one_agent_changed_only_its_intervals_are_computed_again(
     round_trip: RoundTrip, base: pathlib.Path, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ):

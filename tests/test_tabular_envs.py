@@ -22,6 +22,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
+from helpers import study_text
 
 from custom_agents.discretize import (
     ASSIGNMENT_NUM_BINS,
@@ -302,21 +303,11 @@ def test_dqn_agent_refuses_discrete_observations() -> None:
 
 
 def tabular_run(tmp_path: pathlib.Path, env_id: str, *hyperparameters: str) -> dict[str, Any]:
-    text = "\n".join(
-        [
-            "[study]",
-            'name = "tab"',
-            f'env_id = "{env_id}"',
-            "seeds = [0]",
-            "total_timesteps = 600",
-            "eval_freq = 300",
-            "n_eval_episodes = 2",
-            "",
-            "[agents.tabular_q]",
-            'kind = "tabular_q"',
-            *hyperparameters,
-        ]
-    )
+    table = "\n".join(['kind = "tabular_q"', *hyperparameters])
+    text = study_text(
+        "tab", env_id=env_id, seeds=(0,), total_timesteps=600, eval_freq=300, n_eval_episodes=2,
+        agents={"tabular_q": table},
+    )  # fmt: skip
     study = resolve_study(parse_study(text, "tab.toml"))
     record = run_pair(PairTask(study, "tabular_q", 0), tmp_path / env_id).to_dict()
     assert record["status"] == "complete", record.get("error")

@@ -9,6 +9,7 @@ the parameters an uninterrupted tune found; failed trials; a tune on a loopback 
 
 from __future__ import annotations
 
+import io
 import os
 import pathlib
 import subprocess
@@ -339,3 +340,34 @@ total_timesteps = 3000
     assert not budgets_differ(same)
     with pytest.raises(StudyError, match=r"tuned\.nobody: not an agent label"):
         parse_study(study_text(agents=AGENTS) + "[tuned.nobody]\ntrials = 1\nseeds = [5]\ntotal_timesteps = 9\n", "s")
+
+
+class InterruptAfter(io.StringIO):
+    """A progress stream that raises KeyboardInterrupt (a Ctrl-C) once it is told `text`."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def write(self, s: str) -> int:
+        if self.text in s:
+            raise KeyboardInterrupt
+        return super().write(s)
+
+
+@pytest.mark.e2e
+def test_a_tune_stopped_between_two_tells_resumes_without_telling_a_trial_twice(tmp_path: pathlib.Path):
+    """A Ctrl-C right after the first trial of a batch was told (its line is printed after): run
+    again, the tune tells the other trial of the batch only, and ends as an uninterrupted one."""
+    import harness
+
+    reference, stopped = tmp_path / "reference", tmp_path / "stopped"
+    for folder in (reference, stopped):
+        folder.mkdir()
+        tune_study(folder)
+    harness.tune(reference / "study.toml", jobs=2, runs_dir=reference / "runs", stream=io.StringIO())
+    with pytest.raises(KeyboardInterrupt):
+        harness.tune(stopped / "study.toml", jobs=2, runs_dir=stopped / "runs", stream=InterruptAfter("trial 1: "))
+    assert [state for _, state, _ in trials_of(stopped / "runs")] == ["COMPLETE", "RUNNING"]
+    harness.tune(stopped / "study.toml", jobs=2, runs_dir=stopped / "runs", stream=io.StringIO())
+    assert trials_of(stopped / "runs") == trials_of(reference / "runs")

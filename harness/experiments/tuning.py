@@ -209,7 +209,11 @@ def _tune_agent(
         unfinished = [t.number for t in trials if not t.state.is_finished()]
         batch_start = min(unfinished) if unfinished else len(trials)
         batch_start -= batch_start % c
-        numbers = list(range(batch_start, min(batch_start + c, tune.trials)))
+        numbers = [  # the batch's trials not told yet (a tune stopped between two tells told some)
+            n
+            for n in range(batch_start, min(batch_start + c, tune.trials))
+            if n >= len(trials) or not trials[n].state.is_finished()
+        ]
         params: dict[int, dict[str, Any]] = {}
         for number in numbers:
             if number < len(trials):
