@@ -402,7 +402,7 @@ def _status(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def _beyond_the_rounds(rows: list[Any], study_dir: pathlib.Path) -> list[Any]:
     """A study deciding in rounds: its missing pairs that the rounds do not need (their agent's
     comparisons are decided, or the rounds have not reached the seed) are `not needed`."""
-    from harness.schema import STUDY_FILE
+    from harness.schema import STUDY_FILE  # here: the store loads pandas; --help needs none of it
     from harness.store import read_study, read_study_file
 
     if not (study_dir / STUDY_FILE).is_file():

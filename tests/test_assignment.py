@@ -509,7 +509,6 @@ def test_classes_of_a_scripts_main_run_and_a_changed_class_reruns_only_its_agent
 
 @pytest.mark.e2e
 @pytest.mark.slow
-@pytest.mark.xdist_group("ray")
 def test_a_scripts_main_class_on_ray_gives_the_evaluations_of_local_workers(tmp_path: pathlib.Path):
     import os
 

@@ -318,7 +318,6 @@ print("DECISIONS", result.decisions.to_dict("records"))
 
 @pytest.mark.e2e
 @pytest.mark.slow
-@pytest.mark.xdist_group("ray")
 def test_harness_compare_on_ray_decides_as_the_local_executor(tmp_path: pathlib.Path):
     decide_study(tmp_path)
     (tmp_path / "decide.py").write_text(RAY_SCRIPT)

@@ -186,9 +186,15 @@ BAD_AGENTS = [
         ["agents.a.kind", "no_such_module_xyz"],
     ),
     (
-        "class of neither family",
+        "class of no family",
         with_agent("collections:OrderedDict"),
-        ["agents.a.kind", "neither agent family", "BaseAgent", "BaseAlgorithm"],
+        [
+            "agents.a.kind",
+            "of no agent family",
+            "BaseAgent",
+            "BaseAlgorithm",
+            "train() and act(observation, reward, done)",
+        ],
     ),
     (
         "library algorithm whose spaces do not fit",

@@ -296,7 +296,6 @@ print("BEST", result.best)
 
 @pytest.mark.e2e
 @pytest.mark.slow
-@pytest.mark.xdist_group("ray")
 def test_a_tune_on_ray_finds_what_the_local_executor_finds(tmp_path: pathlib.Path):
     tune_study(tmp_path, TUNED.replace("trials = 4", "trials = 2"))
     (tmp_path / "tune.py").write_text(RAY_SCRIPT)

@@ -52,11 +52,11 @@ from harness.studies import (
     TUNED_FILE,
     SearchSpace,
     Study,
+    check_search,
     default_search,
     resolve_study,
     to_toml,
 )
-from harness.studies.tune import check_search
 
 MEDIAN_STARTUP = 5
 """Complete trials needed before the median rule stops any run (Optuna's `MedianPruner` default)."""
@@ -192,7 +192,7 @@ def _tune_agent(
     stream: TextIO | None,
     out: TextIO,
 ) -> AgentTuning:
-    import optuna
+    import optuna  # here: only a tune loads Optuna (about half a second)
 
     tune = study.tune
     assert tune is not None
@@ -247,7 +247,7 @@ def _tune_agent(
 def _sampler(tune: Any, label: str, number: int) -> Any:
     """The sampler that proposes trial `number` of `label`: seeded by the tune's seed, the label
     and the number, so a proposal depends on the history only, not on where a tune resumed."""
-    import optuna
+    import optuna  # here: only a tune loads Optuna (about half a second)
 
     seed = int.from_bytes(hashlib.sha256(f"{tune.seed}/{label}/{number}".encode()).digest()[:4], "little")
     if tune.sampler == "random":
@@ -351,7 +351,7 @@ def median_rule(pruner: str, history: Sequence[Any], total_timesteps: int) -> tu
 
 def _tell(ostudy: Any, storage: Any, number: int, view: Study, store: StudyStore) -> str:
     """Tell Optuna how trial `number` ended, from its runs' files; a line saying so."""
-    import optuna
+    import optuna  # here: only a tune loads Optuna (about half a second)
 
     label = f"{TRIAL_PREFIX}{number:04d}"
     runs = [store.study_dir / label / f"seed_{seed}" for seed in view.settings.seeds]
@@ -391,7 +391,7 @@ def _trial_id(storage: Any, ostudy: Any, number: int) -> int:
 
 def _fail(ostudy: Any, storage: Any, number: int, why: str) -> str:
     """A trial whose values the agent refuses: failed, not run."""
-    import optuna
+    import optuna  # here: only a tune loads Optuna (about half a second)
 
     storage.set_trial_user_attr(_trial_id(storage, ostudy, number), "error", why)
     ostudy.tell(number, state=optuna.trial.TrialState.FAIL)
@@ -399,7 +399,7 @@ def _fail(ostudy: Any, storage: Any, number: int, why: str) -> str:
 
 
 def _agent_tuning(ostudy: Any, label: str, name: str, space: SearchSpace, run_now: int) -> AgentTuning:
-    import optuna
+    import optuna  # here: only a tune loads Optuna (about half a second)
 
     trials = ostudy.get_trials(deepcopy=False)
     states = [t.state for t in trials]
@@ -422,7 +422,7 @@ def _agent_tuning(ostudy: Any, label: str, name: str, space: SearchSpace, run_no
 def _finished_elsewhere(study: Study, storage: Any, tuned_now: Mapping[str, SearchSpace], done: Sequence[AgentTuning]):
     """Agents not tuned by this call whose tune of the current settings finished before (a tune
     with `--agents`): their records are kept in tuned.toml."""
-    import optuna
+    import optuna  # here: only a tune loads Optuna (about half a second)
 
     tune = study.tune
     assert tune is not None
@@ -449,7 +449,7 @@ def _write_tuned(
 ) -> pathlib.Path | None:
     """runs/<study>/tuned.toml: the study as read, each agent with a finished tune at its best
     values, with its `[tuned.<label>]` record."""
-    import optuna
+    import optuna  # here: only a tune loads Optuna (about half a second)
 
     tune = study.tune
     assert tune is not None

@@ -45,6 +45,7 @@ from harness.studies.tune import (
     Dimension,
     SearchSpace,
     TuneSettings,
+    check_search,
     default_search,
 )
 from harness.studies.writing import to_toml
@@ -73,6 +74,7 @@ __all__ = [
     "TuneSettings",
     "changed",
     "changed_setting",
+    "check_search",
     "code_identity",
     "default_search",
     "fingerprint",
