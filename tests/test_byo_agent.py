@@ -490,7 +490,7 @@ BAD_STUDIES: dict[str, tuple[dict[str, str], str, str]] = {
     "file has a SyntaxError": ({"table": 'kind = "broken_syntax.py:Agent"'}, "agents.mine.kind", "SyntaxError"),
     "missing file": ({"table": 'kind = "no_such_file.py:Agent"'}, "agents.mine.kind", "no such file"),
     "missing class": ({"table": 'kind = "my_agents.py:NoSuchAgent"'}, "agents.mine.kind", "NoSuchAgent"),
-    "class of neither family": ({"table": 'kind = "collections:OrderedDict"'}, "agents.mine.kind", "neither"),
+    "class of no family": ({"table": 'kind = "collections:OrderedDict"'}, "agents.mine.kind", "of no agent family"),
     "constructor argument it does not take": (
         {"table": 'kind = "stable_baselines3:PPO"\nnot_an_arg = 1'},
         "agents.mine.not_an_arg",
