@@ -16,11 +16,12 @@ import subprocess
 import sys
 import tomllib
 
+import pandas as pd
 import pytest
 from helpers import harness_here, kill_group, read_csv, run_json, start, study_text, wait_for
 
 from harness.errors import StudyError
-from harness.studies import DEFAULT_SEARCH, load_study, parse_study, to_toml
+from harness.studies import DEFAULT_SEARCH, default_search, load_study, parse_study, to_toml
 
 TUNED = """
 [tune]
@@ -339,6 +340,24 @@ total_timesteps = 3000
     assert not budgets_differ(same)
     with pytest.raises(StudyError, match=r"tuned\.nobody: not an agent label"):
         parse_study(study_text(agents=AGENTS) + "[tuned.nobody]\ntrials = 1\nseeds = [5]\ntotal_timesteps = 9\n", "s")
+
+
+def test_the_tuned_values_list_every_searched_key_with_none_where_the_kind_chooses_the_default():
+    from harness.analysis import tuned_values as values_table
+
+    # tabular_q's default space searches num_bins, whose value before tuning the kind picks per env
+    records = """
+[tuned.tabular_q]
+trials = 4
+seeds = [100, 101]
+total_timesteps = 3000
+defaults = { min_learning_rate = 0.1 }
+"""
+    table = values_table(parse_study(study_text(agents=AGENTS) + records, "s"))
+    rows = table.set_index("hyperparameter")
+    assert list(table["hyperparameter"]) == [d.key for d in default_search("tabular_q")]
+    assert pd.isna(rows.loc["num_bins", "default"])  # shown as "–"
+    assert rows.loc["min_learning_rate", "default"] == 0.1
 
 
 class InterruptAfter(io.StringIO):

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.studies import Study
+from harness.studies import Study, default_search
 
 ZOO_PRESET = "RL Zoo preset: tuning budget not recorded"
 NOT_TUNED = "not tuned: the study's values and the kind's defaults"
@@ -81,13 +81,15 @@ def tuning_table(study: Study) -> pd.DataFrame:
 
 def tuned_values(study: Study) -> pd.DataFrame:
     """One row per (tuned agent, searched hyperparameter): its value before tuning (`default`:
-    the study's or the preset's; None where the kind chooses it on the env) and the tuned one."""
+    the study's or the preset's; None where the kind chooses it on the env) and the tuned one. The
+    searched keys are the agent's search space, or its kind's default space."""
     rows = []
     for spec in study.agents:
         if not spec.tuned:
             continue
         defaults = dict(spec.tuned.get("defaults") or {})
-        keys = [d.key for d in spec.search] if spec.search is not None else list(defaults)
+        space = spec.search if spec.search is not None else default_search(spec.kind)
+        keys = [d.key for d in space] if space is not None else list(defaults)
         for key in keys:
             rows.append(
                 {
