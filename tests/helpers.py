@@ -233,6 +233,32 @@ def group_alive(pgid: int) -> bool:
 # -- reading what a run left --------------------------------------------------------------------
 
 
+LOOPBACK_RAY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+"""Ray's loopback switch, and no usage stats: a local Ray instance that a script starts stays on 127.0.0.1."""
+
+
+def script_on_each_executor(
+    folder: pathlib.Path, script: str, *args: str, keep: tuple[str, ...], timeout: float = 400
+) -> dict[str, list[str]]:
+    """Write `script` to `folder/script.py` and run it in `folder` twice, with `args` then the executor
+    ("local", then "ray", on a local loopback-only instance the harness starts); per executor, the
+    lines of its stdout that start with one of `keep`. Fails the test if a run exits non-zero."""
+    (folder / "script.py").write_text(script)
+    lines = {}
+    for executor in ("local", "ray"):
+        done = subprocess.run(
+            [sys.executable, "script.py", *args, executor],
+            cwd=folder,
+            env={**os.environ, **LOOPBACK_RAY},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert done.returncode == 0, done.stderr[-2_000:]
+        lines[executor] = [line for line in done.stdout.splitlines() if line.startswith(keep)]
+    return lines
+
+
 def run_json(run_dir: pathlib.Path) -> dict[str, Any] | None:
     """A run folder's `run.json` as the JSON object on disk (None when missing or unreadable): the
     tests check the file itself, not its typed reading."""

@@ -8,14 +8,22 @@ resumed, and the same decisions through the Ray executor from `harness.compare`.
 
 from __future__ import annotations
 
-import os
 import pathlib
 import subprocess
-import sys
 
 import numpy as np
 import pytest
-from helpers import harness, harness_here, kill_group, read_csv, run_json, start, study_text, wait_for
+from helpers import (
+    harness,
+    harness_here,
+    kill_group,
+    read_csv,
+    run_json,
+    script_on_each_executor,
+    start,
+    study_text,
+    wait_for,
+)
 
 from harness.analysis import columns as col
 from harness.analysis import decision_random_state, replay, sentence
@@ -320,20 +328,7 @@ print("DECISIONS", result.decisions.to_dict("records"))
 @pytest.mark.slow
 def test_harness_compare_on_ray_decides_as_the_local_executor(tmp_path: pathlib.Path):
     decide_study(tmp_path)
-    (tmp_path / "decide.py").write_text(RAY_SCRIPT)
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
-    outputs = {}
-    for executor in ("local", "ray"):
-        done = subprocess.run(
-            [sys.executable, "decide.py", "study.toml", executor],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr[-2_000:]
-        outputs[executor] = [line for line in done.stdout.splitlines() if line.startswith(("LINES", "DECISIONS"))]
+    outputs = script_on_each_executor(tmp_path, RAY_SCRIPT, "study.toml", keep=("LINES", "DECISIONS"), timeout=300)
     assert outputs["local"] == outputs["ray"]
     assert "tabular_q ends higher than random" in outputs["ray"][0]
     for seed in range(5):

@@ -10,15 +10,12 @@ the parameters an uninterrupted tune found; failed trials; a tune on a loopback 
 from __future__ import annotations
 
 import io
-import os
 import pathlib
-import subprocess
-import sys
 import tomllib
 
 import pandas as pd
 import pytest
-from helpers import harness_here, kill_group, read_csv, run_json, start, study_text, wait_for
+from helpers import harness_here, kill_group, read_csv, run_json, script_on_each_executor, start, study_text, wait_for
 
 from harness.errors import StudyError
 from harness.studies import DEFAULT_SEARCH, default_search, load_study, parse_study, to_toml
@@ -299,20 +296,7 @@ print("BEST", result.best)
 @pytest.mark.slow
 def test_a_tune_on_ray_finds_what_the_local_executor_finds(tmp_path: pathlib.Path):
     tune_study(tmp_path, TUNED.replace("trials = 4", "trials = 2"))
-    (tmp_path / "tune.py").write_text(RAY_SCRIPT)
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
-    best = {}
-    for executor in ("local", "ray"):
-        done = subprocess.run(
-            [sys.executable, "tune.py", "study.toml", executor],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=400,
-        )
-        assert done.returncode == 0, done.stderr[-2_000:]
-        best[executor] = [line for line in done.stdout.splitlines() if line.startswith("BEST")]
+    best = script_on_each_executor(tmp_path, RAY_SCRIPT, "study.toml", keep=("BEST",))
     assert best["local"] == best["ray"] and best["ray"]
     assert trials_of(tmp_path / "runs-local") == trials_of(tmp_path / "runs-ray")
 
