@@ -221,6 +221,11 @@ def _load(
     return with_options(load_study(study), total_timesteps, agents, seeds)
 
 
+def _file_error(command: str, error: OSError) -> BadInput:
+    """A file the command could not read or write, in one line: `harness <command>: <file>: <why>`."""
+    return BadInput(f"harness {command}: {error.filename or ''}: {error.strerror or error}")
+
+
 def _compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.api import compare  # here: each command loads only what it uses (compare: torch, SB3)
 
@@ -245,7 +250,7 @@ def _compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
             command=_command_line(argv),
         )
     except OSError as error:
-        raise BadInput(f"harness compare: {error.filename or ''}: {error.strerror or error}") from None
+        raise _file_error("compare", error) from None
     print(result.summary())
     for line in result.decision_lines:
         print(f"  {line}")
@@ -274,7 +279,7 @@ def _tune(args: argparse.Namespace, argv: Sequence[str]) -> int:
             command=_command_line(argv),
         )
     except OSError as error:
-        raise BadInput(f"harness tune: {error.filename or ''}: {error.strerror or error}") from None
+        raise _file_error("tune", error) from None
     print(result.summary())
     if result.tuned_file is not None:
         print(f"tuned study: {result.tuned_file}  (harness compare {result.tuned_file})")

@@ -237,6 +237,30 @@ def test_report_into_an_unusable_folder_is_one_line(
     assert len(err) == 1 and err[0].startswith("harness report: ") and "afile" in err[0]
 
 
+TUNED = (
+    study_text("t", total_timesteps=300, eval_freq=100, n_eval_episodes=2, agents=agent_tables("tabular_q"))
+    + "\n[tune]\ntrials = 1\nseeds = [100]\n"
+)
+"""STUDY's budget with tabular_q (its default search space), one trial on one tuning seed."""
+
+
+@pytest.mark.parametrize(("command", "study"), [("compare", STUDY), ("tune", TUNED)], ids=["compare", "tune"])
+def test_a_runs_folder_that_cannot_be_made_is_one_line(
+    command: str,
+    study: str,
+    tmp_path: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "study.toml").write_text(study)
+    (tmp_path / "afile").write_text("x")
+    assert main([command, "study.toml", "--runs-dir", "afile/runs"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"harness {command}: ") and "afile" in err[0], err
+    assert files_under(tmp_path) == ["afile", "study.toml"]
+
+
 def test_train_refuses_an_unknown_label(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
