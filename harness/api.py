@@ -200,9 +200,7 @@ class TuneResult:
         lines = []
         for a in self.agents:
             best = (
-                f"best {a.best_value:.1f} (trial {a.best_trial + 1})"
-                if a.best_value is not None
-                else "no complete trial"
+                f"best {a.best_value:.1f} (trial {a.best_trial})" if a.best_value is not None else "no complete trial"
             )
             lines.append(f"{a.label}: {a.complete} complete, {a.pruned} pruned, {a.failed} failed; {best}")
         lines.append(f"{self.study_dir.name}: tuned in {self.wall_time_s:.1f}s")

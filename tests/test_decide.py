@@ -191,7 +191,7 @@ def trained_seeds(folder: pathlib.Path, label: str, name: str = "decided") -> li
 
 @pytest.mark.e2e
 def test_random_against_tabular_q_is_decided_in_round_one_on_n_seeds(tmp_path: pathlib.Path):
-    path = decide_study(tmp_path)
+    path = decide_study(tmp_path, seeds=12)  # 2 more than the rounds can take (n x K = 10)
     done = harness_here("compare", path, "--runs-dir", "runs", "--reports-dir", "reports", "--jobs", "2", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "round 1 of 2: seeds 0, 1, 2, 3, 4 of tabular_q, random; comparisons still open: tabular_q vs random" in (
@@ -217,7 +217,8 @@ def test_random_against_tabular_q_is_decided_in_round_one_on_n_seeds(tmp_path: p
     assert readme.index("## Decision") < readme.index("## Summary")
     assert f"- **{line.split(':')[0]}**:{line.split(':', 1)[1]}" in readme
     assert "AdaStop compares the **mean** final return" in readme
-    assert "10 runs needed by the decisions, 10 complete" in readme
+    assert "(2 agents x up to 10 seeds, in rounds: 10 runs needed by the decisions, 10 complete)" in readme
+    assert "- **seeds**: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9\n" in readme  # the seeds the rounds may take
 
     import harness
 
@@ -243,8 +244,9 @@ def test_random_against_tabular_q_is_decided_in_round_one_on_n_seeds(tmp_path: p
         "alpha": 0.05,
     }
     status = harness_here("status", tmp_path / "runs" / "decided", cwd=tmp_path)
-    assert status.returncode == 0 and "10 complete, 10 not needed of 20 pairs" in status.stdout, status.stdout
+    assert status.returncode == 0 and "10 complete, 14 not needed of 24 pairs" in status.stdout, status.stdout
     assert "random     5     not needed  beyond the rounds the decisions take" in status.stdout
+    assert "random     11    not needed  beyond the rounds the decisions take" in status.stdout
 
     first = decisions_csv(tmp_path)
     (tmp_path / "reports" / "decided" / "decisions.csv").unlink()

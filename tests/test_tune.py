@@ -81,7 +81,13 @@ def test_the_default_spaces_are_the_kinds_own_and_the_dqns_are_the_zoos():
         ),
         (TUNED.replace("low = 0.01", "low = 0.0"), AGENTS, (), "search.min_learning_rate: log needs low > 0"),
         (TUNED.replace("[[3, 3, 6, 6], [1, 1, 6, 12]]", "[]"), AGENTS, (), "search.num_bins: an empty list"),
-        (TUNED, AGENTS, ("--agents", "random"), "agents.random.search: missing; random has no default search space"),
+        (TUNED, AGENTS, ("--agents", "random"), "--agents: random (random) has nothing to tune; leave it out"),
+        (
+            TUNED,
+            {**AGENTS, "ppo": 'kind = "stable_baselines3:PPO"'},
+            ("--agents", "ppo"),
+            "agents.ppo.search: missing; stable_baselines3:PPO has no default search space, so declare one",
+        ),
         (TUNED.replace("trials = 4", "trials = 0"), AGENTS, (), "tune.trials: must be >= 1, got 0"),
         (TUNED.replace("concurrent_trials = 2", 'sampler = "grid"'), AGENTS, (), "tune.sampler: must be one of tpe"),
         (TUNED + "[tune.eval]\n", AGENTS, (), "tune.eval: unknown key"),
@@ -162,7 +168,7 @@ def test_a_tiny_tune_writes_a_tuned_study_that_compares_with_a_tuning_section(tm
     path = tune_study(tmp_path)
     done = harness_here("tune", path, "--runs-dir", "runs", "--jobs", "2", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "tabular_q: trials 1-2 of 4" in done.stdout and "tabular_q: trials 3-4 of 4" in done.stdout
+    assert "tabular_q: trials 0-1 (trials 0-3)" in done.stdout and "tabular_q: trials 2-3 (trials 0-3)" in done.stdout
     assert "tabular_q: 4 complete, 0 pruned, 0 failed; best" in done.stdout
     trials = trials_of(tmp_path / "runs")
     assert [(n, state) for n, state, _ in trials] == [(n, "COMPLETE") for n in range(4)]
@@ -202,7 +208,7 @@ def test_a_tiny_tune_writes_a_tuned_study_that_compares_with_a_tuning_section(tm
     assert status.returncode == 0 and (tune_runs / "trial_0000" / "seed_100" / "run.json").exists()
 
     again = harness_here("tune", path, "--runs-dir", "runs", cwd=tmp_path)
-    assert again.returncode == 0 and "trials 1-2" not in again.stdout  # nothing left to run
+    assert again.returncode == 0 and "trials 0-1" not in again.stdout  # nothing left to run
     assert len(trials_of(tmp_path / "runs")) == 4
 
 
@@ -369,7 +375,7 @@ def test_a_tune_stopped_between_two_tells_resumes_without_telling_a_trial_twice(
         tune_study(folder)
     harness.tune(reference / "study.toml", jobs=2, runs_dir=reference / "runs", stream=io.StringIO())
     with pytest.raises(KeyboardInterrupt):
-        harness.tune(stopped / "study.toml", jobs=2, runs_dir=stopped / "runs", stream=InterruptAfter("trial 1: "))
+        harness.tune(stopped / "study.toml", jobs=2, runs_dir=stopped / "runs", stream=InterruptAfter("trial 0: "))
     assert [state for _, state, _ in trials_of(stopped / "runs")] == ["COMPLETE", "RUNNING"]
     harness.tune(stopped / "study.toml", jobs=2, runs_dir=stopped / "runs", stream=io.StringIO())
     assert trials_of(stopped / "runs") == trials_of(reference / "runs")

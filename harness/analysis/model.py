@@ -88,6 +88,15 @@ class StudyResults:
         return int(sum(env.summary[col.RUNS_PLANNED].sum() for env in self.envs.values()))
 
     @property
+    def seeds(self) -> list[int]:
+        """The seeds the study may train, sorted: all of them, or in a study that decides in rounds
+        the first n x K (round k trains `seeds[k*n:(k+1)*n]`)."""
+        seeds, decide = list(self.study.settings.seeds), self.study.decide
+        if decide is not None:
+            seeds = seeds[: decide.seeds_per_round * decide.max_rounds]
+        return sorted(seeds)
+
+    @property
     def across_envs(self) -> bool:
         return self.study.across_envs
 

@@ -47,6 +47,7 @@ from harness.errors import StudyError
 from harness.schema import EVALS
 from harness.store import StudyStore, read_record, write_atomic
 from harness.studies import (
+    NOTHING_TO_TUNE,
     STORAGE_FILE,
     TUNE_FOLDER,
     TUNED_FILE,
@@ -103,6 +104,8 @@ def spaces_of(study: Study, labels: Sequence[str] | None) -> dict[str, SearchSpa
         spec = study.agent(label)
         space = spec.search if spec.search is not None else default_search(spec.kind)
         if space is None:
+            if labels is not None and spec.kind in NOTHING_TO_TUNE:
+                raise StudyError(f"{study.source}: --agents: {label} ({spec.kind}) has nothing to tune; leave it out")
             if labels is not None:
                 raise StudyError(
                     f"{study.source}: agents.{label}.search: missing; {spec.kind} has no default search space, "
@@ -228,9 +231,10 @@ def _tune_agent(
         view, refused = _trials_view(
             study, resolved, label, {n: _hyperparameters(study, label, space, p) for n, p in params.items()}, rule
         )
-        first, last = numbers[0] + 1, numbers[-1] + 1
+        # Optuna's trial numbers, from 0: the folders' (trial_<n>), tuned.toml's and optuna-dashboard's
+        first, last = numbers[0], numbers[-1]
         trials_text = f"trials {first}-{last}" if first != last else f"trial {first}"
-        print(f"{label}: {trials_text} of {tune.trials}", file=out, flush=True)
+        print(f"{label}: {trials_text} (trials 0-{tune.trials - 1})", file=out, flush=True)
         if view is not None:
             execution.run_pairs(view, store, executor, command=command, stream=stream)
         for number in numbers:
@@ -240,7 +244,7 @@ def _tune_agent(
                 assert view is not None
                 line = _tell(ostudy, storage, number, view, store)
             run_now += 1
-            print(f"  {label} trial {number + 1}: {line}", file=out, flush=True)
+            print(f"  {label} trial {number}: {line}", file=out, flush=True)
     return _agent_tuning(ostudy, label, name, space, run_now)
 
 
@@ -382,7 +386,7 @@ def _tell(ostudy: Any, storage: Any, number: int, view: Study, store: StudyStore
         return f"failed (mean final return {value})"
     ostudy.tell(number, value)
     best = ostudy.best_trial
-    return f"{value:.1f} (best {best.value:.1f}, trial {best.number + 1})"
+    return f"{value:.1f} (best {best.value:.1f}, trial {best.number})"
 
 
 def _trial_id(storage: Any, ostudy: Any, number: int) -> int:

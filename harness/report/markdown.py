@@ -187,7 +187,7 @@ def header(results: StudyResults, now: datetime.datetime) -> str:
         f"{envs} = {facts.n_pairs} runs, {facts.n_complete} complete), read from `{results.study_dir / STUDY_FILE}`"
         if study.decide is None
         else f"- **study**: {study.name} ({_count(len(study.agents), 'agent')} x up to "
-        f"{_count(len(settings.seeds), 'seed')}{envs}, in rounds: {results.planned_runs} runs needed by the decisions, "
+        f"{_count(len(results.seeds), 'seed')}{envs}, in rounds: {results.planned_runs} runs needed by the decisions, "
         f"{facts.n_complete} complete), read from `{results.study_dir / STUDY_FILE}`",
     ]
     if results.across_envs:
@@ -200,7 +200,7 @@ def header(results: StudyResults, now: datetime.datetime) -> str:
         ]
     longest = facts.longest
     lines += [
-        f"- **seeds**: {', '.join(str(s) for s in sorted(settings.seeds))}",
+        f"- **seeds**: {', '.join(str(s) for s in results.seeds)}",
         f"- **evaluation**: {settings.n_eval_episodes} episodes with the deterministic policy at step 0, every "
         f"{_evaluation_every(results)} and at the end of training; episode i starts from reset seed "
         f"{settings.eval_seed} + i ({eval_seeds}), the same for every agent and evaluation",

@@ -39,6 +39,7 @@ from harness.studies.sources import MAX_FILES, fingerprint, local_sources
 from harness.studies.study import AgentSpec, Study
 from harness.studies.tune import (
     DEFAULT_SEARCH,
+    NOTHING_TO_TUNE,
     STORAGE_FILE,
     TUNE_FOLDER,
     TUNED_FILE,
@@ -58,6 +59,7 @@ __all__ = [
     "LIBRARIES",
     "MAX_FILES",
     "NEUTRAL_EDITS",
+    "NOTHING_TO_TUNE",
     "PER_ENV_KEYS",
     "PROJECT_ROOT",
     "STORAGE_FILE",

@@ -269,6 +269,10 @@ tiny, small and medium. The tabular agents': the learning rate and epsilon floor
 constant, the discount and a few grids around the assignment's (3, 3, 6, 6)."""
 
 
+NOTHING_TO_TUNE = frozenset({"random"})
+"""Built-in kinds without a hyperparameter that changes how they play."""
+
+
 def default_search(kind: str) -> SearchSpace | None:
     """The default space of a built-in kind, or None."""
     table = DEFAULT_SEARCH.get(kind)
