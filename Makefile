@@ -18,11 +18,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install test test-fast compare classic-control decide tune-compare quick example tensorboard bench bench-parity bench-tabular bench-iterate lint clean
 
-# --no-compile: Python compiles only the modules it imports, on first use (half the install's time).
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --no-compile "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet --no-compile -e ".[dev]"
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
 install: $(STAMP)  ## build .venv (torch first, then the project with its dev extra)
