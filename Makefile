@@ -18,10 +18,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install test test-fast compare classic-control decide tune-compare quick example tensorboard bench bench-parity bench-tabular bench-iterate lint clean
 
+# pip compiles what it installs one file at a time; compileall compiles the same files on every
+# core (a few of torch's, written for newer Pythons, fail to compile under both, harmlessly).
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-compile "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet --no-compile -e ".[dev]"
+	@$(BIN)/python -m compileall -q -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" >/dev/null || true
 	@touch $(STAMP)
 
 install: $(STAMP)  ## build .venv (torch first, then the project with its dev extra)
