@@ -29,19 +29,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## build .venv (torch first, then the project with its dev extra)
 
-# `make test` runs two pytest sessions: every test but those marked `serial` on $(TEST_JOBS) workers,
-# then the `serial` ones alone; it fails if either fails (a session that ARGS leaves without a test,
-# pytest's exit 5, is no failure). The workers take whole modules (a module's studies are made once),
-# the heaviest first (tests/conftest.py).
+# `make test` runs the suite on $(TEST_JOBS) pytest-xdist workers. The workers take whole modules
+# (a module's studies are made once), the heaviest first (tests/conftest.py).
 PYTEST_PARALLEL = $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder
 
-test: $(STAMP)  ## the whole test suite (in parallel, then the few tests that must run alone)
-	@status=0; \
-	echo "$(PYTEST_PARALLEL) --serial exclude $(ARGS)"; \
-	$(PYTEST_PARALLEL) --serial exclude $(ARGS) || [ $$? -eq 5 ] || status=1; \
-	echo "$(BIN)/python -m pytest --serial only $(ARGS)"; \
-	$(BIN)/python -m pytest --serial only $(ARGS) || [ $$? -eq 5 ] || status=1; \
-	exit $$status
+test: $(STAMP)  ## the whole test suite, in parallel
+	$(PYTEST_PARALLEL) $(ARGS)
 
 test-fast: $(STAMP)  ## the unit tests, for the edit loop: no test marked slow or e2e (about a minute on 2 cores)
 	$(PYTEST_PARALLEL) -m "not slow and not e2e" $(ARGS)

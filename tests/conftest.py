@@ -1,10 +1,4 @@
-"""Small fixtures shared by the test files; which tests of the session run (`--serial`), and in
-which order xdist hands out the modules.
-
-Tests marked `serial` must not run beside other tests (a Ctrl-C sent after a fixed delay: which
-phase of the command it lands in must not depend on the load of other tests). `make test` runs the
-suite in two sessions: every other test in parallel (`--serial exclude`), then these alone
-(`--serial only`).
+"""Small fixtures shared by the test files, and the order in which xdist hands out the modules.
 
 `make test` hands out whole modules (`--dist loadfile`: a module's studies, set up once per module,
 are not made again on another worker) in the order of collection (`--no-loadscope-reorder`), which
@@ -21,25 +15,7 @@ import gymnasium as gym
 import pytest
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--serial",
-        choices=("include", "exclude", "only"),
-        default="include",
-        help="the tests marked serial: run them with the others (include, the default), leave them out "
-        "(exclude: a parallel session), or run only them (only)",
-    )
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    choice = config.getoption("--serial")
-    if choice != "include":
-        keep = choice == "only"
-        selected = [item for item in items if (item.get_closest_marker("serial") is not None) == keep]
-        deselected = [item for item in items if (item.get_closest_marker("serial") is not None) != keep]
-        if deselected:
-            config.hook.pytest_deselected(items=deselected)
-            items[:] = selected
     if hasattr(config, "workerinput"):  # an xdist worker: its order is the order modules are handed out in
         heaviest_modules_first(items)
 
