@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import StudyError
+from harness.studies.settings import check_pair
 
 KEYS = ("compare_to", "pairs", "seeds_per_round", "max_rounds", "alpha")
 
@@ -122,13 +123,7 @@ def _pairs(value: Any, labels: Sequence[str], source: str) -> tuple[tuple[str, s
     for pair in value:
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
             raise StudyError(f"{source}: decide.pairs: {pair!r} is not a pair of agent labels")
-        unknown = [label for label in pair if label not in labels]
-        if unknown:
-            raise StudyError(
-                f"{source}: decide.pairs: {unknown[0]!r} is not an agent label; labels: {', '.join(labels)}"
-            )
-        if pair[0] == pair[1]:
-            raise StudyError(f"{source}: decide.pairs: {pair} pairs an agent with itself")
+        check_pair(pair, labels, f"{source}: decide.pairs")
         if tuple(pair) in pairs or tuple(reversed(pair)) in pairs:
             raise StudyError(f"{source}: decide.pairs: {pair} is given twice")
         pairs.append((pair[0], pair[1]))

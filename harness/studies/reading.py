@@ -13,7 +13,7 @@ from typing import Any
 from harness.agents import allowed, check_kind, resolve_kind
 from harness.errors import KindError, StudyError
 from harness.studies.decide import decide_settings
-from harness.studies.settings import NAME, check_settings, env_tables, with_profiles
+from harness.studies.settings import NAME, check_pair, check_settings, env_tables, with_profiles
 from harness.studies.study import AgentSpec, Study
 from harness.studies.tune import TUNE_FOLDER, check_search, search_space, tune_settings, tuned_record
 
@@ -82,13 +82,7 @@ def parse_study(text: str, source: str, base_dir: pathlib.Path | None = None, ch
         if lowered.count(label.lower()) > 1:
             raise StudyError(f"{source}: agents.{label}: label used twice (labels are folder names and must differ)")
     for pair in settings.paired:
-        unknown = [label for label in pair if label not in labels]
-        if unknown:
-            raise StudyError(
-                f"{source}: study.paired: {unknown[0]!r} is not an agent label; labels: {', '.join(labels)}"
-            )
-        if pair[0] == pair[1]:
-            raise StudyError(f"{source}: study.paired: {list(pair)} pairs an agent with itself; name two labels")
+        check_pair(pair, labels, f"{source}: study.paired")
     decide = decide_settings(data["decide"], labels, settings.seeds, source) if "decide" in data else None
     tune = None
     if "tune" in data:

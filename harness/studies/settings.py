@@ -9,7 +9,7 @@ import dataclasses
 import pathlib
 import re
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,3 +196,12 @@ def with_profiles(
         declared = {key: table.get(key) for key in DECLARABLE}
         filled[env_id] = {**table, **written(env_id, declared, f'envs."{env_id}"')}
     return settings, filled
+
+
+def check_pair(pair: Sequence[str], labels: Sequence[str], where: str) -> None:
+    """`StudyError` unless `pair` names two different agents of the study (`where`: the file and key)."""
+    unknown = [label for label in pair if label not in labels]
+    if unknown:
+        raise StudyError(f"{where}: {unknown[0]!r} is not an agent label; labels: {', '.join(labels)}")
+    if pair[0] == pair[1]:
+        raise StudyError(f"{where}: {list(pair)} pairs an agent with itself; name two labels")
