@@ -24,27 +24,49 @@ turns them into exit code 2.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import html
 import os
 import pathlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import pandas as pd
 
 from harness import agents, execution
 from harness.conditions import check_env_id
-from harness.errors import KindError, ReportError, StudyError
+from harness.errors import Interrupted, KindError, ReportError, StudyError
 from harness.execution import interrupts
-from harness.studies import Study, code_identity, load_study, parse_labels, resolve_study, with_options
+from harness.studies import Study, load_study, parse_labels, resolve_study, with_options
 
 if TYPE_CHECKING:  # type only: the report imports matplotlib; the contract SB3 and torch
     from harness.agents import CheckResult
     from harness.report import Results
 
 EXECUTORS = ("local", "ray")
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _interruptible(what: str) -> Callable[[_F], _F]:
+    """Ctrl-C in the command ends it with `Interrupted` (one line in a notebook), once its workers
+    are stopped and every complete run is kept."""
+
+    def wrap(function: _F) -> _F:
+        @functools.wraps(function)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return function(*args, **kwargs)
+            except Interrupted:
+                raise
+            except KeyboardInterrupt:
+                raise Interrupted(f"{what} interrupted") from None
+
+        return wrapped  # type: ignore[return-value]
+
+    return wrap
 
 
 @dataclass(frozen=True)
@@ -96,6 +118,7 @@ class CompareResult:
         )
 
 
+@_interruptible("compare")
 def compare(
     study: str | os.PathLike[str] | Study = "cartpole",
     *,
@@ -144,7 +167,10 @@ def compare(
             runner: Any = execution.RayExecutor(address=address, num_cpus=jobs, gpus_per_run=gpus_per_run)
         else:
             runner = execution.LocalExecutor(jobs)
+            runner.start()  # the fork server imports torch while this process resolves the study
         resolved = resolve_study(loaded)
+        if report:  # here, while the fork server imports torch: the report loads matplotlib and scipy
+            from harness.report import write_report
     decisions, decision_lines = None, ()
     with runner:
         if resolved.decide is not None:  # in rounds, until each comparison is decided
@@ -158,8 +184,6 @@ def compare(
     report_path, report_error = None, ""
     if report:
         try:
-            from harness.report import write_report  # here: the report loads matplotlib and scipy
-
             report_path = write_report(study_dir, reports_dir / resolved.name, video=video)
         except ReportError as error:
             if not outcome.failed:
@@ -182,7 +206,8 @@ def compare(
 
 @dataclass(frozen=True)
 class TuneResult:
-    """What `tune` did (`harness tune` prints `summary()`)."""
+    """What `tune` did (`tune` prints `summary()`): `study` is the tuned study, usable at once
+    (`harness.compare(result.study)`), in-memory classes included."""
 
     study_dir: pathlib.Path
     tuned_file: pathlib.Path | None
@@ -190,6 +215,10 @@ class TuneResult:
     agents: tuple[Any, ...]
     """One `harness.experiments.AgentTuning` per agent tuned (or tuned before, with `agents`)."""
     wall_time_s: float
+    skipped: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """The study's agents not tuned, and why."""
+    study: Study | None = None
+    """The tuned study (None until an agent's tune finished)."""
 
     @property
     def best(self) -> dict[str, dict[str, Any]]:
@@ -197,12 +226,14 @@ class TuneResult:
         return {a.label: dict(a.best) for a in self.agents}
 
     def summary(self) -> str:
+        """One line per agent of the study (tuned, or skipped and why), then the time."""
         lines = []
         for a in self.agents:
             best = (
                 f"best {a.best_value:.1f} (trial {a.best_trial})" if a.best_value is not None else "no complete trial"
             )
-            lines.append(f"{a.label}: {a.complete} complete, {a.pruned} pruned, {a.failed} failed; {best}")
+            lines.append(f"{a.label}: tuned: {a.complete} complete, {a.pruned} pruned, {a.failed} failed; {best}")
+        lines += [f"{label}: skipped: {why}" for label, why in self.skipped.items()]
         lines.append(f"{self.study_dir.name}: tuned in {self.wall_time_s:.1f}s")
         return "\n".join(lines)
 
@@ -210,6 +241,7 @@ class TuneResult:
         return "<pre>" + html.escape(self.summary()) + "</pre>"
 
 
+@_interruptible("tune")
 def tune(
     study: str | os.PathLike[str] | Study,
     *,
@@ -222,7 +254,8 @@ def tune(
     stream: TextIO | None = None,
 ) -> TuneResult:
     """Tune the agents of a study with a `[tune]` table, each with the same budget of Optuna trials
-    on the tuning seeds (`harness tune`); writes runs/<study>/tuned.toml.
+    on the tuning seeds (`harness tune`); writes runs/<study>/tuned.toml, prints one line per
+    agent (tuned, or skipped and why) and returns the tuned study as `result.study`.
 
     :param study: a study file, an embedded study's name or a `Study`.
     :param agents: only these labels (a list, or "a,b"); default: every agent with a search space.
@@ -251,15 +284,22 @@ def tune(
             runner = execution.LocalExecutor(jobs)
     with runner:
         outcome = tune_study(loaded, pathlib.Path(runs_dir), runner, labels=labels, command=command, stream=stream)
-    return TuneResult(outcome.study_dir, outcome.tuned_file, outcome.agents, outcome.wall_time_s)
+    result = TuneResult(
+        outcome.study_dir, outcome.tuned_file, outcome.agents, outcome.wall_time_s, outcome.skipped, outcome.study
+    )
+    print(result.summary(), file=stream or sys.stdout, flush=True)
+    return result
 
 
 @dataclass(frozen=True)
 class ContractReport:
-    """What `check_agent` found: one line per property of the agent contract."""
+    """What `check_agent` found: one line per property of the agent contract; each distinct
+    finding said once, with the number of checks that found it."""
 
     kind: str
     results: tuple[CheckResult, ...]
+    printed: bool = False
+    """Whether `check_agent` printed it already (a notebook then shows it no second time)."""
 
     @property
     def ok(self) -> bool:
@@ -269,14 +309,48 @@ class ContractReport:
     def failed(self) -> tuple[CheckResult, ...]:
         return tuple(result for result in self.results if not result.ok)
 
-    def __str__(self) -> str:
+    @property
+    def findings(self) -> dict[str, int]:
+        """Each distinct finding of the failed checks (what failed, without its fix) -> how many
+        checks found it, in the order first found."""
+        counts: dict[str, int] = {}
+        for result in self.failed:
+            counts[result.finding] = counts.get(result.finding, 0) + 1
+        return counts
+
+    def summary(self) -> str:
+        """'11 of 13 checks hold; 2 fail: 1 finding (2 checks)'."""
         held = len(self.results) - len(self.failed)
-        tail = f"; {len(self.failed)} fail" if self.failed else ""
-        return "\n".join([*(r.line() for r in self.results), f"{held} of {len(self.results)} checks hold{tail}"])
+        text = f"{held} of {len(self.results)} checks hold"
+        if self.failed:
+            found = self.findings
+            counts = ", ".join(f"{n} check{'s' if n > 1 else ''}" for n in found.values())
+            text += f"; {len(self.failed)} fail: {len(found)} finding{'s' if len(found) > 1 else ''} ({counts})"
+        return text
 
-    __repr__ = __str__
+    def lines(self) -> list[str]:
+        """One line per check (a finding said once: later checks that found it say 'as above')."""
+        said: set[str] = set()
+        lines = []
+        for result in self.results:
+            lines.append(result.line(as_above=not result.ok and result.finding in said))
+            if not result.ok:
+                said.add(result.finding)
+        return lines
+
+    def __str__(self) -> str:
+        return "\n".join([*self.lines(), self.summary()])
+
+    def __repr__(self) -> str:
+        return f"ContractReport({self.kind!r}: {self.summary()})"
+
+    def _ipython_display_(self) -> None:
+        """A notebook shows the report once: not again when `check_agent` printed it."""
+        if not self.printed:
+            print(self)
 
 
+@_interruptible("check_agent")
 def check_agent(
     kind: str | type,
     *,
@@ -285,11 +359,15 @@ def check_agent(
     seed: int = 0,
     code_dir: str | os.PathLike[str] | None = None,
     stream: TextIO | None = None,
+    timeout_s: float = 600.0,
     **hyperparameters: Any,
 ) -> ContractReport:
     """Run the agent contract (`harness check-agent`) on a kind or a class (one defined in a
     notebook cell too), printing one line per property as it is checked (to `stream`, default
-    stdout). `KindError` or `StudyError` (one line) for a kind that cannot be checked.
+    stdout; a finding said once). The checks run in a process of their own, which the harness
+    stops when the agent goes on after its budget or a check runs past `timeout_s` seconds.
+    `KindError` or `StudyError` (one line) for a kind that cannot be checked; `Interrupted` on
+    Ctrl-C.
 
     :param kind: a built-in kind, an import path (relative to `code_dir`, default the current
         folder) or a class of one of the three agent families.
@@ -300,7 +378,7 @@ def check_agent(
     with interrupts.deferred():  # torch's import (the families' first use) must not be cut by a Ctrl-C
         check_env_id(env_id)
         if isinstance(kind, type):
-            kind = agents.kind_of(kind, lambda path: code_identity(path, None))
+            kind = agents.kind_of(kind)
         elif not isinstance(kind, str):
             raise KindError(f"kind must be a class, a built-in kind or an import path, got {kind!r}")
         agents.check_kind(kind, folder)
@@ -308,15 +386,23 @@ def check_agent(
         values = resolved.resolve(hyperparameters, env_id)
         resolved.check_on_env(env_id, values)
     print(
-        f"harness check-agent {kind} ({resolved.family}: {resolved.class_path}) on {env_id}, budget {total_timesteps}",
+        f"harness check-agent {kind} ({resolved.family}: {resolved.class_path}) on {env_id}, "
+        f"budget {total_timesteps:,}",
         file=out,
         flush=True,
     )
-    subject = agents.Subject(resolved, values, env_id, total_timesteps, seed)
-    report = ContractReport(
-        kind, tuple(agents.run_contract(subject, on_result=lambda r: print(r.line(), file=out, flush=True)))
+    said: set[str] = set()
+
+    def show(result: CheckResult) -> None:
+        print(result.line(as_above=not result.ok and result.finding in said), file=out, flush=True)
+        if not result.ok:
+            said.add(result.finding)
+
+    results = execution.run_contract_supervised(
+        kind, agents.shipped(kind), folder, values, env_id, total_timesteps, seed, show, timeout_s
     )
-    print(str(report).splitlines()[-1], file=out, flush=True)
+    report = ContractReport(kind, tuple(results), printed=True)
+    print(report.summary(), file=out, flush=True)
     return report
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import os
 import pathlib
 import shlex
@@ -280,7 +281,6 @@ def _tune(args: argparse.Namespace, argv: Sequence[str]) -> int:
         )
     except OSError as error:
         raise _file_error("tune", error) from None
-    print(result.summary())
     if result.tuned_file is not None:
         print(f"tuned study: {result.tuned_file}  (harness compare {result.tuned_file})")
     return EXIT_OK
@@ -300,7 +300,7 @@ def _report(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     with interrupts.deferred():  # here, not at the top: torch, whose import a Ctrl-C must not cut
-        from harness.execution import plan, run_pair
+        from harness.execution import LocalExecutor, StudyProgress, plan
         from harness.store import StudyStore, write_study_file
         from harness.studies import resolve_study
 
@@ -325,7 +325,10 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
             return EXIT_OK
         task = todo.tasks[0]
         path = task.path(args.runs_dir)
-        record = run_pair(task, path, verbose=True)
+        # In a process of its own, which the harness stops when the agent goes on after its budget
+        # or past the study's run_timeout; its output (SB3's log tables) comes to this terminal.
+        silent = StudyProgress({task.key: task.study.settings.total_timesteps}, stream=io.StringIO(), bar=False)
+        record = LocalExecutor(1, capture_output=False, verbose=True).run([task], args.runs_dir, silent)[task.key]
     if not record.complete:
         print(f"{task.key}: failed: {record.error}", file=sys.stderr)
         return EXIT_FAILED

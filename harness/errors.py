@@ -16,12 +16,29 @@ from typing import ClassVar
 
 
 class HarnessError(Exception):
-    """Bad input or a fixable state; the message is one line (the CLI's exit code 2)."""
+    """Bad input or a fixable state; the message is one line (the CLI's exit code 2). In a notebook
+    it shows as that line, not as a traceback."""
 
     located: ClassVar[bool] = False
     """Whether the message starts by saying where the problem is (the study file that holds it,
     or the command that refused it): the CLI prints it as it is, and others after
     'harness <command>: '."""
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows for it (instead of a traceback): one line."""
+        return [f"{type(self).__name__}: {one_line(self)}"]
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (a notebook's interrupt) stopped a command of the harness, which stopped its workers;
+    every complete run is kept. Still a `KeyboardInterrupt` (nothing catches it as an error), and
+    in a notebook one line, so that "Run All" stops there."""
+
+    def __init__(self, what: str = "interrupted") -> None:
+        super().__init__(f"harness: {what}; complete runs are kept, run it again to resume")
+
+    def _render_traceback_(self) -> list[str]:
+        return [str(self)]
 
 
 class ImportPathError(HarnessError, ValueError):

@@ -188,6 +188,10 @@ def test_report_has_an_across_section_then_one_per_env(
     )
     summary = read_csv(out / "summary.csv")
     assert sorted((row["env_id"], row["agent"]) for row in summary) == sorted((e, a) for e in ENVS for a in LABELS)
+    # 2 seeds a side, across envs as on each: too few to order at 95%, so no agent is put above another
+    across = readme.split("## CartPole-v1")[0]
+    assert "| too few seeds (2, 2) to order at 95%; 4 each would do |" in across
+    assert "overlaps no other agent's" not in readme and "every pair of agents is ordered" not in readme
 
 
 @pytest.mark.e2e

@@ -261,6 +261,19 @@ def test_aggregate_metrics_are_the_hand_computed_ones(synthetic: analysis.StudyR
     assert improvement["p"].iloc[0] == pytest.approx(2 / 3)
 
 
+def test_aggregate_verdicts_follow_the_unpaired_rule_on_the_seeds_complete_on_every_env(
+    synthetic: analysis.StudyResults,
+) -> None:
+    """a has 3 seeds complete on both envs, b 1: C(4, 1) = 4 splits, too few to order at 95%."""
+    improvement = synthetic.aggregate.improvement.iloc[0]
+    assert (improvement["n_x"], improvement["n_y"]) == (3, 1)
+    assert (improvement["seeds_suffice"], improvement["order"]) == (False, "too few seeds")
+    assert improvement["in_words"] == "too few seeds (3, 1) to order at 95%; 4 each would do"
+    standing = synthetic.aggregate.standing.set_index("agent")
+    assert standing.loc["a", "n_seeds"] == 3 and standing.loc["b", "n_seeds"] == 1
+    assert set(standing["standing"]) <= {"top", "overlaps", "too few seeds"}
+
+
 def test_model_aggregate_of_the_env_results_is_the_loaded_one(synthetic: analysis.StudyResults) -> None:
     direct = analysis.aggregate(synthetic.envs, REPS)
     for name in ("scores", "metrics", "improvement", "profiles", "left_out"):

@@ -172,7 +172,7 @@ def test_a_broken_agent_fails_naming_the_check(runs):
     assert len(failed) == 1, run.stdout
     assert failed[0].startswith("FAIL  log keys: rollout/ep_rew_mean, rollout/ep_len_mean, time/fps never logged")
     assert "fix:" in failed[0]
-    assert run.lines[-1] == f"{N_CHECKS - 1} of {N_CHECKS} checks hold; 1 fail"
+    assert run.lines[-1] == f"{N_CHECKS - 1} of {N_CHECKS} checks hold; 1 fail: 1 finding (1 check)"
 
 
 @pytest.mark.parametrize(

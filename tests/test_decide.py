@@ -145,8 +145,14 @@ def test_the_table_reads_back_and_names_its_comparisons(tmp_path: pathlib.Path):
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        ('compare_to = "dqn"', "decide.compare_to: 'dqn' is not an agent label; labels: random, tabular_q"),
-        ('pairs = [["random", "dqn"]]', "decide.pairs: 'dqn' is not an agent label; labels: random, tabular_q"),
+        (
+            'compare_to = "dqn"\nmax_rounds = 2',
+            "decide.compare_to: 'dqn' is not an agent label; labels: random, tabular_q",
+        ),
+        (
+            'pairs = [["random", "dqn"]]\nmax_rounds = 2',
+            "decide.pairs: 'dqn' is not an agent label; labels: random, tabular_q",
+        ),
         ("seeds_per_round = 1", "decide.seeds_per_round: must be >= 2 (a round compares seeds), got 1"),
         ("seeds_per_round = 2\nmax_rounds = 0", "decide.max_rounds: must be >= 1, got 0"),
         ("alpha = 1.0", "decide.alpha: must be in (0, 1), got 1.0"),

@@ -152,7 +152,10 @@ def test_fast_update_clips_then_takes_adams_step(max_grad_norm, clipped, passes)
         assert (norm > max_grad_norm) == clipped
         adam.step()
         agent.update.train(indices)
-        torch.testing.assert_close(agent.q_net.flat, reference.detach(), rtol=1e-6, atol=1e-7)
+        # Adam divides by sqrt(v) + eps: where a clipped gradient is near eps (1e-8), the rounding of
+        # the written-out and autograd backward passes is amplified (up to 1.8e-7 on an Intel Xeon,
+        # ~30 float32 ulps at these weights); 3e-7 is 1e-5 of the three steps of lr 1e-2.
+        torch.testing.assert_close(agent.q_net.flat, reference.detach(), rtol=1e-6, atol=3e-7)
 
 
 @pytest.mark.parametrize("passes", ["numpy", "torch"])

@@ -1,9 +1,10 @@
-"""A pair's identity (`harness.identity`): what decides a run's result, computed without torch.
+"""A pair's identity (`harness.studies.pair_identity`): what decides a run's result, computed
+without torch.
 
-The code part: a fingerprint of the source closure of a hand-written or user class (its module
-and the local files it imports, `harness.sources`), a library's name and version for an installed
-class. `changed` says what differs, in words; a run.json written before code was recorded is
-stale."""
+The code part (`harness.agents.code_identity`): a fingerprint of the source closure of a
+hand-written or user class (its module and the local files it imports,
+`harness.agents.local_sources`), a library's name and version for an installed class. `changed`
+says what differs, in words; a run.json written before code was recorded is stale."""
 
 from __future__ import annotations
 
@@ -18,15 +19,14 @@ import pytest
 from helpers import study_text
 
 import custom_agents
-from harness import studies
+from harness import agents, studies
+from harness.agents import code_identity, local_sources
 from harness.store import RunRecord, slot_state
 from harness.studies import (
     LEGACY_SETTINGS,
     changed,
-    code_identity,
     identity_hash,
     library_versions,
-    local_sources,
     pair_identity,
     parse_study,
     run_settings,
@@ -103,7 +103,7 @@ def test_builtins_of_one_module_share_a_fingerprint_and_others_differ():
 
 
 def test_a_builtins_closure_holds_the_files_it_imports_and_not_the_others():
-    roots = [studies.PROJECT_ROOT]
+    roots = [agents.PROJECT_ROOT]
     dqn = {p.name for p in local_sources(PACKAGE / "dqn.py", roots)}
     assert {"dqn.py", "qnetwork.py", "replay.py", "base.py", "__init__.py"} <= dqn
     random = {p.name for p in local_sources(PACKAGE / "random_agent.py", roots)}
@@ -116,7 +116,7 @@ def test_a_user_files_fingerprint_follows_its_lazy_package_imports(tmp_path: pat
     """`from custom_agents import BaseAgent` names a lazily exported class: its module
     (custom_agents/base.py, from `_EXPORTS`) is part of the closure."""
     folder = user_folder(tmp_path / "code")
-    files = local_sources(folder / "my_agent.py", [folder, studies.PROJECT_ROOT])
+    files = local_sources(folder / "my_agent.py", [folder, agents.PROJECT_ROOT])
     assert folder / "helper.py" in files
     assert PACKAGE / "base.py" in files and PACKAGE / "__init__.py" in files
     assert folder / "unrelated.py" not in files
@@ -272,7 +272,8 @@ def test_pair_identity_imports_no_torch(tmp_path: pathlib.Path):
     script = textwrap.dedent(
         """
         import sys
-        from harness.studies import code_identity, pair_identity
+        from harness.agents import code_identity
+        from harness.studies import pair_identity
         from harness.studies import load_study
 
         study = load_study("ident.toml")

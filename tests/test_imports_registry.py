@@ -17,7 +17,7 @@ import torch
 from stable_baselines3 import PPO
 
 from custom_agents import RandomAgent
-from harness import agents, imports, studies
+from harness import agents, imports
 from harness.agents import (
     HandWrittenKind,
     KindError,
@@ -248,7 +248,7 @@ def small_tree(root: pathlib.Path) -> dict[str, pathlib.Path]:
 
 def test_local_sources_follows_local_imports_only(tmp_path):
     tree = small_tree(tmp_path / "code")
-    found = studies.local_sources(tree["agent.py"], [tmp_path / "code"])
+    found = agents.local_sources(tree["agent.py"], [tmp_path / "code"])
     expected = [
         "agent.py",
         "helper.py",
@@ -264,7 +264,7 @@ def test_local_sources_follows_local_imports_only(tmp_path):
 
 def test_local_sources_of_a_file_in_a_package_brings_its_parent_init(tmp_path):
     tree = small_tree(tmp_path / "code")
-    found = studies.local_sources(tree["pkg/sub.py"], [tmp_path / "code"])
+    found = agents.local_sources(tree["pkg/sub.py"], [tmp_path / "code"])
     assert found == sorted(
         tree[name].resolve() for name in ("pkg/__init__.py", "pkg/inner.py", "pkg/sibling.py", "pkg/sub.py")
     )
@@ -273,7 +273,7 @@ def test_local_sources_of_a_file_in_a_package_brings_its_parent_init(tmp_path):
 def test_local_sources_of_a_module_in_a_package_that_imports_nothing(tmp_path):
     tree = small_tree(tmp_path / "code")
     quiet = write(tmp_path / "code" / "pkg" / "deep" / "quiet.py", "X = 1\n")
-    found = studies.local_sources(quiet, [tmp_path / "code"])
+    found = agents.local_sources(quiet, [tmp_path / "code"])
     assert found == sorted(p.resolve() for p in (quiet, tree["pkg/__init__.py"], tree["pkg/deep/__init__.py"]))
 
 
@@ -281,22 +281,22 @@ def test_local_sources_skips_a_file_that_does_not_parse(tmp_path):
     start = write(tmp_path / "start.py", "import bad\nimport good\n")
     write(tmp_path / "bad.py", "def (:\n")
     write(tmp_path / "good.py", "")
-    assert [p.name for p in studies.local_sources(start, [tmp_path])] == ["bad.py", "good.py", "start.py"]
+    assert [p.name for p in agents.local_sources(start, [tmp_path])] == ["bad.py", "good.py", "start.py"]
 
 
 def test_fingerprint_depends_on_content_and_names_not_place(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     tree = small_tree(one)
     shutil.copytree(one, two)
-    files_one = studies.local_sources(tree["agent.py"], [one])
-    files_two = studies.local_sources(two / "agent.py", [two])
-    first = studies.fingerprint(files_one, [one.resolve()])
-    assert first == studies.fingerprint(files_two, [two.resolve()])
+    files_one = agents.local_sources(tree["agent.py"], [one])
+    files_two = agents.local_sources(two / "agent.py", [two])
+    first = agents.fingerprint(files_one, [one.resolve()])
+    assert first == agents.fingerprint(files_two, [two.resolve()])
     assert len(first) == 16
     (two / "pkg" / "inner.py").write_text("def f(): return 1\n")
-    assert studies.fingerprint(files_two, [two.resolve()]) != first
+    assert agents.fingerprint(files_two, [two.resolve()]) != first
     (two / "pkg" / "inner.py").write_text("def f(): pass\n")
-    assert studies.fingerprint(files_two, [two.resolve()]) == first
+    assert agents.fingerprint(files_two, [two.resolve()]) == first
 
 
 # -- registry ------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Edits of the project's agent code declared neutral (`harness.studies.NEUTRAL_EDITS`): each is in
+"""Edits of the project's agent code declared neutral (`harness.agents.NEUTRAL_EDITS`): each is in
 its file as declared, and the code fingerprint reads the file as it was before them, so runs made
 before keep their identity. And the edit of issue 16 itself: `learn`'s TensorBoard folder is named
 after the class, as SB3 names its algorithms' (`DQN_1`)."""
@@ -12,7 +12,7 @@ import gymnasium as gym
 import pytest
 
 from custom_agents import DQNAgent, TabularQAgent
-from harness.studies import NEUTRAL_EDITS, PROJECT_ROOT, code_identity, fingerprint, local_sources
+from harness.agents import NEUTRAL_EDITS, PROJECT_ROOT, code_identity, fingerprint, local_sources
 
 PINNED = pathlib.Path(__file__).parent / "data" / "before-layers" / "runs" / "quick"
 

@@ -146,3 +146,33 @@ def test_estimate_format_and_overlap() -> None:
     assert estimate.format(1) == "487.2 [452.1, 500.0]"
     assert estimate.overlaps(stats.Estimate(400.0, 300.0, 452.1))
     assert not estimate.overlaps(stats.Estimate(400.0, 300.0, 452.0))
+
+
+def test_one_run_gives_the_intervals_the_bootstrap_gives_without_resampling():
+    """With one run every resample is that run: the shortcut's numbers are rliable's to the bit."""
+    rng = np.random.default_rng(3)
+    library = stats._rliable()
+    for _ in range(20):
+        run, curve, tasks = rng.normal(100, 50, size=1), rng.normal(0, 1, size=(1, 7)), rng.normal(0, 1, size=(1, 3))
+        with stats._seeded(1):
+            points, intervals = library.get_interval_estimates(
+                {"x": run.reshape(-1, 1)}, lambda a: np.array([metrics.aggregate_iqm(a)]), reps=50
+            )
+        assert stats.iqm_interval(run, 1, 50) == stats.Estimate(
+            float(points["x"][0]), float(intervals["x"][0][0]), float(intervals["x"][1][0])
+        )
+        with stats._seeded(1):
+            points, intervals = library.get_interval_estimates({"x": curve}, lambda a: np.mean(a, axis=0), reps=50)
+        mean, low, high = stats.pointwise_mean_interval(curve, 1, 50)
+        assert np.array_equal(mean, points["x"]) and np.array_equal(low, intervals["x"][0])
+        assert np.array_equal(high, intervals["x"][1])
+        with stats._seeded(1):
+            points, intervals = library.get_interval_estimates(
+                {"x": tasks}, lambda a: np.array([f(a) for f in stats.AGGREGATES.values()]), reps=50
+            )
+        found = stats.aggregate_intervals(tasks, 1, 50)
+        for i, name in enumerate(stats.AGGREGATES):
+            expected = (float(points["x"][i]), float(intervals["x"][0][i]), float(intervals["x"][1][i]))
+            assert (found[name].value, found[name].low, found[name].high) == expected
+    x, y = np.array([3.0]), np.array([1.0])
+    assert stats.probability_of_improvement(x, y, 1, 50) == stats.Estimate(1.0, 1.0, 1.0)

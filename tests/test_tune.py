@@ -169,7 +169,7 @@ def test_a_tiny_tune_writes_a_tuned_study_that_compares_with_a_tuning_section(tm
     done = harness_here("tune", path, "--runs-dir", "runs", "--jobs", "2", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "tabular_q: trials 0-1 (trials 0-3)" in done.stdout and "tabular_q: trials 2-3 (trials 0-3)" in done.stdout
-    assert "tabular_q: 4 complete, 0 pruned, 0 failed; best" in done.stdout
+    assert "tabular_q: tuned: 4 complete, 0 pruned, 0 failed; best" in done.stdout
     trials = trials_of(tmp_path / "runs")
     assert [(n, state) for n, state, _ in trials] == [(n, "COMPLETE") for n in range(4)]
     tune_runs = tmp_path / "runs" / "tuned" / "tune" / "tabular_q"
@@ -285,7 +285,7 @@ def test_a_failed_trial_is_recorded_as_failed_and_the_tune_goes_on(tmp_path: pat
     states = [(state, params["fail"]) for _, state, params in trials_of(tmp_path / "runs")]
     assert len(states) == 6 and {state for state, fail in states if fail} == {"FAIL"}
     assert {state for state, fail in states if not fail} == {"COMPLETE"} and len({f for _, f in states}) == 2
-    assert "failed (seed_100: FloatingPointError: train/loss is nan)" in done.stdout
+    assert "failed (seed_100: FloatingPointError: train/loss is nan (at flaky.py, line " in done.stdout
     assert tuned_values(tmp_path / "runs")["flaky"]["fail"] is False
 
 

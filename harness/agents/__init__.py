@@ -4,7 +4,11 @@ and the contract every agent is held to.
 - `registry`: the built-in kind names (the only module that knows them) and import paths;
 - `families`: the three agent families, told apart by type (hand-written `BaseAgent`s, SB3-API
   algorithms, and classes of the assignment's shape, wrapped by `assignment`);
-- `objects`: class objects as kinds (a notebook's class travels by value);
+- `objects`: in-memory kinds (a notebook's class, kept here and shipped to workers by value);
+- `identity`: the code identity of a kind (its files' fingerprint, its library's version), the
+  neutral edits of this project's agent code, and what "installed" means; `sources`: the local
+  files a class is made of;
+- `classes`: class objects as kinds (an import path, or an in-memory kind fingerprinting what runs);
 - `build`: seed everything, make the training env, build the agent: how every run builds one;
 - `contract`: the agent contract, property by property (`harness check-agent`, the tests).
 
@@ -14,15 +18,27 @@ contract import SB3 and torch, so they are imported on first use.
 
 from typing import TYPE_CHECKING
 
+from harness.agents.classes import Fingerprint, class_fingerprint, import_path, kind_of
+from harness.agents.identity import (
+    NEUTRAL_EDITS,
+    PROJECT_ROOT,
+    NeutralEdit,
+    code_identity,
+    distribution,
+    has_distribution,
+    is_installed,
+)
 from harness.agents.objects import (
     ShippedClass,
+    cell_name,
     class_bytes,
     fingerprint_of,
     is_in_memory,
-    kind_of,
     register_pickled,
     registered,
     shipped,
+    unhashable_reason,
+    where_raised,
 )
 from harness.agents.registry import (
     BUILTINS,
@@ -36,13 +52,26 @@ from harness.agents.registry import (
     sb3_dqn_preset,
     target,
 )
+from harness.agents.sources import MAX_FILES, fingerprint, local_sources
 from harness.errors import KindError
 from harness.imports import lazy_exports
 
 if TYPE_CHECKING:  # imported on first use below: SB3 and torch
-    from harness.agents.assignment import AssignmentAgent, BudgetSpent, CourseEnv, InvalidAction
+    from harness.agents.assignment import (
+        FINDINGS,
+        RUNAWAY,
+        RUNAWAY_FIX,
+        RUNAWAY_GRACE_S,
+        AssignmentAgent,
+        BudgetSpent,
+        CourseEnv,
+        InvalidAction,
+        OwnEnvError,
+        on_runaway,
+    )
     from harness.agents.build import build_model
     from harness.agents.contract import CHECKS, CheckResult, Subject, run_check, run_contract
+    from harness.agents.envwatch import OWN_ENV_RULE, EnvWatch, OwnEnvStepped
     from harness.agents.families import (
         AgentKind,
         AssignmentKind,
@@ -57,7 +86,22 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "build_model": "harness.agents.build",
-        **dict.fromkeys(("AssignmentAgent", "BudgetSpent", "CourseEnv", "InvalidAction"), "harness.agents.assignment"),
+        **dict.fromkeys(
+            (
+                "FINDINGS",
+                "RUNAWAY",
+                "RUNAWAY_FIX",
+                "RUNAWAY_GRACE_S",
+                "AssignmentAgent",
+                "BudgetSpent",
+                "CourseEnv",
+                "InvalidAction",
+                "OwnEnvError",
+                "on_runaway",
+            ),
+            "harness.agents.assignment",
+        ),
+        **dict.fromkeys(("OWN_ENV_RULE", "EnvWatch", "OwnEnvStepped"), "harness.agents.envwatch"),
         **dict.fromkeys(("CHECKS", "CheckResult", "Subject", "run_check", "run_contract"), "harness.agents.contract"),
         **dict.fromkeys(
             (
@@ -77,6 +121,14 @@ __getattr__, __dir__ = lazy_exports(
 __all__ = [
     "BUILTINS",
     "CHECKS",
+    "FINDINGS",
+    "MAX_FILES",
+    "NEUTRAL_EDITS",
+    "OWN_ENV_RULE",
+    "PROJECT_ROOT",
+    "RUNAWAY",
+    "RUNAWAY_FIX",
+    "RUNAWAY_GRACE_S",
     "UNKNOWN_COST",
     "AgentKind",
     "AssignmentAgent",
@@ -85,24 +137,39 @@ __all__ = [
     "Builtin",
     "CheckResult",
     "CourseEnv",
+    "EnvWatch",
+    "Fingerprint",
     "HandWrittenKind",
     "InvalidAction",
     "KindError",
     "LibraryKind",
+    "NeutralEdit",
+    "OwnEnvError",
+    "OwnEnvStepped",
     "ShippedClass",
     "Subject",
     "allowed",
     "build_model",
+    "cell_name",
     "check_kind",
     "class_bytes",
+    "class_fingerprint",
+    "code_identity",
     "constructor_parameters",
     "cost_hint",
+    "distribution",
     "family_of",
+    "fingerprint",
     "fingerprint_of",
+    "has_distribution",
+    "import_path",
     "import_paths_in",
     "is_builtin",
     "is_in_memory",
+    "is_installed",
     "kind_of",
+    "local_sources",
+    "on_runaway",
     "register_pickled",
     "registered",
     "resolve_kind",
@@ -111,4 +178,6 @@ __all__ = [
     "sb3_dqn_preset",
     "shipped",
     "target",
+    "unhashable_reason",
+    "where_raised",
 ]

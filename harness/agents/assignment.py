@@ -18,8 +18,15 @@ like any other agent:
   evaluations on the study's schedule, the exact budget); the step after the budget is spent
   raises `BudgetSpent`, which the harness catches, so the student's loop needs no change (it
   derives from `BaseException`, so an `except Exception` in the loop does not swallow it);
+- a loop that goes on after that (a bare `except:` swallowed the stop: it steps or resets the env
+  again, or `train()` has not returned `RUNAWAY_GRACE_S` seconds later) is reported to the
+  process's runaway handler (`on_runaway`: the harness's worker tells its driver, which stops the
+  process and fails the run with `RUNAWAY`);
+- an env the agent made itself (from its construction to the end of `train()`) and stepped fails
+  the run (`harness.agents.envwatch`: agents of a study learn on `self.env`);
 - an action outside the action space fails the run, naming the step and the value;
-- `train()` returning before the budget is spent ends the run with the steps it used;
+- `train()` returning before the budget is spent ends the run with the steps it used; the final
+  evaluation is always of the policy the agent ended with (its loop may learn after its last step);
 - evaluations call `act` as the student wrote it, on a copy of the agent per episode (so `act`
   keeps no state across episodes and changes nothing in training), with the reward of the step
   that led to each observation (0.0 after a reset) and `done=False`;
@@ -34,6 +41,7 @@ from __future__ import annotations
 import copy
 import pathlib
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -47,6 +55,7 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.utils import configure_logger
 from stable_baselines3.common.vec_env import VecEnv
 
+from harness.agents.envwatch import EnvWatch, OwnEnvStepped
 from harness.conditions import isolated_random_state
 
 SAVE_SUFFIX = ".pkl"
@@ -61,6 +70,39 @@ class BudgetSpent(BaseException):
 
 class InvalidAction(ValueError):
     """The agent chose an action outside the env's action space."""
+
+    fix = "act(observation, reward, done) must return an action of the env's action space"
+
+
+class OwnEnvError(RuntimeError):
+    """The agent stepped an env it made itself (`harness.agents.envwatch`)."""
+
+    fix = "step self.env, the env the harness gives every agent (the same seeds and start states for all)"
+
+
+FINDINGS = (InvalidAction, OwnEnvError)
+"""The harness's own findings on an agent: their message says it all (no exception type to add),
+their `fix` how to mend it."""
+RUNAWAY_FIX = (
+    "catch only the exceptions you expect (`except ValueError:`): a bare `except:` catches the harness's stop too"
+)
+RUNAWAY = "train() went on after its budget was spent: did a bare `except:` catch the harness's stop?"
+"""Why a run whose loop swallowed the harness's stop is stopped."""
+RUNAWAY_GRACE_S = 10.0
+"""Seconds `train()` has to return once the harness stopped it (a `finally:` that saves, say)."""
+_RUNAWAY_HANDLER: list[Callable[[str], None]] = []
+
+
+def on_runaway(handler: Callable[[str], None] | None) -> None:
+    """Set what this process does when an agent's loop goes on after the harness stopped it
+    (`handler(why)`: the harness's workers tell their driver, which stops the process); None:
+    nothing (the loop is then stopped by nothing but its own end)."""
+    _RUNAWAY_HANDLER[:] = [handler] if handler is not None else []
+
+
+def _runaway(why: str) -> None:
+    for handler in _RUNAWAY_HANDLER:
+        handler(why)
 
 
 def check_action(action: Any, space: gym.Space, where: str) -> Any:
@@ -114,6 +156,7 @@ class CourseEnv(gym.Wrapper):
         self.seed_ignored = False
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        self._owner._check_stopped()
         if kwargs.pop("seed", None) is not None:
             self.seed_ignored = True
         seed, self._seed = self._seed, None
@@ -145,10 +188,24 @@ class CourseEnv(gym.Wrapper):
 class AssignmentAgent:
     """An agent of the assignment's shape behind SB3's algorithm surface (see the module
     docstring). `agent` is the student's object; `env` the run's one-env VecEnv (None for a loaded
-    agent, which only predicts)."""
+    agent, which only predicts); `watch` what recorded the envs its construction made."""
 
-    def __init__(self, agent: Any, env: VecEnv | None = None, seed: int | None = None, log_interval: int = 4) -> None:
+    learns_after_its_last_step = True
+    """Its loop may change the policy after the last env step (an update at the episode's end, a
+    `train()` that returns early): the final evaluation is made again at the end (`Evaluator`)."""
+
+    def __init__(
+        self,
+        agent: Any,
+        env: VecEnv | None = None,
+        seed: int | None = None,
+        log_interval: int = 4,
+        watch: EnvWatch | None = None,
+    ) -> None:
         self.agent = agent
+        self._watch = watch or EnvWatch(on_swallowed=_runaway)
+        self._after_stop = 0
+        self._grace: threading.Timer | None = None
         self.seed = seed
         self.num_timesteps = 0
         self._env = env
@@ -176,6 +233,15 @@ class AssignmentAgent:
         else:
             self.observation_space = agent.env.observation_space
             self.action_space = agent.env.action_space
+
+    @classmethod
+    def built(cls, agent_class: type, kwargs: Mapping[str, Any], env: VecEnv, seed: int | None) -> AssignmentAgent:
+        """`agent_class(**kwargs)` wrapped on the run's env; the envs its constructor makes are
+        its own (stepping one later fails the run)."""
+        watch = EnvWatch(on_swallowed=_runaway)
+        with watch.watching():
+            agent = agent_class(**kwargs)
+        return cls(agent, env, seed, watch=watch)
 
     # -- SB3's surface ---------------------------------------------------------------------------
 
@@ -221,18 +287,25 @@ class AssignmentAgent:
         self._log_interval = log_interval or 0
         self._start = time.time_ns()
         self._callback = callback
+        self._after_stop = 0
         callback.init_callback(self)  # type: ignore[arg-type]
         callback.on_training_start(locals(), globals())
         try:
             if not self._stopped:
-                self.agent.train()
-        except BudgetSpent:
+                with self._watch.watching():
+                    self.agent.train()
+        except (BudgetSpent, OwnEnvStepped):
             pass
         finally:
+            if self._grace is not None:
+                self._grace.cancel()
+                self._grace = None
             if self._in_episode:
                 self._in_episode = False
                 callback.on_rollout_end()
             self._callback = None
+        if self._watch.stepped is not None:
+            raise OwnEnvError(self._watch.stepped)
         callback.on_training_end()
         return self
 
@@ -298,10 +371,23 @@ class AssignmentAgent:
 
     # -- the run's env ----------------------------------------------------------------------------
 
+    def _check_stopped(self) -> None:
+        """Raise `BudgetSpent` once training was stopped: the first time, the loop has
+        `RUNAWAY_GRACE_S` to end; a loop that steps or resets the env again swallowed the stop."""
+        if not self._stopped:
+            return
+        self._after_stop += 1
+        if self._after_stop == 1:
+            self._grace = threading.Timer(RUNAWAY_GRACE_S, _runaway, args=(RUNAWAY,))
+            self._grace.daemon = True
+            self._grace.start()
+        else:
+            _runaway(RUNAWAY)
+        raise BudgetSpent
+
     def _step(self, env: gym.Env, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
         """One env step of the student's loop, counted and shown to the callbacks."""
-        if self._stopped:
-            raise BudgetSpent
+        self._check_stopped()
         callback = self._callback
         value = check_action(action, self.action_space, f"at env step {self.num_timesteps + 1} of training")
         if callback is not None and not self._in_episode:

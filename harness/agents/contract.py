@@ -57,9 +57,12 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.monitor import Monitor
 
+from harness.agents.assignment import FINDINGS
 from harness.agents.build import build_model
 from harness.agents.families import AgentKind
+from harness.agents.objects import where_raised
 from harness.conditions import EpisodeRecorder, Evaluator, RunGuard, single_thread
+from harness.errors import one_line
 
 LOCAL_NAMES = ("dones", "infos", "rewards", "new_obs", "actions")
 """Loop-local names stock SB3 callbacks read at each step (`total_timesteps` comes from `learn`)."""
@@ -98,10 +101,17 @@ class CheckResult:
     message: str = ""
     """What failed and how to fix it ('' when it holds)."""
 
-    def line(self) -> str:
+    @property
+    def finding(self) -> str:
+        """What failed, without how to fix it (checks that fail alike share it)."""
+        return self.message.partition("; fix: ")[0]
+
+    def line(self, as_above: bool = False) -> str:
+        """'ok    name', or 'FAIL  name: what; fix: how' ('FAIL  name: as above' with `as_above`,
+        for a finding said by an earlier line)."""
         if self.ok:
             return f"ok    {self.name}" + (f" ({self.message})" if self.message else "")
-        return f"FAIL  {self.name}: {self.message}"
+        return f"FAIL  {self.name}: {'as above' if as_above else self.message}"
 
 
 class ContractNote(Exception):
@@ -158,8 +168,9 @@ def _ended_early(subject: Subject, agent: Any, needed: int) -> None:
     so, rather than what the missing steps would have shown."""
     if subject.kind.family == "assignment" and agent.num_timesteps < needed:
         raise ContractFailure(
-            f"train() returned after {agent.num_timesteps} env steps, before the {needed} this check needs",
-            "let train() run that long (more episodes), or check it with a smaller --total-timesteps",
+            f"train() returned after {agent.num_timesteps:,} env steps",
+            f"this check needs {needed:,}: let train() run that long (more episodes), or check it with a "
+            "smaller budget (total_timesteps)",
         )
 
 
@@ -185,6 +196,7 @@ def check_callback_order(subject: Subject, tmp: pathlib.Path) -> None:
     agent = subject.build()
     budget = min(subject.total_timesteps, 400)
     agent.learn(budget, callback=recorder)
+    _ended_early(subject, agent, 1)
     fix = "call the callback as SB3's learn does; " + _SUBCLASS_FIX
     if not re.fullmatch(r"IT(RS+E)+X", recorder.order):
         raise ContractFailure(f"hooks called in the order {_abbreviate(recorder.order)}, not IT(RS+E)+X", fix)
@@ -213,6 +225,7 @@ def check_log_keys(subject: Subject, tmp: pathlib.Path) -> None:
     agent.set_logger(logger)
     agent.learn(subject.total_timesteps, log_interval=1)
     logger.close()
+    _ended_early(subject, agent, 1)
     with open(tmp / "log" / "progress.csv", newline="") as file:
         rows = list(csv.DictReader(file))
     keys = {key for row in rows for key, value in row.items() if value not in ("", None)}
@@ -282,6 +295,7 @@ def check_function_callback(subject: Subject, tmp: pathlib.Path) -> None:
 
     agent = subject.build()
     agent.learn(max(subject.total_timesteps, 100), callback=callback)
+    _ended_early(subject, agent, 10)
     if len(calls) != 10 or agent.num_timesteps != 10:
         raise ContractFailure(
             f"a function returning False at call 10 was called {len(calls)} times, training stopped at step "
@@ -318,12 +332,15 @@ def check_evaluate_policy(subject: Subject, tmp: pathlib.Path) -> None:
 
 
 def check_exact_budget(subject: Subject, tmp: pathlib.Path) -> None:
-    budget = subject.total_timesteps // 2 * 2 + 1  # odd: not a multiple of a rollout length
+    assignment = subject.kind.family == "assignment"
+    # Odd, so that no rollout length divides it (a loop that finishes its rollout shows); the
+    # assignment's loop has no rollouts: the harness counts its every step, so its budget is given.
+    budget = subject.total_timesteps if assignment else subject.total_timesteps // 2 * 2 + 1
     agent = subject.build()
     agent.learn(budget, callback=RunGuard(budget))
-    if agent.num_timesteps < budget and subject.kind.family == "assignment":
+    if agent.num_timesteps < budget and assignment:
         raise ContractNote(
-            f"train() returned after {agent.num_timesteps} of {budget} steps; a run records the steps used"
+            f"train() returned after {agent.num_timesteps:,} of {budget:,} env steps; a run records the steps used"
         )
     if agent.num_timesteps != budget:
         raise ContractFailure(
@@ -435,18 +452,26 @@ FIXES: dict[str, str] = {
     "save/load": "save everything predict uses, load must restore it; try save/load outside the harness",
     "determinism": "train it twice outside the harness (agent.learn(...)) to see the traceback",
 }
-"""How to go on from a check that failed because something raised."""
+"""How to go on from a check that failed because something raised (an SB3-API or hand-written agent)."""
+_TRY_IN_A_CELL = "make an instance in a cell and call its train() (and act()) to see the traceback"
+ASSIGNMENT_FIXES: dict[str, str] = {
+    **dict.fromkeys(CHECKS, _TRY_IN_A_CELL),
+    "save/load": "the harness saves the agent with cloudpickle: keep no open file, env or thread of your own in it",
+    "batched predict": "act(observation, reward, done) must return an action of the env's action space",
+    "evaluate_policy": "act(observation, reward, done) must return an action of the env's action space",
+    "determinism": "draw random numbers from random, numpy's global generator, torch or self.env.action_space "
+    "(the harness seeds them), not from a generator of your own made without a seed",
+}
+"""The same, for an agent of the assignment's shape (`act`/`train`: nothing of SB3 to call)."""
 
 
 def _raised_in(error: BaseException) -> str:
-    """Who raised: the agent's own code (the last frame outside the harness, SB3 and the standard
-    library), or the library ('the check' when every frame is the harness's)."""
-    frames = traceback.extract_tb(error.__traceback__)
-    for frame in reversed(frames):
-        outside = ("/harness/", "site-packages", "/lib/python")  # the harness, libraries, the standard library
-        if not any(part in frame.filename for part in outside):
-            return f"{pathlib.Path(frame.filename).name}:{frame.lineno} ({frame.name})"
-    for frame in reversed(frames):
+    """Who raised: the agent's own code ('In [5], line 12, in act' for a notebook cell's, else the
+    file and line), else the library's frame ('the check' when every frame is the harness's)."""
+    where = where_raised(error)
+    if where is not None:
+        return where
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
         if "site-packages" in frame.filename:
             return f"{frame.filename.split('site-packages/')[-1]}:{frame.lineno}"
     return "the check"
@@ -462,11 +487,17 @@ def run_check(name: str, subject: Subject) -> CheckResult:
             return CheckResult(name, False, str(failure))
         except ContractNote as note:
             return CheckResult(name, True, str(note))
+        except FINDINGS as finding:  # the harness's own finding on the agent (an own env, a bad action)
+            return CheckResult(name, False, f"{one_line(finding)}; fix: {finding.fix}")
         except Exception as error:
             text = " ".join(str(error).split())[:400]
-            where = _raised_in(error)
-            return CheckResult(name, False, f"{where} raised {type(error).__name__}: {text}; fix: {FIXES[name]}")
+            fix = _fixes(subject)[name]
+            return CheckResult(name, False, f"{type(error).__name__}: {text} (at {_raised_in(error)}); fix: {fix}")
     return CheckResult(name, True)
+
+
+def _fixes(subject: Subject) -> dict[str, str]:
+    return ASSIGNMENT_FIXES if subject.kind.family == "assignment" else FIXES
 
 
 def run_contract(subject: Subject, on_result: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:

@@ -270,7 +270,7 @@ class AssignmentKind(AgentKind):
         kwargs = {key: self._as_declared(key, value) for key, value in values.items()}
         if self.takes_seed:
             kwargs["seed"] = seed
-        return AssignmentAgent(self.cls(**kwargs), env, seed)
+        return AssignmentAgent.built(self.cls, kwargs, env, seed)
 
     def load(self, path: pathlib.Path) -> Any:
         return AssignmentAgent.load(path)

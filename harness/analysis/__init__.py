@@ -5,6 +5,8 @@ into tidy DataFrames; the renderers (`harness.report`) only read it.
   paired differences, normalised scores);
 - `tables`: the tables of one env (runs, summary, curves, comparisons), pure functions of its files;
 - `aggregate`: across envs, on normalised scores;
+- `verdicts`: which agent a comparison puts above another, and whether the seeds can say at all
+  (an exact test on them could reach 95%); the report prints these columns, never decides;
 - `decisions`: AdaStop's decisions, replayed round by round from the per-seed final returns;
 - `facts`: how the runs were made (wall time, commits, versions, machines);
 - `tuning`: how each agent's hyperparameters were found (`[tuned.<label>]` records, presets);
@@ -13,7 +15,7 @@ into tidy DataFrames; the renderers (`harness.report`) only read it.
 - `model`: `StudyResults`, per env `EnvResults` and across envs an `Aggregate`: all of the above.
 """
 
-from harness.analysis import columns, stats
+from harness.analysis import columns, stats, verdicts
 from harness.analysis.aggregate import PROFILE_TAUS, Aggregate, aggregate
 from harness.analysis.columns import RUN_COLUMNS
 from harness.analysis.decisions import (
@@ -60,4 +62,5 @@ __all__ = [
     "study_facts",
     "tuned_values",
     "tuning_table",
+    "verdicts",
 ]

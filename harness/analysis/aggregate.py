@@ -1,6 +1,8 @@
 """Across the study's envs, on normalised scores: rliable's IQM, mean and optimality gap with
 stratified-bootstrap intervals, the probability of improvement averaged over envs, and
-performance profiles (`aggregate`)."""
+performance profiles (`aggregate`). The unit is still the seed (an agent counts with the seeds it
+completed on every env), so the verdicts follow the unpaired seeds rule on those counts
+(`verdicts`)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import columns as col
-from harness.analysis import stats
+from harness.analysis import stats, verdicts
 from harness.analysis.envresults import EnvResults
 from harness.analysis.stats import random_state
 from harness.analysis.tables import cached_arrays, cached_improvement
@@ -21,7 +23,8 @@ from harness.store import Cache
 
 PROFILE_TAUS = np.linspace(0.0, 1.0, 101)
 """Score thresholds of the performance profile."""
-AGGREGATE_IMPROVEMENT_COLUMNS = (col.X, col.Y, col.P, col.LOW, col.HIGH)
+SCORE_DIGITS = 3
+"""Digits of a normalised score in the report: agents equal at them share the highest IQM."""
 
 
 @dataclass(frozen=True)
@@ -35,11 +38,15 @@ class Aggregate:
     """One row per (agent, metric): `agent`, `metric` (IQM, mean, optimality gap), `value`,
     `low`, `high`, `n_seeds`."""
     improvement: pd.DataFrame
-    """One row per pair of agents: `x`, `y`, `p` = P(X > Y) averaged over envs, `low`, `high`."""
+    """One row per pair of agents: `x`, `y`, `p` = P(X > Y) averaged over envs, `low`, `high`,
+    `n_x`, `n_y` (the seeds each completed on every env), and the verdict: `seeds_suffice`,
+    `order`, `in_words` (`verdicts.improvement_verdicts`)."""
     profiles: pd.DataFrame
     """Long: `agent`, `tau`, `fraction` (share of scores above tau), `low`, `high`."""
     left_out: pd.DataFrame = field(default_factory=pd.DataFrame)
     """`agent`, `seeds`: seeds left out because they are not complete on every env."""
+    standing: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """One row per agent: how it stands against the highest IQM score (`columns.STANDING_COLUMNS`)."""
 
 
 def aggregate(envs: Mapping[str, EnvResults], reps: int, cache: Cache | None = None) -> Aggregate:
@@ -107,16 +114,29 @@ def aggregate(envs: Mapping[str, EnvResults], reps: int, cache: Cache | None = N
     for i, x in enumerate(names):
         for y in names[i + 1 :]:
             estimate = cached_improvement(cache, matrices[x], matrices[y], random_state(x, y, "aggregate_poi"), reps)
-            values = (x, y, estimate.value, estimate.low, estimate.high)
-            improvement_rows.append(dict(zip(AGGREGATE_IMPROVEMENT_COLUMNS, values, strict=True)))
+            n_x, n_y = matrices[x].shape[0], matrices[y].shape[0]
+            values = (x, y, estimate.value, estimate.low, estimate.high, n_x, n_y)
+            improvement_rows.append(dict(zip(col.IMPROVEMENT_NUMBERS, values, strict=True)))
+    metrics = pd.DataFrame(metric_rows, columns=list(col.METRIC_COLUMNS))
     return Aggregate(
         scores=pd.DataFrame(score_rows, columns=[col.AGENT, col.SEED, col.ENV_ID, col.SCORE]),
-        metrics=pd.DataFrame(metric_rows, columns=list(col.METRIC_COLUMNS)),
-        improvement=pd.DataFrame(improvement_rows, columns=list(AGGREGATE_IMPROVEMENT_COLUMNS)),
+        metrics=metrics,
+        improvement=verdicts.improvement_verdicts(
+            pd.DataFrame(improvement_rows, columns=list(col.IMPROVEMENT_NUMBERS))
+        ),
         profiles=(
             pd.concat(profile_frames, ignore_index=True)
             if profile_frames
             else pd.DataFrame(columns=list(col.PROFILE_COLUMNS))
         ),
         left_out=pd.DataFrame(left_out, columns=[col.AGENT, col.SEEDS]),
+        standing=iqm_standing(metrics),
     )
+
+
+def iqm_standing(metrics: pd.DataFrame) -> pd.DataFrame:
+    """How each agent stands against the highest IQM score across envs (`verdicts.standing_table`,
+    unpaired rule on the seeds each completed on every env). metrics: `Aggregate.metrics`."""
+    iqm = metrics[metrics[col.METRIC] == "IQM"]
+    estimates = [stats.Estimate(row[col.VALUE], row[col.LOW], row[col.HIGH]) for _, row in iqm.iterrows()]
+    return verdicts.standing_table(list(iqm[col.AGENT]), estimates, list(iqm[col.N_SEEDS]), SCORE_DIGITS)

@@ -83,7 +83,7 @@ SUCCESS_RATE_CURVE = "success_rate"
 CURVES = (EVAL_RETURN_CURVE, TRAIN_RETURN_CURVE, SUCCESS_RATE_CURVE)
 CURVE_COLUMNS = (CURVE, AGENT, STEP, MEAN, LOW, HIGH)
 
-# -- comparisons: EnvResults.improvement, .paired; Aggregate.improvement ------------------------------
+# -- comparisons: EnvResults.improvement, .paired; Aggregate.improvement (their verdicts: `verdicts`) --
 X = "x"
 Y = "y"
 P = "p"
@@ -95,8 +95,17 @@ N_PAIRS = "n_pairs"
 WINS = "wins"
 TIES = "ties"
 LOSSES = "losses"
-IMPROVEMENT_COLUMNS = (X, Y, P, LOW, HIGH, N_X, N_Y)
-PAIRED_COLUMNS = (X, Y, N_RUNS, N_PAIRS, MEAN, LOW, HIGH, WINS, TIES, LOSSES)
+SEEDS_SUFFICE = "seeds_suffice"
+"""Whether an exact test on the seeds could reach 95% with these seed counts (`verdicts`)."""
+ORDER = "order"
+"""The verdict: `x` (X above Y), `y`, `neither` or `too few seeds` (`verdicts.ORDERS`)."""
+IN_WORDS = "in_words"
+"""The verdict as the report prints it."""
+VERDICT_COLUMNS = (SEEDS_SUFFICE, ORDER, IN_WORDS)
+IMPROVEMENT_NUMBERS = (X, Y, P, LOW, HIGH, N_X, N_Y)
+IMPROVEMENT_COLUMNS = (*IMPROVEMENT_NUMBERS, *VERDICT_COLUMNS)
+PAIRED_NUMBERS = (X, Y, N_RUNS, N_PAIRS, MEAN, LOW, HIGH, WINS, TIES, LOSSES)
+PAIRED_COLUMNS = (*PAIRED_NUMBERS, *VERDICT_COLUMNS)
 
 # -- Aggregate -------------------------------------------------------------------------------------
 METRIC = "metric"
@@ -106,6 +115,10 @@ TAU = "tau"
 FRACTION = "fraction"
 SEEDS = "seeds"
 METRIC_COLUMNS = (AGENT, METRIC, VALUE, LOW, HIGH, N_SEEDS)
+STANDING = "standing"
+"""How an agent stands against the highest IQM: `top`, `overlaps`, `below`, `too few seeds`."""
+STANDING_COLUMNS = (AGENT, VALUE, LOW, HIGH, N_SEEDS, STANDING, IN_WORDS)
+"""EnvResults.standing and Aggregate.standing: one row per agent (`verdicts.standing_table`)."""
 PROFILE_COLUMNS = (AGENT, TAU, FRACTION, LOW, HIGH)
 
 

@@ -9,7 +9,15 @@ from dataclasses import dataclass
 import pandas as pd
 
 from harness.analysis import columns as col
-from harness.analysis.tables import budget_table, curve_table, improvement_table, paired_table, run_table, summary_table
+from harness.analysis.tables import (
+    budget_table,
+    curve_table,
+    improvement_table,
+    paired_table,
+    run_table,
+    summary_standing,
+    summary_table,
+)
 from harness.conditions import EnvProfile
 from harness.store import Cache, EnvRuns, Run
 from harness.studies import Study
@@ -33,13 +41,16 @@ class EnvResults:
     `high` (NaN where no seed has a value yet)."""
     improvement: pd.DataFrame
     """One row per pair of agents (each over each later one): `x`, `y`, `p` = P(X > Y), `low`,
-    `high`, `n_x`, `n_y`."""
+    `high`, `n_x`, `n_y`, and the verdict: `seeds_suffice`, `order`, `in_words` (`verdicts`)."""
     budget_use: pd.DataFrame
     """One row per agent that trained for fewer env steps than the budget (`columns.BUDGET_COLUMNS`:
     its `train()` returned first); empty when every run used the budget."""
     paired: pd.DataFrame
     """One row per declared pair: `x`, `y`, `n_runs`, `n_pairs`, `mean` (X − Y), `low`, `high`,
-    `wins`, `ties`, `losses`."""
+    `wins`, `ties`, `losses`, and the verdict: `seeds_suffice`, `order`, `in_words` (`verdicts`)."""
+    standing: pd.DataFrame
+    """One row per agent with a complete run: how it stands against the highest IQM final return
+    (`columns.STANDING_COLUMNS`: `top`, `overlaps`, `below`, `too few seeds`)."""
 
     def family(self, label: str) -> str | None:
         """The agent family of an agent's runs (`hand-written`, `library`, `assignment`), None
@@ -69,15 +80,17 @@ def env_results(
     study = files.study
     profile = study.profile
     runs = run_table(files, profile, planned)
+    summary = summary_table(files, runs, profile, reps, cache, planned)
     return EnvResults(
         env_id=files.env_id,
         study=study,
         profile=profile,
         files=files,
         runs=runs,
-        summary=summary_table(files, runs, profile, reps, cache, planned),
+        summary=summary,
         curves=curve_table(files, reps, cache),
         improvement=improvement_table(files, runs, reps, cache),
         budget_use=budget_table(files, runs),
         paired=paired_table(files, reps, cache),
+        standing=summary_standing(summary),
     )

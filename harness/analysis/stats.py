@@ -6,6 +6,10 @@ computed by broadcasting (`improvement_probability`, tested equal to
 `rliable.metrics.probability_of_improvement`). Every function that resamples takes an explicit
 `random_state` (an int), so the same scores always give the same interval.
 
+With one run (a study of one seed), every resample is that run, so an interval is its point
+estimate at both ends: computed so directly (the same numbers, without rliable's library, arch
+and statsmodels imported, or 2,000 resamples drawn).
+
 rliable's bootstrap classes draw their resampling indices from numpy's *global* generator
 (`np.random.choice`), not from the `random_state` handed to them (which arch 7 also warns is
 deprecated). So each call here seeds the global generator with `random_state` for the duration
@@ -106,6 +110,9 @@ def pointwise_mean_interval(
     if curves.shape[0] == 0:
         nan = np.full(curves.shape[1], np.nan)
         return nan, nan, nan
+    if curves.shape[0] == 1:  # every resample is the one run
+        mean = np.mean(curves, axis=0)
+        return mean, mean.copy(), mean.copy()
     library = _rliable()
     with _seeded(random_state):
         points, intervals = library.get_interval_estimates(
@@ -126,6 +133,9 @@ def probability_of_improvement(
     x, y = _as_matrix(scores_x), _as_matrix(scores_y)
     if x.shape[0] == 0 or y.shape[0] == 0:
         return NO_ESTIMATE
+    if x.shape[0] == 1 and y.shape[0] == 1:  # every resample is the one run of each
+        value = improvement_probability(x, y)
+        return Estimate(value, value, value)
     library = _rliable()
     with _seeded(random_state):
         points, intervals = library.get_interval_estimates(
@@ -228,6 +238,8 @@ def aggregate_intervals(scores: np.ndarray, random_state: int, reps: int = REPS)
     matrix = _as_matrix(scores)
     if matrix.shape[0] == 0:
         return dict.fromkeys(AGGREGATES, NO_ESTIMATE)
+    if matrix.shape[0] == 1:  # every resample is the one run of each task
+        return {name: _point(float(aggregate(matrix))) for name, aggregate in AGGREGATES.items()}
     library = _rliable()
     with _seeded(random_state):
         points, intervals = library.get_interval_estimates(
@@ -278,12 +290,19 @@ def _aggregate_interval(
     matrix = _as_matrix(scores)
     if matrix.shape[0] == 0:
         return NO_ESTIMATE
+    if matrix.shape[0] == 1:  # every resample is the one run
+        return _point(float(aggregate(matrix)))
     library = _rliable()
     with _seeded(random_state):
         points, intervals = library.get_interval_estimates(
             {"x": matrix}, lambda x: np.array([aggregate(x)]), reps=reps, confidence_interval_size=CONFIDENCE
         )
     return _estimate(points["x"], intervals["x"])
+
+
+def _point(value: float) -> Estimate:
+    """An estimate whose interval is the point itself."""
+    return Estimate(value, value, value)
 
 
 def _estimate(point: np.ndarray, interval: np.ndarray) -> Estimate:

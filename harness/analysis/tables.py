@@ -1,6 +1,7 @@
 """The tables of one env, each a pure function of its run files: one row per pair (`run_table`),
-per agent (`summary_table`), per curve point (`curve_table`), per pair of agents
-(`improvement_table`), per declared pair (`paired_table`). Column names are `columns`' constants.
+per agent (`summary_table`, and `summary_standing`: against the highest IQM), per curve point
+(`curve_table`), per pair of agents (`improvement_table`), per declared pair (`paired_table`).
+Column names are `columns`' constants; the comparisons' verdicts are `verdicts`'.
 
 Every interval goes through the report's cache (`harness.store.Cache`) under a fixed random
 state named after what it measures (`stats.random_state`), so the same runs give the same numbers.
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import columns as col
-from harness.analysis import stats
+from harness.analysis import stats, verdicts
 from harness.analysis.stats import random_state
 from harness.conditions import EnvProfile
 from harness.schema import COMPLETE
@@ -25,6 +26,8 @@ from harness.store import Cache, EnvRuns, Run
 
 TRAIN_SMOOTHING_EPISODES = 20
 """The training-return curve is the mean of each seed's last 20 episodes."""
+RETURN_DIGITS = 1
+"""Digits of a return in the report: agents equal at them share the highest IQM."""
 TRAIN_GRID_POINTS = 101
 """Env-step points at which smoothed training curves are sampled (0 to the budget)."""
 
@@ -148,6 +151,19 @@ def summary_table(
     return pd.DataFrame(rows)
 
 
+def summary_standing(summary: pd.DataFrame) -> pd.DataFrame:
+    """How each agent with a complete run stands against the highest IQM final return
+    (`verdicts.standing_table`, at the report's 1 digit)."""
+    rows = summary[summary[col.RUNS_COMPLETE] > 0]
+    estimates = [
+        stats.Estimate(
+            row[col.FINAL_RETURN_IQM], row[col.low(col.FINAL_RETURN_IQM)], row[col.high(col.FINAL_RETURN_IQM)]
+        )
+        for _, row in rows.iterrows()
+    ]
+    return verdicts.standing_table(list(rows[col.AGENT]), estimates, list(rows[col.RUNS_COMPLETE]), RETURN_DIGITS)
+
+
 def budget_table(files: EnvRuns, runs: pd.DataFrame) -> pd.DataFrame:
     """One row per agent whose complete runs trained for fewer env steps than the budget (an
     agent of the assignment's shape whose `train()` returned first): how many steps they used."""
@@ -174,7 +190,9 @@ def curve_table(files: EnvRuns, reps: int, cache: Cache | None = None) -> pd.Dat
     """The learning curves: evaluation return, smoothed training return and evaluation success
     rate against env steps, per agent, mean across seeds with a pointwise 95% band."""
     cache = cache or Cache(None)
-    grid = np.linspace(0, files.study.settings.total_timesteps, TRAIN_GRID_POINTS)
+    settings = files.study.settings
+    grid = np.linspace(0, settings.total_timesteps, TRAIN_GRID_POINTS)
+    schedule = [*range(0, settings.total_timesteps, settings.eval_freq), settings.total_timesteps]
     frames = []
     for label in files.study.labels:
         runs = files.runs(label)
@@ -183,7 +201,7 @@ def curve_table(files: EnvRuns, reps: int, cache: Cache | None = None) -> pd.Dat
         for curve, (steps, mean, low, high) in (
             (
                 col.EVAL_RETURN_CURVE,
-                _eval_curve(runs, "return", random_state(*_env(files), label, "eval_curve"), reps, cache),
+                _eval_curve(runs, "return", random_state(*_env(files), label, "eval_curve"), reps, cache, schedule),
             ),
             (
                 col.TRAIN_RETURN_CURVE,
@@ -191,7 +209,7 @@ def curve_table(files: EnvRuns, reps: int, cache: Cache | None = None) -> pd.Dat
             ),
             (
                 col.SUCCESS_RATE_CURVE,
-                _eval_curve(runs, "success", random_state(*_env(files), label, "success_curve"), reps, cache),
+                _eval_curve(runs, "success", random_state(*_env(files), label, "success_curve"), reps, cache, schedule),
             ),
         ):
             values = (curve, label, steps, mean, low, high)
@@ -200,10 +218,20 @@ def curve_table(files: EnvRuns, reps: int, cache: Cache | None = None) -> pd.Dat
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
-def _eval_curve(runs: Sequence[Run], column: str, state: int, reps: int, cache: Cache) -> tuple[np.ndarray, ...]:
+def _eval_curve(
+    runs: Sequence[Run], column: str, state: int, reps: int, cache: Cache, schedule: Sequence[int] = ()
+) -> tuple[np.ndarray, ...]:
+    """Mean and band over runs of each evaluation's mean `column`, at the steps (the runs' and the
+    study's `schedule` of evaluations, to the budget) where every run has a value: an evaluation of
+    its own, or its last one when it ended before (a run whose `train()` returned early keeps the
+    policy it ended with, to the budget)."""
     per_run = [run.evals.groupby("eval_step")[column].mean() for run in runs]
-    steps = sorted(set.intersection(*(set(series.index) for series in per_run)))
-    matrix = np.array([[float(series[step]) for step in steps] for series in per_run])
+    steps = sorted(
+        step
+        for step in set().union(set(schedule), *(set(series.index) for series in per_run))
+        if all(step in series.index or step > series.index.max() for series in per_run)
+    )
+    matrix = np.array([[float(series[min(step, series.index.max())]) for step in steps] for series in per_run])
     mean, low, high = cached_arrays(
         cache, "pointwise", [matrix], state, reps, lambda: stats.pointwise_mean_interval(matrix, state, reps)
     )
@@ -232,7 +260,8 @@ def _train_curve(runs: Sequence[Run], grid: np.ndarray, state: int, reps: int, c
 
 
 def improvement_table(files: EnvRuns, runs: pd.DataFrame, reps: int, cache: Cache | None = None) -> pd.DataFrame:
-    """P(X > Y) of each agent X over each later one Y in the study's order, on final returns."""
+    """P(X > Y) of each agent X over each later one Y in the study's order, on final returns, with
+    its verdict (`verdicts.improvement_verdicts`)."""
     cache = cache or Cache(None)
     complete = runs[runs[col.STATUS] == COMPLETE]
     labels = [label for label in files.study.labels if (complete[col.AGENT] == label).any()]
@@ -252,11 +281,12 @@ def improvement_table(files: EnvRuns, runs: pd.DataFrame, reps: int, cache: Cach
                     col.N_Y: len(finals[y]),
                 }
             )
-    return pd.DataFrame(rows, columns=list(col.IMPROVEMENT_COLUMNS))
+    return verdicts.improvement_verdicts(pd.DataFrame(rows, columns=list(col.IMPROVEMENT_NUMBERS)))
 
 
 def paired_table(files: EnvRuns, reps: int, cache: Cache | None = None) -> pd.DataFrame:
-    """The declared pairs on the same final evaluation episodes (same seed, same start state)."""
+    """The declared pairs on the same final evaluation episodes (same seed, same start state), with
+    their verdicts (`verdicts.paired_verdicts`)."""
     cache = cache or Cache(None)
     rows = []
     for x, y in files.study.settings.paired:
@@ -286,7 +316,7 @@ def paired_table(files: EnvRuns, reps: int, cache: Cache | None = None) -> pd.Da
                 }
             )
         rows.append(row)
-    return pd.DataFrame(rows, columns=list(col.PAIRED_COLUMNS))
+    return verdicts.paired_verdicts(pd.DataFrame(rows, columns=list(col.PAIRED_NUMBERS)))
 
 
 def _paired_returns(files: EnvRuns, x: str, y: str) -> tuple[np.ndarray, np.ndarray]:

@@ -138,7 +138,12 @@ class Evaluator(BaseCallback):
         return True
 
     def _on_training_end(self) -> None:
+        """The final evaluation: of the policy the agent ended with (made again at the last step when
+        the agent may have learnt after it, `learns_after_its_last_step`)."""
         self.num_timesteps = self.model.num_timesteps
+        if self.num_timesteps == self._last_eval_step and getattr(self.model, "learns_after_its_last_step", False):
+            self.rows = [row for row in self.rows if row.eval_step != self.num_timesteps]
+            self._last_eval_step = -1
         self.evaluate()
 
     def evaluate(self) -> None:

@@ -21,18 +21,19 @@ import os
 import pathlib
 import shutil
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness import imports
-from harness.agents import import_paths_in, is_in_memory, target
+from harness.agents import import_paths_in, is_in_memory, local_sources, on_runaway, target
 from harness.errors import RayUnavailable, one_line
-from harness.execution.executors import lost_record
+from harness.execution.executors import lost_record, past_timeout
 from harness.execution.progress import StudyProgress
 from harness.execution.runner import PairTask, run_pair
 from harness.schema import RUN_FILE
 from harness.store import RunRecord, collect_files, install_files, read_record, record_bytes
-from harness.studies import Study, local_sources
+from harness.studies import Study
 
 
 def _import_ray(local: bool) -> Any:
@@ -51,7 +52,7 @@ def _import_ray(local: bool) -> Any:
 
 def stage_code(studies: Sequence[Study], staging: pathlib.Path) -> dict[str, str]:
     """Copy the user's code that `studies`' agents (and `"module:EnvId"` envs) name by import path
-    (and the local files it imports, `harness.studies.sources`) into `staging`, one folder per root
+    (and the local files it imports, `harness.agents.local_sources`) into `staging`, one folder per root
     (`root_0`, ...). Returns {original root folder: its folder in `staging`} ({} when every class
     comes from `sys.path`)."""
     roots: dict[pathlib.Path, set[pathlib.Path]] = {}
@@ -84,6 +85,8 @@ def _run_remote(task: PairTask, reporter: Any, shipped: Mapping[str, str]) -> di
     def progress(n: int) -> None:
         reporter.report.remote(key, n)
 
+    progress(0)  # the driver counts the pair's run_timeout from here
+    on_runaway(lambda why: reporter.alert.remote(key, why))  # the driver cancels the task (force)
     here = pathlib.Path.cwd()
     with (
         imports.shipped_roots({pathlib.Path(root): here / copy for root, copy in shipped.items()}),
@@ -95,16 +98,21 @@ def _run_remote(task: PairTask, reporter: Any, shipped: Mapping[str, str]) -> di
 
 
 class _ProgressBoard:
-    """A Ray actor holding the latest step count of each running pair."""
+    """A Ray actor holding the latest step count of each running pair, and the pairs whose agent
+    went on after the harness stopped it (`harness.agents.RUNAWAY`)."""
 
     def __init__(self) -> None:
         self.steps: dict[str, int] = {}
+        self.alerts: dict[str, str] = {}
 
     def report(self, key: str, n: int) -> None:
         self.steps[key] = n
 
-    def snapshot(self) -> dict[str, int]:
-        return dict(self.steps)
+    def alert(self, key: str, why: str) -> None:
+        self.alerts.setdefault(key, why)
+
+    def snapshot(self) -> tuple[dict[str, int], dict[str, str]]:
+        return dict(self.steps), dict(self.alerts)
 
 
 class RayExecutor:
@@ -182,11 +190,27 @@ class RayExecutor:
             options = {"num_cpus": 1, "num_gpus": gpus, "max_retries": self.max_retries, "name": f"harness {task.key}"}
             pending[remote.options(**options).remote(task, self._reporter, self._shipped)] = task
         records: dict[str, RunRecord] = {}
+        started: dict[str, float] = {}
         try:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
-                for key, n in ray.get(self._reporter.snapshot.remote()).items():
+                steps, alerts = ray.get(self._reporter.snapshot.remote())
+                for key, n in steps.items():
+                    started.setdefault(key, time.monotonic())
                     progress.steps(key, n)
+                for ref, task in list(pending.items()):  # a runaway, or past run_timeout: stopped, failed
+                    elapsed = time.monotonic() - started.get(task.key, time.monotonic())
+                    why = alerts.get(task.key) or (
+                        past_timeout(task) if elapsed > task.study.settings.run_timeout else None
+                    )
+                    if why is None or ref in ready:
+                        continue
+                    ray.cancel(ref, force=True)
+                    del pending[ref]
+                    record = lost_record(task, why, steps.get(task.key), elapsed)
+                    install_files(task.path(runs_dir), {RUN_FILE: record_bytes(record)})
+                    records[task.key] = record
+                    progress.finished(task.key, record)
                 for ref in ready:
                     task = pending.pop(ref)
                     path = task.path(runs_dir)

@@ -41,7 +41,7 @@ from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.logger import configure
 
 from harness import imports
-from harness.agents import AgentKind, build_model, class_bytes, is_in_memory, resolve_kind
+from harness.agents import FINDINGS, AgentKind, build_model, class_bytes, is_in_memory, resolve_kind, where_raised
 from harness.conditions import EpisodeRecorder, Evaluator, RunGuard, register_from, single_thread
 from harness.errors import one_line
 from harness.schema import CLASS_FILE, COMPLETE, EPISODES, EVALS, FAILED
@@ -60,7 +60,7 @@ class PairTask:
     command: str = ""
     """The command line that asked for it, kept in `run.json`."""
     code: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    """The agent's code identity as the driver found it (`identity.code_identity`), kept in
+    """The agent's code identity as the driver found it (`harness.agents.code_identity`), kept in
     `run.json` as part of the pair's identity."""
 
     def __post_init__(self) -> None:
@@ -181,7 +181,7 @@ def _train_and_save(
     except Exception as error:
         record = record.replace(
             status=FAILED,
-            error=one_line(error, with_type=True),
+            error=run_error(error),
             traceback=traceback.format_exc(),
             steps_done=int(getattr(model, "num_timesteps", 0) or 0),
             timings=Timings(wall_time_s=time.perf_counter() - start),
@@ -194,6 +194,15 @@ def _train_and_save(
         if env is not None:
             env.close()
     return record.replace(finished_at=_now())
+
+
+def run_error(error: BaseException) -> str:
+    """A failed run's error, in one line: the harness's own finding as it says it, anything else
+    with its type and where the user's code raised it ('ValueError: ... (In [5], line 12 (act))')."""
+    if isinstance(error, FINDINGS):
+        return one_line(error)
+    where = where_raised(error)
+    return one_line(error, with_type=True) + (f" (at {where})" if where else "")
 
 
 def build_run(task: PairTask) -> tuple[AgentKind, Any, Any]:

@@ -26,12 +26,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from harness.agents import cost_hint
+from harness.agents import code_identity, cost_hint
 from harness.execution.executors import Executor
 from harness.execution.progress import StudyProgress
 from harness.execution.runner import PairTask
 from harness.store import StudyStore, clear, read_record, slot_state, write_study_file
-from harness.studies import Study, code_identity, pair_identity
+from harness.studies import Study, pair_identity
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,8 @@ class Plan:
     skipped: list[str] = dataclasses.field(default_factory=list)
     restored: list[str] = dataclasses.field(default_factory=list)
     set_aside: list[str] = dataclasses.field(default_factory=list)
+    unhashable: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Label -> what of its class could not be fingerprinted: its pairs run again every time."""
 
 
 def plan(
@@ -80,7 +82,10 @@ def plan(
                 task = PairTask(view, label, seed, command, codes[label])
                 slot = task.path(store.study_dir.parent)
                 wanted = pair_identity(view, label, seed, codes[label])
-                if fresh:
+                unhashable = codes[label].get("unhashable")
+                if unhashable:
+                    result.unhashable[label] = unhashable
+                if fresh or unhashable:  # a class not wholly fingerprinted is never reused on a guess
                     clear(slot)
                     result.tasks.append(task)
                     continue
@@ -138,6 +143,8 @@ def run_pairs(
             f"{len(todo.skipped)} pair(s) already complete in {store.study_dir}{restored}, {len(todo.tasks)} to run",
             file=stream,
         )
+    for label, what in todo.unhashable.items():
+        print(f"{label}: trained again: its class reads {what}, which cannot be fingerprinted", file=stream)
     if todo.set_aside:
         print(
             f"{len(todo.set_aside)} run(s) of other settings or code set aside in "

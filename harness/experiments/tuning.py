@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from harness import execution
-from harness.agents import resolve_kind
+from harness.agents import is_in_memory, resolve_kind
 from harness.errors import StudyError
 from harness.schema import EVALS
 from harness.store import StudyStore, read_record, write_atomic
@@ -93,29 +93,48 @@ class TuneOutcome:
     """runs/<study>/tuned.toml (None when no agent has finished its trials)."""
     agents: tuple[AgentTuning, ...]
     wall_time_s: float
+    skipped: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """The study's agents not tuned, and why."""
+    study: Study | None = None
+    """The tuned study (what tuned.toml holds), its in-memory classes with it: usable at once."""
 
 
-def spaces_of(study: Study, labels: Sequence[str] | None) -> dict[str, SearchSpace]:
+def spaces_of(study: Study, labels: Sequence[str] | None) -> tuple[dict[str, SearchSpace], dict[str, str]]:
     """The agents to tune and their spaces: `labels` (each needs a space), or every agent that has
-    one. `StudyError` for an agent named without a space (nor a default one)."""
+    one; and the agents left out, with why. `StudyError` for an agent named without a space (nor a
+    default one)."""
     chosen = list(labels) if labels is not None else list(study.labels)
     spaces: dict[str, SearchSpace] = {}
+    skipped: dict[str, str] = {label: "not among the agents asked for" for label in study.labels if label not in chosen}
     for label in chosen:
         spec = study.agent(label)
         space = spec.search if spec.search is not None else default_search(spec.kind)
         if space is None:
-            if labels is not None and spec.kind in NOTHING_TO_TUNE:
-                raise StudyError(f"{study.source}: --agents: {label} ({spec.kind}) has nothing to tune; leave it out")
+            how = (
+                f"with_agent({label!r}, ..., search={{...}})"
+                if is_in_memory(spec.kind)
+                else f"[agents.{label}.search] with key = {{ low = ..., high = ... }} or a list"
+            )
+            if spec.kind in NOTHING_TO_TUNE:
+                why = f"{label} ({spec.kind}) has nothing to tune"
+                if labels is not None:
+                    raise StudyError(f"{study.source}: --agents: {why}; leave it out")
+                skipped[label] = "nothing to tune"
+                continue
             if labels is not None:
                 raise StudyError(
                     f"{study.source}: agents.{label}.search: missing; {spec.kind} has no default search space, "
-                    f"so declare one: [agents.{label}.search] with key = {{ low = ..., high = ... }} or a list"
+                    f"so declare one: {how}"
                 )
+            skipped[label] = f"no search space ({spec.kind} has no default one): give it one, {how}"
             continue
         spaces[label] = space
     if not spaces:
-        raise StudyError(f"{study.source}: no agent to tune; give an agent a [agents.<label>.search] table")
-    return spaces
+        raise StudyError(
+            f"{study.source}: no agent to tune; give one a search space ([agents.<label>.search], or "
+            "with_agent(..., search={...}) from Python)"
+        )
+    return spaces, skipped
 
 
 def check_spaces(study: Study, spaces: Mapping[str, SearchSpace]) -> None:
@@ -148,7 +167,7 @@ def tune_study(
     if tune is None:
         raise StudyError(f"{study.source}: tune: no [tune] table; add one (trials, seeds) to tune this study")
     out = stream or sys.stdout
-    spaces = spaces_of(study, labels)
+    spaces, skipped = spaces_of(study, labels)
     check_spaces(study, spaces)
     resolved = resolve_study(study)
     store = StudyStore(runs_dir / study.name)
@@ -162,8 +181,10 @@ def tune_study(
         for label, space in spaces.items():
             results.append(_tune_agent(study, resolved, label, space, storage, root, executor, command, stream, out))
         results += _finished_elsewhere(study, storage, spaces, results)
-        tuned_file = _write_tuned(study, resolved, results, store.study_dir)
-    return TuneOutcome(store.study_dir, tuned_file, tuple(results), time.monotonic() - start)
+        tuned, tuned_file = _write_tuned(study, resolved, results, store.study_dir)
+    done = {result.label for result in results}
+    skipped = {label: why for label, why in skipped.items() if label not in done}
+    return TuneOutcome(store.study_dir, tuned_file, tuple(results), time.monotonic() - start, skipped, tuned)
 
 
 def study_name(study: Study, label: str, space: SearchSpace) -> str:
@@ -450,9 +471,9 @@ def _finished_elsewhere(study: Study, storage: Any, tuned_now: Mapping[str, Sear
 
 def _write_tuned(
     study: Study, resolved: Study, results: Sequence[AgentTuning], study_dir: pathlib.Path
-) -> pathlib.Path | None:
+) -> tuple[Study | None, pathlib.Path | None]:
     """runs/<study>/tuned.toml: the study as read, each agent with a finished tune at its best
-    values, with its `[tuned.<label>]` record."""
+    values, with its `[tuned.<label>]` record; and that study (None, None when no agent finished)."""
     import optuna  # here: only a tune loads Optuna (about half a second)
 
     tune = study.tune
@@ -486,7 +507,7 @@ def _write_tuned(
         }
         agents.append(dataclasses.replace(spec, hyperparameters={**spec.hyperparameters, **best}, tuned=record))
     if all(spec.tuned is None for spec in agents):
-        return None
+        return None, None
     tuned = dataclasses.replace(study, agents=tuple(agents))
     path = study_dir / TUNED_FILE
     header = (
@@ -494,5 +515,11 @@ def _write_tuned(
         f"# (see [tuned.<label>]). Compare the tuned agents on the study's seeds with:\n"
         f"#   harness compare {path}\n"
     )
+    in_memory = [spec.label for spec in agents if is_in_memory(spec.kind)]
+    if in_memory:
+        header += (
+            f"# {', '.join(in_memory)}: classes handed over from Python (in memory). This file runs only from the\n"
+            "# process that tuned it (harness.tune(...).study there); elsewhere, name those classes by import path.\n"
+        )
     write_atomic(path, (header + to_toml(tuned)).encode())
-    return path
+    return tuned, path

@@ -26,6 +26,7 @@ from harness.analysis import (
     stats,
     tuned_values,
     tuning_table,
+    verdicts,
 )
 from harness.analysis import columns as col
 from harness.report.plots import PROFILE_FILE, picture_names
@@ -204,6 +205,8 @@ def header(results: StudyResults, now: datetime.datetime) -> str:
         f"- **evaluation**: {settings.n_eval_episodes} episodes with the deterministic policy at step 0, every "
         f"{_evaluation_every(results)} and at the end of training; episode i starts from reset seed "
         f"{settings.eval_seed} + i ({eval_seeds}), the same for every agent and evaluation",
+        f"- **run timeout**: {settings.run_timeout:,.0f} s of wall time per run (`run_timeout`); a run that goes on "
+        "past it, or whose agent goes on after its budget is spent, is stopped and marked failed",
         f"- **date**: {now.strftime('%Y-%m-%d %H:%M')} UTC",
         f"- **git commit** (of the harness that made the runs): {_counts_text(facts.commits, str)}",
         f"- **versions**: {_counts_text(facts.versions, _versions_text)}",
@@ -308,7 +311,7 @@ def aggregate_section(results: StudyResults) -> str:
             }
         )
     if rows:
-        text.append(_aggregate_sentence(aggregate.metrics) + "\n")
+        text.append(standing_sentence(aggregate.standing, "score across envs", 3) + "\n")
         text.append(_table(pd.DataFrame(rows)) + "\n")
     else:
         text.append("No agent completed a seed on every env, so there is nothing to aggregate.\n")
@@ -322,30 +325,16 @@ def aggregate_section(results: StudyResults) -> str:
             aggregate.improvement,
             "P(X > Y) is the probability that, on an env picked at random, a seed of X picked at random ends with a "
             "higher score than a seed of Y (ties count half; rliable's probability of improvement, averaged over "
-            "envs), with a 95% bootstrap interval resampling the seeds of each agent within each env.",
+            "envs), with a 95% bootstrap interval resampling the seeds of each agent within each env. The unit is "
+            "still the seed (an agent's seeds complete on every env), so, as on each env, a pair is ordered only "
+            f"where a permutation test on those seeds could reach {_level()} "
+            f"(C(n + m, n) >= {verdicts.MIN_ARRANGEMENTS}: {verdicts.unpaired_seeds_needed()} seeds each); "
+            "the level is per comparison, and family-wise control is what a study's `[decide]` table gives.",
             seeds=None,
         )
         + "\n"
     )
     return "\n".join(text)
-
-
-def _aggregate_sentence(metrics: pd.DataFrame) -> str:
-    iqm = metrics[metrics[col.METRIC] == "IQM"]
-    estimates = {
-        row[col.AGENT]: stats.Estimate(row[col.VALUE], row[col.LOW], row[col.HIGH]) for _, row in iqm.iterrows()
-    }
-    top = max(round(e.value, 3) for e in estimates.values())
-    best = [label for label, e in estimates.items() if round(e.value, 3) == top]
-    first = estimates[best[0]]
-    verb = "has" if len(best) == 1 else "share"
-    text = f"{_join(best)} {verb} the highest IQM score across envs ({first.format(3)})"
-    overlapping = [
-        f"{label}'s ({e.format(3)})" for label, e in estimates.items() if label not in best and e.overlaps(first)
-    ]
-    if overlapping:
-        return text + f"; its interval overlaps {_join(overlapping)}."
-    return text + ("; its interval overlaps no other agent's." if len(estimates) > len(best) else ".")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -375,7 +364,7 @@ def env_sections(results: StudyResults, env: EnvResults, level: str, media: pd.D
         f"under the evaluation curve, normalised by the env's return range, over the budget (1 = the top of the "
         f"range from step 0). *env steps/s*: training speed, evaluation time excluded. Also in "
         f"[summary.csv](summary.csv).\n",
-        summary_sentence(env.summary) + "\n",
+        summary_sentence(env.summary, env.standing) + "\n",
         *([budget_note(env.budget_use) + "\n"] if not env.budget_use.empty else []),
         *([act_note(acting) + "\n"] if (acting := [a for a in env.labels if env.family(a) == "assignment"]) else []),
         summary_markdown(env.summary) + "\n",
@@ -388,6 +377,7 @@ def env_sections(results: StudyResults, env: EnvResults, level: str, media: pd.D
         f"![Evaluation success rate vs env steps]({names['success_rate']})\n",
         f"![Final evaluation return per seed]({names['final_return']})\n",
         f"{level} Pairwise comparison\n",
+        verdict_rule() + "\n",
         f"{sub} Probability of improvement\n",
         improvement_text(
             env.improvement,
@@ -420,7 +410,7 @@ def summary_html(results: StudyResults) -> str:
     for env in results.envs.values():
         if results.across_envs:
             parts.append(f"<h4>{html.escape(env.env_id)}</h4>")
-        parts.append(f"<p>{html.escape(summary_sentence(env.summary))}</p>")
+        parts.append(f"<p>{html.escape(summary_sentence(env.summary, env.standing))}</p>")
         if not env.budget_use.empty:
             parts.append(f"<p>{html.escape(budget_note(env.budget_use))}</p>")
         acting = [label for label in env.labels if env.family(label) == "assignment"]
@@ -479,28 +469,13 @@ def act_note(labels: Sequence[str]) -> str:
     )
 
 
-def summary_sentence(summary: pd.DataFrame) -> str:
-    """What the summary table shows, from its numbers."""
+def summary_sentence(summary: pd.DataFrame, standing: pd.DataFrame) -> str:
+    """What the summary table shows, from its numbers; who stands where against the highest IQM
+    is the model's (`standing`: `EnvResults.standing`)."""
     rows = summary[summary[col.RUNS_COMPLETE] > 0]
     if rows.empty:
         return "No agent completed a run here."
-    iqm = {row[col.AGENT]: _est(row, col.FINAL_RETURN_IQM) for _, row in rows.iterrows()}
-    top = max(round(e.value, 1) for e in iqm.values())
-    best = [label for label, e in iqm.items() if round(e.value, 1) == top]
-    best_estimate = iqm[best[0]]
-    if len(best) == 1:
-        text = f"{best[0]} has the highest IQM final return ({best_estimate.format(1)})"
-    else:
-        text = f"{_join(best)} share the highest IQM final return ({best_estimate.format(1)})"
-    overlapping = [
-        f"{label}'s ({e.format(1)})" for label, e in iqm.items() if label not in best and e.overlaps(best_estimate)
-    ]
-    if overlapping:
-        text += f"; its interval overlaps {_join(overlapping)}."
-    elif len(iqm) > len(best):
-        text += "; its interval overlaps no other agent's."
-    else:
-        text += "."
+    text = standing_sentence(standing, "final return", 1)
     auc = {
         row[col.AGENT]: row[col.AUC_NORMALISED] for _, row in rows.iterrows() if not math.isnan(row[col.AUC_NORMALISED])
     }
@@ -521,48 +496,121 @@ def summary_sentence(summary: pd.DataFrame) -> str:
     return text
 
 
+def standing_sentence(standing: pd.DataFrame, what: str, digits: int) -> str:
+    """'X has the highest IQM <what> (...); its interval overlaps ...': the standing the model
+    decided (`verdicts.standing_table`), in words. Where the seeds cannot order an agent below the
+    top, the sentence says so instead of implying it."""
+    estimates = {row[col.AGENT]: _estimate(row, col.VALUE) for _, row in standing.iterrows()}
+    where = dict(zip(standing[col.AGENT], standing[col.STANDING], strict=True))
+    best = [label for label, standing_of in where.items() if standing_of == verdicts.TOP]
+    first = estimates[best[0]]
+    if len(best) == 1:
+        text = f"{best[0]} has the highest IQM {what} ({first.format(digits)})"
+    else:
+        text = f"{_join(best)} share the highest IQM {what} ({first.format(digits)})"
+
+    def listed(standing_of: str) -> list[str]:
+        return [f"{label}'s ({estimates[label].format(digits)})" for label, s in where.items() if s == standing_of]
+
+    overlapping, below = listed(verdicts.OVERLAPS), listed(verdicts.BELOW)
+    too_few: dict[str, list[str]] = {}
+    for _, row in standing[standing[col.STANDING] == verdicts.TOO_FEW].iterrows():
+        too_few.setdefault(row[col.IN_WORDS], []).append(row[col.AGENT])
+    if not too_few:
+        if overlapping:
+            return text + f"; its interval overlaps {_join(overlapping)}."
+        return text + ("; its interval overlaps no other agent's." if below else ".")
+    if overlapping:
+        text += f"; its interval overlaps {_join(overlapping)}"
+    if below:
+        text += f"; its interval lies above {_join(below)}"
+    text += "".join(f"; against {_join(labels)}, {words}" for words, labels in too_few.items())
+    return text + " (a study's `[decide]` table adds seeds in rounds until each comparison is decided)."
+
+
+def verdict_rule() -> str:
+    """When a comparison names the agent that ends higher, and at what level (the rule is
+    `verdicts`'; this says it)."""
+    return (
+        "A row names the agent that ends higher only where an exact test on the seeds (the unit of every "
+        f"comparison: a seed's final policy) could reach {_level()} with the seeds there are: a permutation test "
+        "of n seeds against m has C(n + m, n) equally likely splits and needs C(n + m, n) >= "
+        f"{verdicts.MIN_ARRANGEMENTS} ({verdicts.unpaired_seeds_needed()} seeds each); a sign-flip test on a "
+        "declared pair's n per-seed differences has 2^n and needs 2^n >= "
+        f"{verdicts.MIN_ARRANGEMENTS} ({verdicts.paired_seeds_needed()} seeds). On fewer seeds a bootstrap interval "
+        "can look decisive only because there is little to resample, and the row says how many seeds would do "
+        f"instead. Each verdict's {_level()} is per comparison, not for all of them at once: that family-wise "
+        "control is what a study's `[decide]` table gives (AdaStop, adding seeds in rounds until each comparison "
+        "is decided)."
+    )
+
+
+def _level() -> str:
+    return f"{stats.CONFIDENCE:.0%}"
+
+
 def improvement_text(improvement: pd.DataFrame, intro: str, seeds: str | None) -> str:
     """A probability-of-improvement table with its verdict in words."""
-    rows, clear, unclear = [], [], []
+    rows, clear, unclear, few = [], [], [], []
     for _, row in improvement.iterrows():
-        x, y = row[col.X], row[col.Y]
+        x, y, order = row[col.X], row[col.Y], row[col.ORDER]
         estimate = _estimate(row, col.P)
-        if estimate.low > 0.5:
-            higher = x
+        if order == verdicts.X_HIGHER:
             clear.append(f"{x} over {y} ({estimate.format(2)})")
-        elif estimate.high < 0.5:
-            higher = y
+        elif order == verdicts.Y_HIGHER:
             reverse = stats.Estimate(1 - estimate.value, 1 - estimate.high, 1 - estimate.low)
             clear.append(f"{y} over {x} ({reverse.format(2)})")
-        else:
-            higher = "neither: the interval includes 0.50"
+        elif order == verdicts.NEITHER:
             unclear.append(f"{x} vs {y} ({estimate.format(2)})")
+        else:
+            few.append(f"{x} vs {y}")
         table_row = {
             "agent X": x,
             "agent Y": y,
             "P(X > Y) [95% CI]": estimate.format(2),
-            "likelier to end higher": higher,
+            "likelier to end higher": row[col.IN_WORDS],
         }
         if seeds is not None:
             table_row[seeds] = f"{row[col.N_X]}, {row[col.N_Y]}"
         rows.append(table_row)
     if not rows:
         return intro + " There is only one agent with complete runs, so there is nothing to compare."
-    n = len(rows)
+    verdict = _improvement_verdict(clear, unclear) if not few else _improvement_verdict_few(clear, unclear, few)
+    return intro + verdict + "\n\n" + _table(pd.DataFrame(rows))
+
+
+def _improvement_verdict(clear: Sequence[str], unclear: Sequence[str]) -> str:
+    """The table's verdicts in a sentence, every pair having seeds enough to be ordered."""
+    n = len(clear) + len(unclear)
     if not clear:
-        verdict = f" All {n} intervals include 0.50: no agent reliably ends above another here."
-    elif not unclear:
-        verdict = f" All {n} intervals exclude 0.50: every pair of agents is ordered."
-    elif len(clear) <= len(unclear):
+        return f" All {n} intervals include 0.50: no agent reliably ends above another here."
+    if not unclear:
+        return f" All {n} intervals exclude 0.50: every pair of agents is ordered."
+    if len(clear) <= len(unclear):
         others = "the other one includes" if len(unclear) == 1 else f"the other {len(unclear)} include"
-        verdict = (
+        return (
             f" {len(clear)} of {n} intervals exclude 0.50 (the agent named first is likelier to end "
             f"higher, with that probability): {_join(clear)}; {others} 0.50."
         )
-    else:
-        which = "the one that includes" if len(unclear) == 1 else f"the {len(unclear)} that include"
-        verdict = f" {len(clear)} of {n} intervals exclude 0.50; {which} it: {_join(unclear)}."
-    return intro + verdict + "\n\n" + _table(pd.DataFrame(rows))
+    which = "the one that includes" if len(unclear) == 1 else f"the {len(unclear)} that include"
+    return f" {len(clear)} of {n} intervals exclude 0.50; {which} it: {_join(unclear)}."
+
+
+def _improvement_verdict_few(clear: Sequence[str], unclear: Sequence[str], few: Sequence[str]) -> str:
+    """The table's verdicts in a sentence, some pairs having too few seeds to be ordered."""
+    n = len(clear) + len(unclear)
+    if n == 0:
+        return f" No pair has seeds enough to be ordered at {_level()}: each row says how many would do."
+    text = (
+        f" {len(few)} of {len(few) + n} pairs have too few seeds to be ordered at {_level()} ({_join(few)}): "
+        f"their rows say how many would do. Of the other {n}, "
+    )
+    if not clear:
+        return text + "every interval includes 0.50."
+    named = f"(the agent named first is likelier to end higher, with that probability): {_join(clear)}"
+    if not unclear:
+        return text + f"every interval excludes 0.50 {named}."
+    return text + f"{len(clear)} exclude 0.50 {named}; {len(unclear)} include it: {_join(unclear)}."
 
 
 def paired_text(env: EnvResults) -> str:
@@ -606,15 +654,9 @@ def paired_text(env: EnvResults) -> str:
                 "X wins / ties / losses": f"{wins} / {ties} / {losses}",
             }
         )
-        if diff.low > 0:
-            where = f"lies above 0 ({x} scores higher)"
-        elif diff.high < 0:
-            where = f"lies below 0 ({y} scores higher)"
-        else:
-            where = "includes 0"
         sentences.append(
             f"On {int(row[col.N_PAIRS])} shared episodes over {int(row[col.N_RUNS])} seeds, {x}'s return minus "
-            f"{y}'s is {_signed(diff)} on average; the interval {where}. {x} scored higher on {wins}, "
+            f"{y}'s is {_signed(diff)} on average; {row[col.IN_WORDS]}. {x} scored higher on {wins}, "
             f"the same on {ties} and lower on {losses} of them."
         )
     return intro + " " + " ".join(sentences) + "\n\n" + _table(pd.DataFrame(rows))

@@ -102,7 +102,7 @@ class RunRecord:
     hyperparameters: Mapping[str, Any] | None = None
     """Resolved, as study.toml says them."""
     code: Mapping[str, Any] | None = None
-    """The agent's code identity (`harness.studies.code_identity`)."""
+    """The agent's code identity (`harness.agents.code_identity`)."""
     libraries: Mapping[str, str] | None = None
     """Versions of the libraries that are part of the identity."""
     code_dir: str | None = None

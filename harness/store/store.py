@@ -35,13 +35,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from harness.agents import code_identity
 from harness.errors import StoreBusy, StoreError, one_line
 from harness.schema import RUN_FILE
 from harness.store.cache import CACHE_FOLDER
 from harness.store.files import pair_dir
 from harness.store.record import RunRecord, read_record
 from harness.store.studyfile import read_study_file
-from harness.studies import TUNE_FOLDER, Study, changed, code_identity, identity_hash, pair_identity
+from harness.studies import TUNE_FOLDER, Study, changed, identity_hash, pair_identity
 
 LOCK_FILE = ".lock"
 SUPERSEDED = ".superseded"

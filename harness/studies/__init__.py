@@ -6,8 +6,8 @@ of each agent, and the command line's options on a study.
 - `study`: `Study` and `AgentSpec`, the checked study (views per env, narrowed copies);
 - `reading`: a TOML file read (`load_study`, `parse_study`), its agents' classes imported and
   checked (`resolve_study`); `writing`: the study back to TOML (`to_toml`);
-- `identity`: what decides a pair's result (settings, seed, the agent's code, library versions);
-- `sources`: the local files an agent class is made of (shipping to Ray, fingerprints);
+- `identity`: what decides a pair's result (settings, seed, the agent's code identity from
+  `harness.agents`, library versions);
 - `options`: seeds ("0-4"), labels ("a,b") and a study narrowed to them;
 - `decide`: the `[decide]` table (compare in rounds until decided);
 - `tune`: the `[tune]` table, search spaces (`[agents.<label>.search]`, the built-in kinds'
@@ -21,12 +21,8 @@ from harness.studies.decide import DecideSettings
 from harness.studies.identity import (
     LEGACY_SETTINGS,
     LIBRARIES,
-    NEUTRAL_EDITS,
-    PROJECT_ROOT,
-    NeutralEdit,
     changed,
     changed_setting,
-    code_identity,
     identity_hash,
     library_versions,
     pair_identity,
@@ -35,7 +31,6 @@ from harness.studies.identity import (
 from harness.studies.options import parse_labels, parse_seeds, with_options
 from harness.studies.reading import EMBEDDED_STUDIES, load_study, parse_study, resolve_study, study_path
 from harness.studies.settings import DEFAULT_ENV_ID, PER_ENV_KEYS, StudySettings
-from harness.studies.sources import MAX_FILES, fingerprint, local_sources
 from harness.studies.study import AgentSpec, Study
 from harness.studies.tune import (
     DEFAULT_SEARCH,
@@ -57,18 +52,14 @@ __all__ = [
     "EMBEDDED_STUDIES",
     "LEGACY_SETTINGS",
     "LIBRARIES",
-    "MAX_FILES",
-    "NEUTRAL_EDITS",
     "NOTHING_TO_TUNE",
     "PER_ENV_KEYS",
-    "PROJECT_ROOT",
     "STORAGE_FILE",
     "TUNED_FILE",
     "TUNE_FOLDER",
     "AgentSpec",
     "DecideSettings",
     "Dimension",
-    "NeutralEdit",
     "SearchSpace",
     "Study",
     "StudyError",
@@ -77,13 +68,10 @@ __all__ = [
     "changed",
     "changed_setting",
     "check_search",
-    "code_identity",
     "default_search",
-    "fingerprint",
     "identity_hash",
     "library_versions",
     "load_study",
-    "local_sources",
     "pair_identity",
     "parse_labels",
     "parse_seeds",

@@ -7,8 +7,10 @@
     max_rounds = 4              # K: at most K rounds (the study's seeds must hold n x K)
     alpha = 0.05                # the family-wise error of all the comparisons together
 
-Checked when the study is read (`StudyError`, one line naming the file and the key): labels the
-study does not have, n < 2, K < 1, alpha outside (0, 1), fewer than n x K seeds.
+Checked when the study is read or the table given from Python (`Study.replace(decide=...)`):
+n < 2, K < 1, alpha outside (0, 1), fewer than n x K seeds; the labels it names when the study is
+resolved (`check_decide`), so that a study file may name an agent that Python adds
+(`with_agent`) before it runs. Each a `StudyError`, one line naming the file and the key.
 """
 
 from __future__ import annotations
@@ -69,8 +71,11 @@ class DecideSettings:
         return {key: value for key, value in values.items() if value is not None}
 
 
-def decide_settings(table: Any, labels: Sequence[str], seeds: Sequence[int], source: str) -> DecideSettings:
-    """The checked `[decide]` table of a study with these agent `labels` and `seeds`."""
+def decide_settings(table: Any, seeds: Sequence[int], source: str) -> DecideSettings:
+    """The checked `[decide]` table (a mapping, or `DecideSettings`) of a study with these `seeds`;
+    the labels it names are checked by `check_decide`."""
+    if isinstance(table, DecideSettings):
+        table = table.to_table()
     if not isinstance(table, Mapping):
         raise StudyError(f"{source}: decide: must be a table [decide] of {', '.join(KEYS)}")
     unknown = sorted(set(table) - set(KEYS))
@@ -92,13 +97,11 @@ def decide_settings(table: Any, labels: Sequence[str], seeds: Sequence[int], sou
         raise StudyError(f"{source}: decide.pairs: give compare_to (one agent against the others) or pairs, not both")
     if "compare_to" in table:
         label = table["compare_to"]
-        if not isinstance(label, str) or label not in labels:
-            raise StudyError(
-                f"{source}: decide.compare_to: {label!r} is not an agent label; labels: {', '.join(labels)}"
-            )
+        if not isinstance(label, str):
+            raise StudyError(f"{source}: decide.compare_to: must be an agent label, got {label!r}")
         values["compare_to"] = label
     if "pairs" in table:
-        values["pairs"] = _pairs(table["pairs"], labels, source)
+        values["pairs"] = _pairs(table["pairs"], source)
     settings = DecideSettings(**values)
     n, k = settings.seeds_per_round, settings.max_rounds
     if n < 2:
@@ -111,19 +114,35 @@ def decide_settings(table: Any, labels: Sequence[str], seeds: Sequence[int], sou
         raise StudyError(
             f"{source}: decide.max_rounds: {k} rounds of {n} seeds need {n * k} seeds; study.seeds has {len(seeds)}"
         )
-    if not settings.comparisons(labels):
-        raise StudyError(f"{source}: decide: nothing to compare; the study needs two agents")
     return settings
 
 
-def _pairs(value: Any, labels: Sequence[str], source: str) -> tuple[tuple[str, str], ...]:
+def check_decide(settings: DecideSettings, labels: Sequence[str], source: str) -> None:
+    """`StudyError` unless the labels `settings` names are agents of the study, and it has
+    something to compare."""
+    if settings.compare_to is not None and settings.compare_to not in labels:
+        raise StudyError(
+            f"{source}: decide.compare_to: {settings.compare_to!r} is not an agent label; labels: {', '.join(labels)}"
+        )
+    for pair in settings.pairs or ():
+        check_pair(pair, labels, f"{source}: decide.pairs")
+    if not settings.comparisons(labels):
+        raise StudyError(f"{source}: decide: nothing to compare; the study needs two agents")
+
+
+def _pairs(value: Any, source: str) -> tuple[tuple[str, str], ...]:
+    if isinstance(value, tuple):
+        value = [list(pair) if isinstance(pair, tuple) else pair for pair in value]
     if not isinstance(value, list) or not value:
         raise StudyError(f'{source}: decide.pairs: must be a non-empty list of pairs, e.g. [["a", "b"]]')
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for pair in value:
+        if isinstance(pair, tuple):
+            pair = list(pair)
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
             raise StudyError(f"{source}: decide.pairs: {pair!r} is not a pair of agent labels")
-        check_pair(pair, labels, f"{source}: decide.pairs")
+        if pair[0] == pair[1]:
+            raise StudyError(f"{source}: decide.pairs: {pair} pairs an agent with itself; name two labels")
         if tuple(pair) in pairs or tuple(reversed(pair)) in pairs:
             raise StudyError(f"{source}: decide.pairs: {pair} is given twice")
         pairs.append((pair[0], pair[1]))

@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.agents import allowed, check_kind, resolve_kind
 from harness.errors import KindError, StudyError
-from harness.studies.decide import decide_settings
+from harness.studies.decide import check_decide, decide_settings
 from harness.studies.settings import NAME, check_pair, check_settings, env_tables, with_profiles
 from harness.studies.study import AgentSpec, Study
 from harness.studies.tune import TUNE_FOLDER, check_search, search_space, tune_settings, tuned_record
@@ -83,7 +83,7 @@ def parse_study(text: str, source: str, base_dir: pathlib.Path | None = None, ch
             raise StudyError(f"{source}: agents.{label}: label used twice (labels are folder names and must differ)")
     for pair in settings.paired:
         check_pair(pair, labels, f"{source}: study.paired")
-    decide = decide_settings(data["decide"], labels, settings.seeds, source) if "decide" in data else None
+    decide = decide_settings(data["decide"], settings.seeds, source) if "decide" in data else None
     tune = None
     if "tune" in data:
         if settings.env_ids is not None:
@@ -115,6 +115,10 @@ def resolve_study(study: Study) -> Study:
     set on every env."""
     if study.resolved:
         return study
+    for pair in study.settings.paired:
+        check_pair(pair, study.labels, f"{study.source}: study.paired")
+    if study.decide is not None:  # its labels now: Python may have added the agents it names
+        check_decide(study.decide, study.labels, study.source)
     resolved: dict[str, dict[str, dict[str, Any]]] = {spec.label: {} for spec in study.agents}
     for view in study.split():
         where = f" on {view.env_id}" if study.across_envs else ""

@@ -61,6 +61,10 @@ class StudySettings:
     """The 'solved' level of a mean evaluation return (default: the env profile's)."""
     max_episode_steps: int | None = None
     """A time limit for an env registered without one (default: the env profile's, if any)."""
+    run_timeout: float = 3_600.0
+    """Seconds a run may take, wall clock; one that goes on past it is stopped and fails (an agent
+    whose loop never ends). Not part of a pair's identity: it decides whether a run ends, not what
+    it learns."""
 
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -109,6 +113,8 @@ def check_settings(values: Mapping[str, Any], source: str, base_dir: pathlib.Pat
         raise StudyError(f"{source}: study.seeds: must be distinct integers >= 0, got {list(settings.seeds)}")
     if settings.eval_seed < 0:
         raise StudyError(f"{source}: study.eval_seed: must be >= 0, got {settings.eval_seed}")
+    if not settings.run_timeout > 0:
+        raise StudyError(f"{source}: study.run_timeout: must be > 0 seconds, got {settings.run_timeout}")
     for env_id in settings.env_ids or (settings.env_id,):
         try:
             check_env_id(env_id, pathlib.Path(settings.code_dir) if settings.code_dir else None)

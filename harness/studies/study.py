@@ -52,10 +52,12 @@ from typing import Any
 from harness.agents import ShippedClass, check_kind, kind_of, resolve_kind, shipped
 from harness.conditions import DECLARABLE, EnvProfile, EpisodeRules, profile_for
 from harness.errors import KindError, StudyError, one_line
-from harness.studies.decide import DecideSettings
-from harness.studies.identity import code_identity
+from harness.studies.decide import DecideSettings, decide_settings
 from harness.studies.settings import NAME, StudySettings, check_settings, check_view
-from harness.studies.tune import SearchSpace, TuneSettings
+from harness.studies.tune import SearchSpace, TuneSettings, search_space, tune_settings
+
+_KEEP: Any = object()
+"""`Study.replace`: a table left as it is."""
 
 
 @dataclass(frozen=True)
@@ -176,15 +178,26 @@ class Study:
     def labels(self) -> tuple[str, ...]:
         return tuple(spec.label for spec in self.agents)
 
-    def replace(self, **settings: Any) -> Study:
+    def replace(self, *, decide: Any = _KEEP, tune: Any = _KEEP, **settings: Any) -> Study:
         """A copy with some `[study]` values changed (checked like the file's); one given here
-        also replaces the envs' own values of it."""
+        also replaces the envs' own values of it. `decide` and `tune` set (a table as the study
+        file's, e.g. `decide={"compare_to": "mine", "seeds_per_round": 5}`) or drop (None) the
+        `[decide]` and `[tune]` tables, checked like the file's: a bad value is one line naming
+        the key (the labels `decide` names are checked when the study runs, after `with_agent`)."""
         values = {**dataclasses.asdict(self.settings), **settings}
         env_settings = {
             env_id: {key: value for key, value in table.items() if key not in settings}
             for env_id, table in self.env_settings.items()
         }
-        return self._with(check_settings(values, self.source), self.agents, env_settings)
+        study = self
+        if decide is not _KEEP or tune is not _KEEP:
+            study = dataclasses.replace(
+                self,
+                decide=self.decide if decide is _KEEP else decide,
+                tune=self.tune if tune is _KEEP else tune,
+                resolved=False,
+            )
+        return study._with(check_settings(values, self.source), self.agents, env_settings)
 
     def select(self, labels: Sequence[str] | None = None, seeds: Sequence[int] | None = None) -> Study:
         """A copy restricted to some agents and seeds (`StudyError` for unknown labels or empty lists)."""
@@ -203,13 +216,24 @@ class Study:
             values["seeds"] = list(seeds)
         return self._with(check_settings(values, self.source), agents, self.env_settings)
 
-    def with_agent(self, label: str, kind: str | type, **hyperparameters: Any) -> Study:
+    def with_agent(
+        self,
+        label: str,
+        kind: str | type,
+        search: Mapping[str, Any] | None = None,
+        hyperparameters: Mapping[str, Any] | None = None,
+        **values: Any,
+    ) -> Study:
         """A copy with one more agent: `kind` is a built-in name, an import path or a class
-        (defined anywhere: a notebook cell, a script's `__main__`, a file); `hyperparameters` are
-        its keyword arguments. Refused at once (`StudyError`, one line) when the label is taken or
-        not a folder name, the class is of no agent family, or a hyperparameter is one its class
-        does not take or a bad value; nothing runs. A class that workers cannot import by name
+        (defined anywhere: a notebook cell, a script's `__main__`, a file); `values` are its
+        keyword arguments (`hyperparameters={...}` too, e.g. for one named `search`); `search` is
+        what `harness.tune` searches, as an `[agents.<label>.search]` table (`{"gamma": [0.9,
+        0.99], "learning_rate": {"low": 1e-4, "high": 1e-2, "log": True}}`). Refused at once
+        (`StudyError`, one line) when the label is taken or not a folder name, the class is of no
+        agent family, a hyperparameter is one its class does not take or a bad value, or the
+        search table is malformed; nothing runs. A class that workers cannot import by name
         travels to them by value (`harness.agents.objects`)."""
+        hyperparameters = {**(hyperparameters or {}), **values}
         where = f"{self.source}: with_agent({label!r})"
         if not isinstance(label, str) or not NAME.match(label):
             raise StudyError(f"{where}: a label must be letters, digits, '.', '_' or '-'")
@@ -219,7 +243,7 @@ class Study:
             )
         try:
             if isinstance(kind, type):
-                kind = kind_of(kind, lambda path: code_identity(path, None))
+                kind = kind_of(kind)
             elif not isinstance(kind, str):
                 raise KindError(f"kind must be a class, a built-in kind or an import path, got {kind!r}")
             check_kind(kind, self.code_dir)
@@ -228,19 +252,36 @@ class Study:
                 resolved.resolve(hyperparameters, view.env_id)
         except ValueError as error:  # KindError, or a config dataclass's ValueError naming the value
             raise StudyError(f"{where}: {one_line(error)}") from None
-        spec = AgentSpec(label, kind, dict(hyperparameters), shipped=shipped(kind))
+        space = search_space(search, f"{self.source}: agents.{label}.search") if search is not None else None
+        spec = AgentSpec(label, kind, dict(hyperparameters), shipped=shipped(kind), search=space)
         return dataclasses.replace(self, agents=(*self.agents, spec), resolved=False)
 
     def _with(self, settings: StudySettings, agents: tuple[AgentSpec, ...], env_settings: Mapping) -> Study:
+        """A copy with these settings, agents and env values, checked: every env's merged values,
+        and the `[decide]` and `[tune]` tables against the settings (seeds, budget, evaluation)."""
         kept = {spec.label for spec in agents}
-        if self.decide is not None:
-            named = (
-                [self.decide.compare_to] if self.decide.compare_to else [x for p in self.decide.pairs or () for x in p]
+        decide = decide_settings(self.decide, settings.seeds, self.source) if self.decide is not None else None
+        tune = None
+        if self.tune is not None:
+            if settings.env_ids is not None:
+                raise StudyError(
+                    f"{self.source}: tune: a study across envs is tuned one env at a time; give one env_id"
+                )
+            tune = tune_settings(
+                self.tune,
+                settings.seeds,
+                settings.total_timesteps,
+                settings.eval_seed,
+                settings.n_eval_episodes,
+                self.source,
             )
-            dropped = [label for label in named if label not in kept]
+        if decide is not None:  # an agent it compares left out (one not added yet may come with with_agent)
+            dropped = [label for label in decide.named() if label in self.labels and label not in kept]
             if dropped:
                 raise StudyError(f"{self.source}: decide: {dropped[0]!r} is compared there; select it too")
-        study = dataclasses.replace(self, settings=settings, agents=agents, env_settings=env_settings)
+        study = dataclasses.replace(
+            self, settings=settings, agents=agents, env_settings=env_settings, decide=decide, tune=tune
+        )
         for view in study.split():  # every env's merged values checked again
             check_view(view.settings, self.source, view.env_id if study.across_envs else None)
         return study

@@ -123,8 +123,13 @@ class Dimension:
 SearchSpace = tuple[Dimension, ...]
 
 
-def tune_settings(table: Any, study_seeds: Sequence[int], study_budget: int, eval_seed: int, n_eval: int, source: str):
-    """The checked `[tune]` table of a study with these seeds, budget and evaluation episodes."""
+def tune_settings(
+    table: Any, study_seeds: Sequence[int], study_budget: int, eval_seed: int, n_eval: int, source: str
+) -> TuneSettings:
+    """The checked `[tune]` table (a mapping, or `TuneSettings`) of a study with these seeds,
+    budget and evaluation episodes."""
+    if isinstance(table, TuneSettings):
+        table = table.to_table()
     if not isinstance(table, Mapping):
         raise StudyError(f"{source}: tune: must be a table [tune] of {', '.join(KEYS)}")
     unknown = sorted(set(table) - set(KEYS))

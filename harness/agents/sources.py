@@ -1,4 +1,5 @@
-"""The source files a user's (or a hand-written) agent class is made of, found without running it.
+"""The source files a user's (or a hand-written) agent class is made of, found without running it
+(the code identity of `harness.agents.identity` and the code Ray ships are built on it).
 
 Starting from the file of the class's module, every `import` and `from ... import` statement is
 read (with `ast`, nothing is executed) and followed when it names a module whose file lies under
