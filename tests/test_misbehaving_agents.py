@@ -386,28 +386,14 @@ def test_harness_train_stops_a_bare_except_and_exits_1_with_one_failed_line(tmp_
     assert run_json(tmp_path / "runs" / "bare" / "bare" / "seed_0")["error"] == SWALLOWED
 
 
-RAY_SCRIPT = """
+RAY_SCRIPT = (
+    """
 import sys
 
 import harness
-
-
-class Bare:
-    def __init__(self):
-        self.env = None
-
-    def act(self, observation, reward, done):
-        return 0
-
-    def train(self):
-        while True:
-            try:
-                self.env.reset()
-                while True:
-                    self.env.step(0)
-            except:  # noqa: E722
-                pass
-
+"""
+    + BARE_FILE
+    + """
 
 study = (
     harness.study("quick")
@@ -419,6 +405,7 @@ result = harness.compare(study, jobs=2, runs_dir=sys.argv[1], executor="ray", re
 print("COMPLETED", sorted(result.completed))
 print("FAILED", dict(result.failed))
 """
+)
 
 
 @pytest.mark.slow
