@@ -222,17 +222,28 @@ class TuneResult:
 
     @property
     def best(self) -> dict[str, dict[str, Any]]:
-        """Per agent, its best trial's values (as Optuna holds them)."""
-        return {a.label: dict(a.best) for a in self.agents}
+        """Per agent, its chosen values of the searched keys (the start's where nothing was better)."""
+        return {a.label: dict(a.chosen) for a in self.agents}
 
     def summary(self) -> str:
         """One line per agent of the study (tuned, or skipped and why), then the time."""
         lines = []
         for a in self.agents:
-            best = (
-                f"best {a.best_value:.1f} (trial {a.best_trial})" if a.best_value is not None else "no complete trial"
-            )
-            lines.append(f"{a.label}: tuned: {a.complete} complete, {a.pruned} pruned, {a.failed} failed; {best}")
+            states = f"{a.complete} complete, {a.pruned} stopped early, {a.failed} failed"
+            tried = f"{a.configurations} configurations ({states})"
+            start = f"start {a.start_value:.1f}" if a.start_value is not None else "start failed"
+            best = f"best trial {a.best_trial} {a.best_value:.1f}" if a.best_value is not None else "no complete trial"
+            if a.chosen_trial is None:
+                chosen = "no validation value: nothing chosen"
+            elif a.chosen_trial == 0:
+                chosen = "tuning found nothing better than the start on the validation seeds"
+            else:
+                start_there = a.validation.get(0)
+                versus = f" against the start's {start_there:.1f}" if start_there is not None else ""
+                chosen = (
+                    f"chose trial {a.chosen_trial}: {a.validation[a.chosen_trial]:.1f} on the validation seeds{versus}"
+                )
+            lines.append(f"{a.label}: tuned: {tried}; {start}, {best} on the tuning seeds; {chosen}")
         lines += [f"{label}: skipped: {why}" for label, why in self.skipped.items()]
         lines.append(f"{self.study_dir.name}: tuned in {self.wall_time_s:.1f}s")
         return "\n".join(lines)

@@ -91,7 +91,7 @@ def test_replace_sets_and_drops_the_tune_table():
         ({"decide": {"compare_to": 3}}, "decide.compare_to: must be an agent label"),
         ({"tune": {"trials": 2, "seeds": [1, 100]}}, "tune.seeds: 1 also in study.seeds"),
         ({"tune": {"trials": 0, "seeds": [100]}}, "tune.trials: must be >= 1, got 0"),
-        ({"tune": {"seeds": [100]}}, "tune.trials: missing"),
+        ({"tune": {"seeds": [100]}}, "tune.budget_env_steps: missing"),
         ({"tune": {"trials": 2, "seeds": [100], "sampler": "grid"}}, "tune.sampler: must be one of tpe, random"),
         ({"tune": [1, 2]}, "tune: must be a table [tune]"),
     ],
@@ -156,16 +156,17 @@ def test_a_tune_of_an_in_memory_class_gives_a_study_that_compares_in_the_same_pr
     lines = out.getvalue().splitlines()
     agent_lines = [line for line in lines if re.match(r"(mine|random): (tuned|skipped): ", line)]
     assert len(agent_lines) == 2, lines  # one line per agent (after each trial's progress)
-    assert re.fullmatch(r"mine: tuned: 2 complete, 0 pruned, 0 failed; best [0-9.]+ \(trial [01]\)", agent_lines[0])
+    assert re.fullmatch(r"mine: tuned: 2 configurations \(2 complete, 0 stopped early, 0 failed\); .*", agent_lines[0])
     assert agent_lines[1] == "random: skipped: nothing to tune"
     assert isinstance(result.study, Study)
     tuned = result.study.agent("mine")
-    assert tuned.kind == s.agent("mine").kind and tuned.hyperparameters["gain"] in (0.5, 2.0)
+    assert tuned.kind == s.agent("mine").kind and tuned.hyperparameters["gain"] in (0.5, 1.0, 2.0)  # 1.0: the start
 
     compared = harness.compare(
         result.study, runs_dir=tmp_path / "runs", jobs=2, report=False, video=False, stream=io.StringIO()
     )
-    assert compared.ok and sorted(compared.completed) == ["mine/seed_0", "random/seed_0"]
+    start = ["mine_start/seed_0"] if "mine_start" in result.study.labels else []  # the start, where it did not win
+    assert compared.ok and sorted(compared.completed) == sorted(["mine/seed_0", "random/seed_0", *start])
     record = run_json(tmp_path / "runs" / "from-python" / "mine" / "seed_0")
     assert record["kind"] == tuned.kind and record["hyperparameters"]["gain"] == tuned.hyperparameters["gain"]
 

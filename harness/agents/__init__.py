@@ -1,7 +1,8 @@
 """Agents: which class a kind names, how each family of class is built, checked, saved and loaded,
 and the contract every agent is held to.
 
-- `registry`: the built-in kind names (the only module that knows them) and import paths;
+- `registry`: the built-in kind names (the only module that knows them), their presets and default
+  search spaces (plain data), and import paths;
 - `families`: the three agent families, told apart by type (hand-written `BaseAgent`s, SB3-API
   algorithms, and classes of the assignment's shape, wrapped by `assignment`);
 - `objects`: in-memory kinds (a notebook's class, kept here and shipped to workers by value);
@@ -50,6 +51,7 @@ from harness.agents.registry import (
     is_builtin,
     resolve_kind,
     sb3_dqn_preset,
+    search_table,
     target,
 )
 from harness.agents.sources import MAX_FILES, fingerprint, local_sources
@@ -176,6 +178,7 @@ __all__ = [
     "run_check",
     "run_contract",
     "sb3_dqn_preset",
+    "search_table",
     "shipped",
     "target",
     "unhashable_reason",

@@ -48,6 +48,9 @@ class Builtin:
     presets: Callable[[str, str | None], Mapping[str, Any]] | None = None
     """For a library class: `(preset name, env id) -> constructor arguments`; hand-written agents
     handle `preset` in their own config."""
+    search: Mapping[str, Any] | None = None
+    """Its default search space for `harness tune`, as an `[agents.<label>.search]` table (plain
+    data; `harness.studies` reads it into dimensions); None: nothing to tune."""
 
 
 def sb3_dqn_preset(name: str, env_id: str | None) -> Mapping[str, Any]:
@@ -66,12 +69,53 @@ def sb3_dqn_preset(name: str, env_id: str | None) -> Mapping[str, Any]:
         raise KindError(str(error), key="preset") from None
 
 
+_ZOO_DQN_SEARCH: dict[str, Any] = {
+    "gamma": [0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9999],
+    "learning_rate": {"low": 1e-5, "high": 1.0, "log": True},
+    "batch_size": [16, 32, 64, 100, 128, 256, 512],
+    "buffer_size": [10_000, 50_000, 100_000, 1_000_000],
+    "exploration_final_eps": {"low": 0.0, "high": 0.2},
+    "exploration_fraction": {"low": 0.0, "high": 0.5},
+    "target_update_interval": [1, 1_000, 5_000, 10_000, 15_000, 20_000],
+    "learning_starts": [0, 1_000, 5_000, 10_000, 20_000],
+    "train_freq": [1, 4, 8, 16, 128, 256, 1_000],
+    "gradient_steps": {"divide": "train_freq", "by": [1, 2, 4, 8]},
+}
+"""The RL Zoo's DQN space (`rl_zoo3/hyperparams_opt.py`, `sample_dqn_params`): gradient_steps is
+train_freq divided by one of 1, 2, 4, 8 (the Zoo's `subsample_steps`)."""
+_ZOO_NETS = [[64], [64, 64], [256, 256]]
+"""The Zoo's tiny, small and medium networks."""
+_TABULAR_SEARCH: dict[str, Any] = {
+    "min_learning_rate": {"low": 0.01, "high": 0.5, "log": True},
+    "exploration_final_eps": {"low": 0.0, "high": 0.2},
+    "decay": {"low": 5.0, "high": 100.0, "log": True},
+    "gamma": [0.9, 0.95, 0.99, 1.0],
+    "num_bins": [[3, 3, 6, 6], [1, 1, 6, 12], [1, 1, 6, 6], [3, 3, 12, 12]],
+}
+"""The learning-rate and epsilon floors, the log10 decay constant, the discount and a few grids
+around the assignment's (3, 3, 6, 6)."""
+
 BUILTINS: dict[str, Builtin] = {
     "random": Builtin("custom_agents.random_agent:RandomAgent", "uniform random policy (the floor)", 5e-5),
-    "tabular_q": Builtin("custom_agents.tabular:TabularQAgent", "hand-written tabular Q-learning", 5e-5),
-    "tabular_sarsa": Builtin("custom_agents.tabular:TabularSarsaAgent", "hand-written tabular SARSA", 5e-5),
-    "custom_dqn": Builtin("custom_agents.dqn:DQNAgent", "hand-written PyTorch DQN", 5e-4),
-    "sb3_dqn": Builtin("stable_baselines3:DQN", "Stable-Baselines3's DQN", 1e-3, presets=sb3_dqn_preset),
+    "tabular_q": Builtin(
+        "custom_agents.tabular:TabularQAgent", "hand-written tabular Q-learning", 5e-5, search=_TABULAR_SEARCH
+    ),
+    "tabular_sarsa": Builtin(
+        "custom_agents.tabular:TabularSarsaAgent", "hand-written tabular SARSA", 5e-5, search=_TABULAR_SEARCH
+    ),
+    "custom_dqn": Builtin(
+        "custom_agents.dqn:DQNAgent",
+        "hand-written PyTorch DQN",
+        5e-4,
+        search={**_ZOO_DQN_SEARCH, "net_arch": _ZOO_NETS},
+    ),
+    "sb3_dqn": Builtin(
+        "stable_baselines3:DQN",
+        "Stable-Baselines3's DQN",
+        1e-3,
+        presets=sb3_dqn_preset,
+        search={**_ZOO_DQN_SEARCH, "policy_kwargs": [{"net_arch": net} for net in _ZOO_NETS]},
+    ),
 }
 UNKNOWN_COST = 1e-3
 """The cost hint of a kind by import path: as slow as SB3's DQN until its runs say otherwise."""
@@ -105,6 +149,13 @@ def check_kind(kind: Any, code_dir: pathlib.Path | None, check_files: bool = Tru
         raise KindError(str(error)) from None
     if check_files and path is not None and not path.is_file():
         raise KindError(f"{kind!r}: no such file {path}")
+
+
+def search_table(kind: str) -> Mapping[str, Any] | None:
+    """The default search space of a built-in kind (an `[agents.<label>.search]` table), None for
+    a kind without one (an import path, or a built-in with nothing to tune)."""
+    builtin = BUILTINS.get(kind)
+    return builtin.search if builtin is not None else None
 
 
 def cost_hint(kind: str) -> float:

@@ -9,13 +9,15 @@ into tidy DataFrames; the renderers (`harness.report`) only read it.
   (an exact test on them could reach 95%); the report prints these columns, never decides;
 - `decisions`: AdaStop's decisions, replayed round by round from the per-seed final returns;
 - `facts`: how the runs were made (wall time, commits, versions, machines);
-- `tuning`: how each agent's hyperparameters were found (`[tuned.<label>]` records, presets);
+- `objective`: a tuning run's value from its evaluation curve (what `harness tune` maximises);
+- `tuning`: how each agent's hyperparameters were found (`[tuned.<label>]` records, presets), and
+  the start's and tuned values' objective on the tuning, validation and test seeds;
 - `columns`: every table's column names, which the renderers import;
 - `envresults`: `EnvResults`, every figure of one env;
 - `model`: `StudyResults`, per env `EnvResults` and across envs an `Aggregate`: all of the above.
 """
 
-from harness.analysis import columns, stats, verdicts
+from harness.analysis import columns, objective, stats, verdicts
 from harness.analysis.aggregate import PROFILE_TAUS, Aggregate, aggregate
 from harness.analysis.columns import RUN_COLUMNS
 from harness.analysis.decisions import (
@@ -34,12 +36,20 @@ from harness.analysis.envresults import EnvResults, env_results
 from harness.analysis.facts import LongestRun, StudyFacts, study_facts
 from harness.analysis.model import StudyResults, load
 from harness.analysis.stats import random_state
-from harness.analysis.tuning import budgets_differ, tuned_values, tuning_table
+from harness.analysis.tuning import (
+    START_SUFFIX,
+    budgets_differ,
+    objective_table,
+    start_words,
+    tuned_values,
+    tuning_table,
+)
 
 __all__ = [
     "DECISION_COLUMNS",
     "PROFILE_TAUS",
     "RUN_COLUMNS",
+    "START_SUFFIX",
     "Aggregate",
     "DecisionState",
     "EnvResults",
@@ -54,10 +64,13 @@ __all__ = [
     "env_results",
     "load",
     "needed_seeds",
+    "objective",
+    "objective_table",
     "random_state",
     "replay",
     "scores_of",
     "sentence",
+    "start_words",
     "stats",
     "study_facts",
     "tuned_values",

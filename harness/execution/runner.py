@@ -142,7 +142,7 @@ def _train_and_save(
             settings.n_eval_episodes,
             settings.eval_seed,
             task.study.episode_rules,
-            dict(task.study.stop_below),
+            dict(task.study.agent(task.label).stop_below),
         )
         guard = RunGuard(settings.total_timesteps, progress)
         train_start = time.perf_counter()

@@ -22,6 +22,7 @@ from harness.analysis import (
     LongestRun,
     StudyResults,
     budgets_differ,
+    objective_table,
     sentence,
     stats,
     tuned_values,
@@ -107,65 +108,130 @@ def seeds_taken(decisions: pd.DataFrame, n: int) -> pd.DataFrame:
 # Tuning
 
 
+def _rule_words(pruner: str) -> str:
+    """What a stop rule does to a trial's runs, in words."""
+    if pruner == "none":
+        return "every run trained for the trial's whole budget (no stop rule)"
+    return (
+        f"each run stopped early by the **{pruner}** rule where it falls behind the trials before it (never the "
+        "start's), so that the budget tries more configurations"
+    )
+
+
+OBJECTIVE_WORDS = {
+    "final": "the mean return of a run's last evaluation",
+    "last_quarter": "the mean return of a run's evaluations in the last quarter of its budget",
+}
+
+
 def tuning_section(results: StudyResults) -> str:
-    """How each agent's values were found: its tuning budget (harness tune), or a preset tuned
-    elsewhere, or none; and each tuned agent's values beside its defaults."""
-    table = tuning_table(results.study)
-    tuned = table[table["trials"].notna()]
+    """How each agent's values were found: the start (its own values: the study's, a preset tuned
+    elsewhere, the kind's defaults), the budget this tune added and what it chose; the start's and
+    the tuned values' objective on the tuning, validation and test seeds; the values side by side."""
+    study = results.study
+    table = tuning_table(study)
+    tuned = [spec for spec in study.agents if spec.tuned]
     text = ["## Tuning\n"]
-    first = tuned.iloc[0] if not tuned.empty else None
-    if first is not None and not budgets_differ(results.study):
-        spec = next(spec for spec in results.study.agents if spec.tuned)
-        record = spec.tuned or {}
+    record = dict(tuned[0].tuned or {}) if tuned else {}
+    if tuned and budgets_differ(study):
         text.append(
-            f"Every agent tuned here had the same budget: {int(first['trials'])} Optuna trials x "
-            f"{_count(int(first['seeds']), 'seed')} x {int(first['total_timesteps']):,} env steps "
-            f"({first['sampler']} sampler, {first['pruner']} pruner, Optuna {first['optuna']}), on the tuning seeds "
-            f"{', '.join(map(str, record.get('seeds', [])))}, kept apart from this study's seeds; a trial's value is "
-            "the mean over its seeds of the final evaluation return, on evaluation episodes apart from this "
-            "report's. Runs the median rule stopped early use fewer env steps (the table's *env steps used*). "
-            f"Every trial is in Optuna's journal, `{results.study_dir / 'tune' / 'optuna.journal'}` "
+            "**The tuned agents had different tuning budgets** (below): a difference between them may be the "
+            "tuning's, not the algorithms'.\n"
+        )
+    elif "validation_seeds" in record:
+        objective = str(record.get("objective", "final"))
+        validation = ", ".join(map(str, record.get("validation_seeds", [])))
+        budget = (
+            f"{int(record['budget_env_steps']):,} env steps, its trials and its validation runs together"
+            if record.get("budget_env_steps") is not None
+            else f"{int(record['trials'])} trials"
+        )
+        text.append(
+            f"Every agent tuned here had the same budget: {budget} (Optuna {record.get('optuna')}, "
+            f"{record.get('sampler')} sampler). "
+            "Trial 0 is the agent's own values, its **start**; the others are Optuna's proposals, on the tuning seeds "
+            f"{', '.join(map(str, record.get('seeds', [])))} ({int(record['total_timesteps']):,} env steps a run at "
+            f"most), {_rule_words(str(record.get('pruner')))}. A trial's value is "
+            f"{OBJECTIVE_WORDS.get(objective, objective)}, averaged over its seeds. The tuned values were chosen "
+            f"among the start and the {_count(len(record.get('finalists') or []), 'complete trial')} with the best "
+            f"values (the finalists), re-trained on the validation seeds {validation} with evaluation episodes of "
+            "their own: the best there, the start winning ties. So the tuned values did no worse than the start on the "
+            "validation seeds; on this study's seeds (the test seeds, below, measured by this study's runs of both) "
+            f"they may. Every trial is in Optuna's journal, `{results.study_dir / 'tune' / 'optuna.journal'}` "
             "(`optuna-dashboard` opens it), and its runs beside it.\n"
         )
-    elif first is not None:
+    elif tuned:
         text.append(
-            "**The tuned agents had different tuning budgets** (trials x seeds x env steps per run, below): "
-            "a difference between them may be the tuning's, not the algorithms'.\n"
+            f"Every agent tuned here had the same budget: {int(record['trials'])} Optuna trials x "
+            f"{_count(len(record.get('seeds', [])), 'seed')} x {int(record['total_timesteps']):,} env steps "
+            f"({record.get('sampler')} sampler, {record.get('pruner')} pruner), on the tuning seeds "
+            f"{', '.join(map(str, record.get('seeds', [])))}; the best trial's values were taken as they were "
+            "(a tune from before validation seeds).\n"
         )
     rows = []
     for row in table.itertuples():
         if pd.isna(row.trials):
             rows.append(
-                {
-                    "agent": row.agent,
-                    "how its values were found": row.tuned,
-                    "budget": "–",
-                    "trials": "–",
-                    "env steps used": "–",
-                    "best trial's value": "–",
-                }
+                {"agent": row.agent, "start": row.start, "tuned": row.tuned, "budget": "–", "configurations": "–"}
             )
             continue
+        budget = (
+            f"{int(row.budget_env_steps):,} env steps"
+            if not pd.isna(row.budget_env_steps)
+            else f"{int(row.trials)} x {int(row.seeds)} x {int(row.total_timesteps):,}"
+        )
+        used = f" ({int(row.env_steps):,} used)" if not pd.isna(row.env_steps) else ""
         rows.append(
             {
                 "agent": row.agent,
-                "how its values were found": row.tuned,
-                "budget": f"{int(row.trials)} x {int(row.seeds)} x {int(row.total_timesteps):,}",
-                "trials": f"{int(row.complete)} complete, {int(row.pruned)} pruned, {int(row.failed)} failed",
-                "env steps used": f"{int(row.env_steps):,}" if not pd.isna(row.env_steps) else "–",
-                "best trial's value": f"{row.best_value:.1f}" if not pd.isna(row.best_value) else "–",
+                "start": row.start,
+                "tuned": row.tuned,
+                "budget": budget + used,
+                "configurations": f"{int(row.trials)}: {int(row.complete)} complete, {int(row.pruned)} stopped "
+                f"early, {int(row.failed)} failed",
             }
         )
     text.append(_table(pd.DataFrame(rows)) + "\n")
-    values = tuned_values(results.study)
+    extended = [f"{row.agent}: {row.space_extended}" for row in table.itertuples() if row.space_extended]
+    if extended:
+        text.append("The search space was made to hold the start where it did not: " + "; ".join(extended) + ".\n")
+    env = next(iter(results.envs.values()))
+    values = objective_table(study, env)
     if not values.empty:
         text.append(
-            "Tuned values beside the values before tuning (the study's, or its preset's; – where the kind "
-            "chooses the value on the env):\n"
+            "The start's and the tuned values' objective on each set of seeds (the tuning seeds: the trials' "
+            "value; the validation seeds: the re-trained finalists'; the test seeds: this study's runs; "
+            "*drop*: the tuned values' tuning value minus their validation value):\n"
         )
-        shown = values.assign(
-            default=[_short_value(v) if not _missing(v) else "–" for v in values["default"]],
-            tuned=[_short_value(v) for v in values["tuned"]],
+        rows = []
+        for row in values.itertuples():
+            start = "start (the tuned values: tuning found nothing better)" if row.start_won else "start"
+            for what, tuning, validation, test in (
+                (start, row.start_tuning, row.start_validation, row.start_test),
+                ("tuned", row.tuned_tuning, row.tuned_validation, row.tuned_test),
+            ):
+                if row.start_won and what == "tuned":
+                    continue
+                rows.append(
+                    {
+                        "agent": row.agent,
+                        "values": what,
+                        "tuning seeds": _num(tuning, 1),
+                        "validation seeds": _num(validation, 1),
+                        "test seeds": _num(test, 1),
+                        "drop": _num(row.drop, 1) if what == "tuned" or row.start_won else "",
+                    }
+                )
+        text.append(_table(pd.DataFrame(rows)) + "\n")
+    shown = tuned_values(study)
+    if not shown.empty:
+        text.append(
+            "The tuned values beside the start's (the study's, or its preset's; – where the kind chooses the value "
+            "on the env):\n"
+        )
+        shown = shown.rename(columns={"default": "start"}).assign(
+            start=[_short_value(v) if not _missing(v) else "–" for v in shown["default"]],
+            tuned=[_short_value(v) if not _missing(v) else "–" for v in shown["tuned"]],
         )
         text.append(_table(shown) + "\n")
     return "\n".join(text)

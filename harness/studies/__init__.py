@@ -10,8 +10,9 @@ of each agent, and the command line's options on a study.
   `harness.agents`, library versions);
 - `options`: seeds ("0-4"), labels ("a,b") and a study narrowed to them;
 - `decide`: the `[decide]` table (compare in rounds until decided);
-- `tune`: the `[tune]` table, search spaces (`[agents.<label>.search]`, the built-in kinds'
-  defaults) and tuning records (`[tuned.<label>]`).
+- `search`: search spaces (`[agents.<label>.search]`, the built-in kinds' defaults from the
+  registry), made to hold an agent's start;
+- `tune`: the `[tune]` table and tuning records (`[tuned.<label>]`).
 
 Nothing here imports torch or SB3 until `resolve_study` imports the agents' classes.
 """
@@ -30,32 +31,46 @@ from harness.studies.identity import (
 )
 from harness.studies.options import parse_labels, parse_seeds, with_options
 from harness.studies.reading import EMBEDDED_STUDIES, load_study, parse_study, resolve_study, study_path
+from harness.studies.search import (
+    FIXED,
+    Dimension,
+    SearchSpace,
+    check_search,
+    default_search,
+    nothing_to_tune,
+    search_space,
+    start_of,
+    with_start,
+)
 from harness.studies.settings import DEFAULT_ENV_ID, PER_ENV_KEYS, StudySettings
 from harness.studies.study import AgentSpec, Study
 from harness.studies.tune import (
-    DEFAULT_SEARCH,
-    NOTHING_TO_TUNE,
+    DEFAULT_OBJECTIVE,
+    DEFAULT_PRUNER,
+    OBJECTIVES,
+    PRUNERS,
     STORAGE_FILE,
     TUNE_FOLDER,
     TUNED_FILE,
-    Dimension,
-    SearchSpace,
+    TUNED_KEYS,
     TuneSettings,
-    check_search,
-    default_search,
 )
 from harness.studies.writing import to_toml
 
 __all__ = [
     "DEFAULT_ENV_ID",
-    "DEFAULT_SEARCH",
+    "DEFAULT_OBJECTIVE",
+    "DEFAULT_PRUNER",
     "EMBEDDED_STUDIES",
+    "FIXED",
     "LEGACY_SETTINGS",
     "LIBRARIES",
-    "NOTHING_TO_TUNE",
+    "OBJECTIVES",
     "PER_ENV_KEYS",
+    "PRUNERS",
     "STORAGE_FILE",
     "TUNED_FILE",
+    "TUNED_KEYS",
     "TUNE_FOLDER",
     "AgentSpec",
     "DecideSettings",
@@ -72,13 +87,17 @@ __all__ = [
     "identity_hash",
     "library_versions",
     "load_study",
+    "nothing_to_tune",
     "pair_identity",
     "parse_labels",
     "parse_seeds",
     "parse_study",
     "resolve_study",
     "run_settings",
+    "search_space",
+    "start_of",
     "study_path",
     "to_toml",
     "with_options",
+    "with_start",
 ]

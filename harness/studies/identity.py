@@ -52,7 +52,7 @@ def run_settings(study: Study, label: str) -> dict[str, Any]:
             "eval_freq": settings.eval_freq,
             "n_eval_episodes": settings.n_eval_episodes,
             "eval_seed": settings.eval_seed,
-            **({"stop_below": [[step, value] for step, value in study.stop_below]} if study.stop_below else {}),
+            **({"stop_below": [[step, value] for step, value in spec.stop_below]} if spec.stop_below else {}),
         },
         "hyperparameters": dict(spec.hyperparameters),
     }

@@ -13,9 +13,10 @@ from typing import Any
 from harness.agents import allowed, check_kind, resolve_kind
 from harness.errors import KindError, StudyError
 from harness.studies.decide import check_decide, decide_settings
+from harness.studies.search import check_search, search_space
 from harness.studies.settings import NAME, check_pair, check_settings, env_tables, with_profiles
 from harness.studies.study import AgentSpec, Study
-from harness.studies.tune import TUNE_FOLDER, check_search, search_space, tune_settings, tuned_record
+from harness.studies.tune import TUNE_FOLDER, tune_settings, tuned_record
 
 EMBEDDED_STUDIES = ("cartpole", "quick", "classic-control", "cartpole-decide", "cartpole-tune")
 

@@ -53,8 +53,9 @@ from harness.agents import ShippedClass, check_kind, kind_of, resolve_kind, ship
 from harness.conditions import DECLARABLE, EnvProfile, EpisodeRules, profile_for
 from harness.errors import KindError, StudyError, one_line
 from harness.studies.decide import DecideSettings, decide_settings
+from harness.studies.search import SearchSpace, search_space
 from harness.studies.settings import NAME, StudySettings, check_settings, check_view
-from harness.studies.tune import SearchSpace, TuneSettings, search_space, tune_settings
+from harness.studies.tune import TuneSettings, tune_settings
 
 _KEEP: Any = object()
 """`Study.replace`: a table left as it is."""
@@ -79,6 +80,10 @@ class AgentSpec:
     space, if it has one). Not part of any run's identity."""
     tuned: Mapping[str, Any] | None = None
     """The `[tuned.<label>]` record of a study `harness tune` wrote: how these values were found."""
+    stop_below: tuple[tuple[int, float], ...] = ()
+    """A tuning trial's runs only (never in a study file): (env step, return) pairs; a run stops at
+    an evaluation whose mean return is below the value given for its step (a stop rule,
+    `harness.experiments.rules`)."""
 
     def on(self, env_id: str) -> AgentSpec:
         """The agent's hyperparameters on one env."""
@@ -103,9 +108,6 @@ class Study:
     """The `[decide]` table: compare in rounds until each comparison is decided (AdaStop)."""
     tune: TuneSettings | None = None
     """The `[tune]` table: what `harness tune` spends on each agent."""
-    stop_below: tuple[tuple[int, float], ...] = ()
-    """A tuning trial's runs only (never in a study file): (env step, return) pairs; a run stops at
-    an evaluation whose mean return is below the value given for its step (the median rule)."""
 
     @property
     def name(self) -> str:
