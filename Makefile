@@ -16,7 +16,7 @@ ARGS       ?=
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast compare classic-control decide tune-compare quick example tensorboard bench bench-parity bench-tabular bench-iterate bench-notebook lint clean
+.PHONY: install test test-fast compare classic-control decide tune-compare quick example tensorboard bench bench-parity bench-tabular bench-iterate bench-notebook bench-tune lint clean
 
 # pip compiles what it installs one file at a time; compileall compiles the same files on every
 # core (a few of torch's, written for newer Pythons, fail to compile under both, harmlessly).
@@ -74,6 +74,9 @@ bench-tabular: $(STAMP)  ## the tabular agents after the assignment's 300 episod
 
 bench-iterate: $(STAMP)  ## one change to one agent of the default study: compare + report time, report cache
 	$(BIN)/python -m benchmarks.iterate --runs-dir $(RUNS_DIR) --jobs $(JOBS) $(ARGS)
+
+bench-tune: $(STAMP)  ## which stop rule and objective harness tune uses by default: every rule, 3 agents, 3 tuner seeds at a reduced budget (about 90 minutes on 2 cores)
+	$(BIN)/python -m benchmarks.tuning_rules --jobs $(JOBS) $(ARGS)
 
 bench-notebook: $(STAMP)  ## a compare of 2 pairs of 1,000 env steps from a notebook (Jupyter kernels): the time outside training, and where it goes (about a minute)
 	$(BIN)/python -m benchmarks.notebook_overhead --jobs $(JOBS) $(ARGS)
