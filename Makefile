@@ -16,7 +16,7 @@ ARGS       ?=
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast compare classic-control decide tune-compare quick example tensorboard bench bench-parity bench-tabular bench-iterate bench-notebook bench-tune lint clean
+.PHONY: install test test-fast compare classic-control decide tune-compare quick example tensorboard tensorboard-tune bench bench-parity bench-tabular bench-iterate bench-notebook bench-tune lint clean
 
 # pip compiles what it installs one file at a time; compileall compiles the same files on every
 # core (a few of torch's, written for newer Pythons, fail to compile under both, harmlessly).
@@ -59,8 +59,11 @@ example: $(STAMP)  ## bring your own agent: check examples/my_agents.py, then ru
 	$(BIN)/harness check-agent examples/my_agents.py:ExpectedSarsaAgent
 	$(BIN)/harness compare examples/study.toml --jobs $(JOBS) --runs-dir $(RUNS_DIR) --reports-dir $(REPORTS_DIR) $(ARGS)
 
-tensorboard: $(STAMP)  ## watch the curves of the default study (loopback only)
-	$(BIN)/tensorboard --logdir $(RUNS_DIR)/$(or $(STUDY_NAME),cartpole-v1) --host 127.0.0.1
+tensorboard: $(STAMP)  ## the default study's comparison in TensorBoard, one colour per agent (loopback only; STUDY_NAME=... for another)
+	$(BIN)/harness tensorboard $(RUNS_DIR)/$(or $(STUDY_NAME),cartpole-v1) $(ARGS)
+
+tensorboard-tune: $(STAMP)  ## the trials of a tune in TensorBoard (default: make tune-compare's), one session each in HParams
+	$(BIN)/harness tensorboard $(RUNS_DIR)/$(or $(STUDY_NAME),cartpole-tuned) --tune $(ARGS)
 
 bench: $(STAMP)  ## speed figures: tabular, and custom vs sbx vs SB3 DQN (installs the bench extra: sbx, JAX)
 	@$(BIN)/python -c "import sbx" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[bench]"

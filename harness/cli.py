@@ -155,6 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
     prune = commands.add_parser("prune", help="delete the runs no current setting of a study refers to")
     prune.add_argument("study_dir", type=pathlib.Path, metavar="RUNS_DIR/STUDY")
 
+    board = commands.add_parser(
+        "tensorboard", help="show a study's comparison (or its tune) in TensorBoard, on loopback"
+    )
+    board.add_argument("study_dir", type=pathlib.Path, metavar="RUNS_DIR/STUDY")
+    board.add_argument("--tune", action="store_true", help="show the trials of harness tune instead")
+    board.add_argument("--port", type=_positive, default=6006)
+    board.add_argument("--print-url", action="store_true", help="print the URL and the folder, start nothing")
+
     return parser
 
 
@@ -174,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "check-agent": _check_agent,
             "status": _status,
             "prune": _prune,
+            "tensorboard": _tensorboard,
         }
         return handler[args.command](args, argv)
     except HarnessError as error:  # bad input, one line: a study, an option, a folder in use, ...
@@ -442,3 +451,42 @@ def _prune(args: argparse.Namespace, argv: Sequence[str]) -> int:
         print(f"deleted {path}")
     print(f"{len(removed)} run folder(s) deleted, {freed / 1e6:,.1f} MB freed")
     return EXIT_OK
+
+
+AGENT_COLOURS = "regex:^([^/]+)/"
+"""TensorBoard's colour-by-regex: one colour per agent (a run is `<label>/seed_<s>`, `<label>/across_seeds`)."""
+AGENT_COLOURS_ACROSS_ENVS = "regex:^[^/]+/([^/]+)/"
+"""The same across envs (a run is `<env_id>/<label>/...`)."""
+
+
+def _tensorboard(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """TensorBoard on the study's comparison view (or its tune's), on loopback, coloured by agent."""
+    import urllib.parse  # here: only this command builds a URL
+
+    from harness.schema import STUDY_FILE  # here: the store loads pandas; --help needs none of it
+    from harness.store import comparison_view, read_study_file, tune_view
+
+    study_dir = args.study_dir
+    if not (study_dir / STUDY_FILE).is_file():
+        make = "harness tune STUDY (make tune-compare)" if args.tune else "harness compare STUDY (make compare)"
+        raise BadInput(f"harness tensorboard: {study_dir}: no runs yet; {make} makes them")
+    study = read_study_file(study_dir).study
+    if args.tune:
+        logdir = tune_view(study_dir)
+        if not logdir.is_dir():
+            raise BadInput(
+                f"harness tensorboard: {logdir}: no tune yet; harness tune STUDY (make tune-compare) makes one"
+            )
+        colours = AGENT_COLOURS
+    else:
+        tops = list(study.env_ids) if study.across_envs else list(study.labels)
+        logdir = comparison_view(study_dir, tops)
+        colours = AGENT_COLOURS_ACROSS_ENVS if study.across_envs else AGENT_COLOURS
+    url = f"http://127.0.0.1:{args.port}/?{urllib.parse.urlencode({'runColorGroup': colours})}#timeseries"
+    print(f"TensorBoard of {study_dir}{' (its tune)' if args.tune else ''}: {url}", flush=True)
+    if args.print_url:
+        print(f"logdir: {logdir}")
+        return EXIT_OK
+    binary = pathlib.Path(sys.executable).with_name("tensorboard")
+    command = [str(binary) if binary.exists() else "tensorboard", "--logdir", str(logdir)]
+    os.execvp(command[0], [*command, "--host", "127.0.0.1", "--port", str(args.port)])

@@ -221,12 +221,14 @@ def _same_file(file: str | None, path: pathlib.Path) -> bool:
 def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """`__getattr__` and `__dir__` for a package whose `__init__` exports some names without
     importing their modules until first use (PEP 562): `exports` maps a name to the module that
-    defines it. A package uses this only for modules that import torch, SB3 or Ray, so that a
-    light command never loads them."""
+    defines it (or a submodule's own name to itself: the module is the name). A package uses this
+    only for modules that import torch, SB3, Ray or TensorBoard, so that a light command never
+    loads them."""
 
     def __getattr__(name: str) -> Any:
         if name in exports:
-            return getattr(importlib.import_module(exports[name]), name)
+            module = importlib.import_module(exports[name])
+            return module if exports[name] == f"{package}.{name}" else getattr(module, name)
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     def __dir__() -> list[str]:

@@ -5,7 +5,8 @@
   evaluation: one env per episode);
 - `seeding`: one seeding block, one thread, the evaluation episodes' reset seeds;
 - `evaluation`: evaluation episodes stepped together, one batched `predict` per step;
-- `callbacks`: the callbacks every run gets (episode recorder, evaluator, run guard).
+- `callbacks`: the callbacks every run gets (episode recorder, evaluator, run guard);
+- `tensorboard`: event files of the harness's own beside a run's (HParams, bands, layouts).
 
 The callbacks are SB3 `BaseCallback`s, so importing them loads SB3 and torch: they are imported
 on first use, and reading a study (which needs profiles and env ids) stays light.
@@ -42,12 +43,18 @@ from harness.conditions.seeding import (
 from harness.errors import ProfileError
 from harness.imports import lazy_exports
 
-if TYPE_CHECKING:  # imported on first use below: SB3 and torch
+if TYPE_CHECKING:  # imported on first use below: SB3 and torch; TensorBoard's protos
+    from harness.conditions import tensorboard
     from harness.conditions.callbacks import EpisodeRecorder, Evaluator, NonFiniteLossError, RunGuard
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
-    dict.fromkeys(("EpisodeRecorder", "Evaluator", "NonFiniteLossError", "RunGuard"), "harness.conditions.callbacks"),
+    {
+        **dict.fromkeys(
+            ("EpisodeRecorder", "Evaluator", "NonFiniteLossError", "RunGuard"), "harness.conditions.callbacks"
+        ),
+        "tensorboard": "harness.conditions.tensorboard",
+    },
 )
 
 __all__ = [
@@ -78,5 +85,6 @@ __all__ = [
     "run_episodes",
     "seed_everything",
     "single_thread",
+    "tensorboard",
     "time_limit",
 ]

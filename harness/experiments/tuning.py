@@ -48,6 +48,7 @@ from typing import Any, TextIO
 from harness import execution
 from harness.agents import is_in_memory, resolve_kind
 from harness.analysis import START_SUFFIX, objective
+from harness.conditions import tensorboard
 from harness.errors import StudyError
 from harness.experiments import trials as optuna_trials
 from harness.experiments.rules import Thresholds, thresholds
@@ -74,6 +75,27 @@ TRIAL_PREFIX = "trial_"
 MAX_FAILED_IN_A_ROW = 25
 """A tune whose last this many trials all failed (values the agent refuses, runs that diverge)
 stops: an env-step budget alone would never be spent by trials that take no steps."""
+
+
+@dataclass(frozen=True)
+class Session:
+    """A trial as an HParams session of the tune view: its folder (`tune/<label>/trial_<n>/`), its
+    values (the agent, the trial, what it was, its searched values) and its metrics."""
+
+    folder: pathlib.Path
+    values: Mapping[str, Any]
+    metrics: Mapping[str, float]
+    step: int
+
+
+SESSION_METRICS = (
+    ("tune/value", "value on the tuning seeds"),
+    ("tune/validation_value", "value on the validation seeds"),
+    ("tune/env_steps", "env steps its runs took"),
+)
+"""The tune view's metrics: (tag, name)."""
+SESSION_ORDER = ("agent", "trial", "state", "start", "finalist", "chosen")
+"""The tune view's first columns; the searched values follow."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +129,8 @@ class AgentTuning:
     """The chosen trial's value on the tuning seeds."""
     space_extended: tuple[str, ...] = ()
     """How the space was made to hold the start, in words."""
+    sessions: tuple[Session, ...] = ()
+    """Its trials as the tune view's HParams sessions."""
 
     @property
     def configurations(self) -> int:
@@ -219,6 +243,11 @@ def tune_study(
             if label in spaces or tuner.spent():  # or tuned before, with --agents: its record is kept
                 results.append(tuner.run())
         tuned, tuned_file = _write_tuned(study, resolved, results, store.study_dir)
+        sessions = [session for result in results for session in result.sessions]
+        write_sessions(sessions)  # one column type over every agent's trials
+        if sessions:
+            experiment = tensorboard.experiment([s.values for s in sessions], SESSION_METRICS, SESSION_ORDER)
+            tensorboard.write_events(root, "experiment", [(0, experiment)])
     done = {result.label for result in results}
     skipped = {label: why for label, why in skipped.items() if label not in done}
     return TuneOutcome(store.study_dir, tuned_file, tuple(results), time.monotonic() - start, skipped, tuned)
@@ -352,7 +381,31 @@ class _Tuner:
                 line = self._tell(n, view, refused.get(n))
                 run_now += 1
                 self._say(f"  {self.label} trial {n}: {line}")
+            write_sessions(self.sessions())  # as the tune goes, to watch it (rewritten at its end)
         return self._validate(run_now)
+
+    def sessions(
+        self, validation: Mapping[int, float | None] | None = None, chosen: int | None = None
+    ) -> list[Session]:
+        """Every finished trial as a session of the tune view (`validation`: the validation values
+        of the start and the finalists, `chosen`: the trial chosen, once validated)."""
+        sessions = []
+        for r in optuna_trials.finished(self.ostudy, self.space):
+            values = {
+                "agent": self.label,
+                "trial": r.number,
+                "state": r.state,
+                "start": r.number == START,
+                "finalist": validation is not None and r.number in validation and r.number != START,
+                "chosen": r.number == chosen,
+                **self.searched(r.choices),
+            }
+            metrics = {"tune/value": r.value, "tune/env_steps": float(r.env_steps)}
+            if validation is not None and validation.get(r.number) is not None:
+                metrics["tune/validation_value"] = validation[r.number]
+            folder = self.store.study_dir / _trial_label(r.number)
+            sessions.append(Session(folder, values, metrics, self.tune.total_timesteps))  # type: ignore[arg-type]
+        return sessions
 
     def _say(self, line: str) -> None:
         print(line, file=self.out, flush=True)
@@ -509,6 +562,23 @@ class _Tuner:
             self.searched(by_number[chosen].choices) if chosen is not None else {},
             by_number[chosen].value if chosen is not None else None,
             tuple(self.notes),
+            tuple(self.sessions(validation, chosen)),
+        )
+
+
+def write_sessions(sessions: Sequence[Session]) -> None:
+    """Each trial's HParams session and metrics into its folder (`tune/<label>/trial_<n>/`), one
+    type per column over `sessions`."""
+    types = tensorboard.column_types([session.values for session in sessions])
+    for session in sessions:
+        name = f"{session.values['agent']}/{session.folder.name}"
+        tensorboard.write_events(
+            session.folder,
+            "session",
+            [
+                (0, tensorboard.session(session.values, types, name, None)),
+                (session.step, tensorboard.scalars(session.metrics)),
+            ],
         )
 
 

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import datetime
 import pathlib
+import sys
 
 from matplotlib.figure import Figure
 
 from harness.analysis import StudyResults, stats
 from harness.errors import ReportError
-from harness.report import markdown, media, plots
+from harness.report import markdown, media, plots, tensorboard
 from harness.report.publish import README_FILE, SUMMARY_FILE, publish
 from harness.store import Cache, StudyStore
 
@@ -107,4 +108,9 @@ def write_results(
         now = datetime.datetime.now(datetime.UTC)
         (folder / README_FILE).write_text(markdown.readme(results, out, now, rendered), encoding="utf-8")
 
-    return publish(out, results.study_dir, build)
+    path = publish(out, results.study_dir, build)
+    try:  # the runs folder's TensorBoard view, from the same numbers (never the runs' own files)
+        tensorboard.write_view(results)
+    except OSError as error:  # a runs folder this process may read but not write: the report stands
+        print(f"harness report: no TensorBoard view written in {results.study_dir}: {error}", file=sys.stderr)
+    return path

@@ -7,7 +7,8 @@ cache.
 - `studyfile`: `runs/<study>/study.toml`, the resolved study as run;
 - `store`: the lock, slots, runs set aside and restored, `status` and `prune`;
 - `rundata`: a study's run files read back, typed by the schema;
-- `cache`: the report's cache of intervals and videos.
+- `cache`: the report's cache of intervals and videos;
+- `views`: the folders TensorBoard reads: the comparison apart from the tune.
 """
 
 from harness.errors import StoreBusy, StoreError
@@ -47,14 +48,17 @@ from harness.store.store import (
     study_status,
 )
 from harness.store.studyfile import COMMAND_PREFIX, StudyFile, merge_recorded, read_study_file, write_study_file
+from harness.store.views import COMPARISON, VIEWS, comparison_view, tune_view
 
 __all__ = [
     "CACHE_FOLDER",
     "COMMAND_PREFIX",
+    "COMPARISON",
     "IDENTITY_KEYS",
     "LOCK_FILE",
     "NUMBERS_FILE",
     "SUPERSEDED",
+    "VIEWS",
     "Cache",
     "EnvRuns",
     "Evaluation",
@@ -73,6 +77,7 @@ __all__ = [
     "clear",
     "clear_run_dir",
     "collect_files",
+    "comparison_view",
     "file_key",
     "install_files",
     "is_complete",
@@ -90,6 +95,7 @@ __all__ = [
     "size_of",
     "slot_state",
     "study_status",
+    "tune_view",
     "write_atomic",
     "write_record",
     "write_study_file",

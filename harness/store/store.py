@@ -264,6 +264,8 @@ def prune(study_dir: pathlib.Path) -> tuple[list[pathlib.Path], int]:
 
 
 def _remove_empty_folders(study_dir: pathlib.Path) -> None:
-    for folder in sorted((p for p in study_dir.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+    """Every empty folder of the study, but the report's cache (not the links of its views)."""
+    folders = (p for p in study_dir.rglob("*") if p.is_dir() and not p.is_symlink())
+    for folder in sorted(folders, key=lambda p: -len(p.parts)):
         if not any(folder.iterdir()) and folder.name != CACHE_FOLDER:
             folder.rmdir()
