@@ -6,7 +6,8 @@ CartPole-v1, once per tuner seed, at a reduced budget: each tune is an ordinary 
 one-agent study. Printed per agent and rule, over the tuner seeds (mean, min-max):
 
 - the validation value of the values the tune chose (`[tuned.<label>] validation_best`: the
-  objective on the validation seeds, which the tune never tuned on) and of the start;
+  objective on the validation seeds, which the tune never tuned on), of the start, and of the best
+  configuration the search found beyond the start (the best finalist there: what the rule found);
 - the configurations tried and the env steps used (validation runs included).
 
 And for the objective (issue 23, item 4): every tune's complete trials are ranked on the tuning
@@ -154,6 +155,20 @@ def one_tune(runs: pathlib.Path, agent: str, rule: str, tuner_seed: int, args: a
     return figures
 
 
+def found_validation(runs: pathlib.Path, figures: Mapping[str, Any], trial_steps: int) -> float | None:
+    """The best validation value among the trials re-trained there but the start (what the search
+    found beyond the start), from the tune's validation runs; None when none completed."""
+    name = f"{figures['agent']}-{figures['rule']}-{figures['tuner_seed']}"
+    values = []
+    for trial in sorted((runs / name / TUNE_FOLDER / figures["agent"]).glob("trial_*")):
+        if trial.name == "trial_0000":
+            continue
+        curves = [_curve(trial / f"seed_{seed}") for seed in VALIDATION_SEEDS]
+        if all(curve is not None for curve in curves):
+            values.append(objective.mean_value(curves, trial_steps, "last_quarter"))  # type: ignore[arg-type]
+    return max(values) if values else None
+
+
 def _stat(values: Sequence[float | None], digits: int = 1) -> str:
     finite = [v for v in values if v is not None]
     if not finite:
@@ -168,7 +183,16 @@ def print_tables(results: Sequence[Mapping[str, Any]], args: argparse.Namespace)
         f"seeds {list(TUNING_SEEDS)}, validation seeds {list(VALIDATION_SEEDS)}, objective last_quarter, "
         f"{len(args.tuner_seeds)} tuner seeds; mean (min-max) over them\n"
     )
-    header = ["agent", "rule", "chosen: validation", "start: validation", "configurations", "env steps", "wall s"]
+    header = [
+        "agent",
+        "rule",
+        "chosen: validation",
+        "start: validation",
+        "best found: validation",
+        "configurations",
+        "env steps",
+        "wall s",
+    ]
     rows = []
     for agent in args.agents:
         for rule in args.rules:
@@ -181,6 +205,7 @@ def print_tables(results: Sequence[Mapping[str, Any]], args: argparse.Namespace)
                     rule,
                     _stat([r["validation_best"] for r in mine]),
                     _stat([r["validation_start"] for r in mine]),
+                    _stat([found_validation(args.runs_dir, r, args.trial_steps) for r in mine]),
                     _stat([r["configurations"] for r in mine], 0),
                     _stat([r["env_steps"] for r in mine], 0),
                     _stat([r["wall_time_s"] for r in mine], 0),
