@@ -68,29 +68,47 @@ are SB3's; episode statistics come from the `Monitor` info (`info["episode"]`) a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
+import platform
 import random
-import sys
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Self
 
 import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.utils import configure_logger
+from stable_baselines3.common.utils import configure_logger, get_device
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize, unwrap_vec_normalize
 
-from custom_agents.config import build_config, to_plain
+from custom_agents.config import build_config, plain_value, to_plain
+from custom_agents.sb3_loop import record_rollout_logs, wrap_callback
+from custom_agents.spaces import space_from_plain, space_to_plain
 
 FORMAT_VERSION = 1
+SAVED_ATTRIBUTES = ("verbose", "tensorboard_log")
+"""Attributes besides the hyperparameters that `save` records (and `exclude` may leave out)."""
+
+
+class UnsupportedSpaceError(ValueError, AssertionError):
+    """A space an agent cannot take: a `ValueError` (the project's refusals) that is also SB3's
+    `AssertionError` for an unsupported space, so code written for either catches it."""
+
+
+def system_info() -> str:
+    """The versions a saved agent records (SB3's `print_system_info` shows them)."""
+    return (
+        f"- OS: {platform.platform()}\n- Python: {platform.python_version()}\n- PyTorch: {torch.__version__}\n"
+        f"- Numpy: {np.__version__}\n- Gymnasium: {gym.__version__}"
+    )
 
 
 def wrap_env(env: gym.Env | VecEnv | str) -> VecEnv:
@@ -122,33 +140,6 @@ def _is_monitored(env: gym.Env) -> bool:
     return False
 
 
-def space_to_plain(space: spaces.Space) -> dict[str, Any]:
-    """A JSON-ready description of a `Box` or `Discrete` space (enough to rebuild it)."""
-    if isinstance(space, spaces.Box):
-        return {
-            "type": "Box",
-            "low": space.low.tolist(),
-            "high": space.high.tolist(),
-            "shape": list(space.shape),
-            "dtype": str(space.dtype),
-        }
-    if isinstance(space, spaces.Discrete):
-        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
-    raise ValueError(f"unsupported space {space}")
-
-
-def space_from_plain(data: dict[str, Any]) -> spaces.Space:
-    """Inverse of `space_to_plain`."""
-    if data["type"] == "Box":
-        return spaces.Box(
-            low=np.array(data["low"], dtype=data["dtype"]),
-            high=np.array(data["high"], dtype=data["dtype"]),
-            shape=tuple(data["shape"]),
-            dtype=data["dtype"],
-        )
-    return spaces.Discrete(data["n"], start=data["start"])
-
-
 class BaseAgent(ABC):
     """An agent with Stable-Baselines3's algorithm surface (see the module docstring).
 
@@ -169,7 +160,12 @@ class BaseAgent(ABC):
     """
 
     config_class: ClassVar[type]
-    save_suffix: ClassVar[str] = ".npz"
+    save_suffix: ClassVar[str] = ".zip"
+    multi_env: ClassVar[bool] = False
+    """Whether the agent trains on a VecEnv of several envs (its hooks then see arrays of
+    `n_envs` rows); otherwise one env only."""
+    not_live: ClassVar[frozenset[str]] = frozenset({"device"})
+    """Config fields not mirrored as live attributes (SB3's `device` is the resolved device)."""
 
     def __init__(
         self,
@@ -185,26 +181,29 @@ class BaseAgent(ABC):
         **hyperparameters: Any,
     ) -> None:
         self.env: VecEnv | None = None
+        self.n_envs = 1
         if env is not None:
             self.env = wrap_env(env)
-            if self.env.num_envs != 1:
-                raise ValueError(f"{type(self).__name__} trains on one env; got a VecEnv with {self.env.num_envs} envs")
+            self.n_envs = self.env.num_envs
+            if self.n_envs != 1 and not self.multi_env:
+                raise ValueError(f"{type(self).__name__} trains on one env; got a VecEnv with {self.n_envs} envs")
             observation_space, action_space = self.env.observation_space, self.env.action_space
             env_id = env_id_of(self.env) or env_id
         self.env_id = env_id
         self.config = self.make_config(hyperparameters, env_id=env_id)
+        for name in self.live_hyperparameters():
+            setattr(self, name, getattr(self.config, name))
         if observation_space is None or action_space is None:
             raise ValueError("give an env, or both observation_space and action_space")
         box = isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 1
         if not (box or isinstance(observation_space, spaces.Discrete)):
-            raise ValueError(
+            raise UnsupportedSpaceError(
                 f"{type(self).__name__} needs a 1-D Box or a Discrete observation space, got {observation_space}"
             )
         if not isinstance(action_space, spaces.Discrete):
-            raise ValueError(f"{type(self).__name__} needs a Discrete action space, got {action_space}")
+            raise UnsupportedSpaceError(f"{type(self).__name__} needs a Discrete action space, got {action_space}")
         self.observation_space: spaces.Box | spaces.Discrete = observation_space
         self.action_space: spaces.Discrete = action_space
-        self.n_envs = 1
         self.seed = seed
         self.verbose = verbose
         self.tensorboard_log = tensorboard_log
@@ -225,6 +224,17 @@ class BaseAgent(ABC):
         self.predict_rng = np.random.default_rng(None if seed is None else [seed, 1])
         self.set_random_seed(seed)
         self._setup_model()
+
+    @classmethod
+    def live_hyperparameters(cls) -> list[str]:
+        """The config fields mirrored as attributes of the agent (`agent.gamma`, ...): what SB3's
+        code reads and sets on a model, and what the agent reads at each use; `config` stays the
+        record of what was asked."""
+        return [f.name for f in dataclasses.fields(cls.config_class) if f.name not in cls.not_live]
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The live hyperparameters, as plain values (what `save` records)."""
+        return {name: plain_value(getattr(self, name)) for name in self.live_hyperparameters()}
 
     @classmethod
     def make_config(cls, hyperparameters: Mapping[str, Any], env_id: str | None = None) -> Any:
@@ -281,9 +291,15 @@ class BaseAgent(ABC):
 
     def _saved_hyperparameters(self) -> dict[str, Any]:
         """The hyperparameters `save` records and `load` rebuilds the agent with (default: the
-        config as given; an agent that resolves a value from its env, e.g. bounds estimated from
-        it, records the resolved value, so a loaded agent needs no env)."""
-        return to_plain(self.config)
+        live ones, with the config's value of the fields that are not live; an agent that resolves
+        a value from its env, e.g. bounds estimated from it, records the resolved value, so a
+        loaded agent needs no env)."""
+        return {**to_plain(self.config), **self.hyperparameters()}
+
+    def _parameter_objects(self) -> dict[str, Any]:
+        """Name -> object with `state_dict`/`load_state_dict` (SB3's `get_parameters` names:
+        "policy", "policy.optimizer"); {} for an agent without any."""
+        return {}
 
     def run_info(self) -> dict[str, Any]:
         """What the agent resolved for itself and a record of the run should keep (JSON-ready;
@@ -312,13 +328,50 @@ class BaseAgent(ABC):
         """The `VecNormalize` wrapper of the training env, if any."""
         return unwrap_vec_normalize(self.env) if self.env is not None else None
 
-    def set_env(self, env: gym.Env | VecEnv) -> None:
-        """Train on another env with the same spaces (the next `learn` resets it)."""
+    def set_env(self, env: gym.Env | VecEnv, force_reset: bool = True) -> None:
+        """Train on another env with the same spaces and number of envs (SB3's: `AssertionError`
+        for another number); `force_reset` (default) makes the next `learn` reset it, otherwise
+        training goes on from the last observation."""
         venv = wrap_env(env)
         if venv.observation_space != self.observation_space or venv.action_space != self.action_space:
             raise ValueError("the new env's spaces differ from the agent's")
+        assert venv.num_envs == self.n_envs, (
+            "The number of environments to be set is different from the number of environments in the model: "
+            f"({venv.num_envs} != {self.n_envs}), whereas `set_env` requires them to be the same. To load a model "
+            "with a different number of environments, you must use `load(path, env)` instead"
+        )
         self.env = venv
-        self._last_obs = None
+        if force_reset:
+            self._last_obs = None
+
+    def get_parameters(self) -> dict[str, dict[str, Any]]:
+        """SB3's `get_parameters`: name -> state dict of each learned object."""
+        return {name: obj.state_dict() for name, obj in self._parameter_objects().items()}
+
+    def set_parameters(
+        self, load_path_or_dict: str | pathlib.Path | Mapping[str, Any], exact_match: bool = True, device: Any = "auto"
+    ) -> None:
+        """SB3's `set_parameters`: load state dicts (a dict as `get_parameters` returns, or a saved
+        agent's file) into the learned objects; `ValueError` for an unknown name, or (with
+        `exact_match`) a missing one; a state dict missing an entry raises torch's `RuntimeError`
+        with `exact_match`."""
+        params = load_path_or_dict
+        if not isinstance(params, Mapping):
+            other = type(self).load(params)
+            params = other.get_parameters()
+        objects = self._parameter_objects()
+        unknown = sorted(set(params) - set(objects))
+        if unknown:
+            raise ValueError(f"no learned object named {unknown[0]!r}; {type(self).__name__} has {', '.join(objects)}")
+        missing = sorted(set(objects) - set(params))
+        if exact_match and missing:
+            raise ValueError(f"the parameters miss {', '.join(missing)} (exact_match=True)")
+        for name, state in params.items():
+            obj = objects[name]
+            if isinstance(obj, torch.optim.Optimizer):
+                obj.load_state_dict(state)
+            else:
+                obj.load_state_dict(state, strict=exact_match)
 
     def set_random_seed(self, seed: int | None = None) -> None:
         """Seed `random`, `numpy`, `torch`, the action space and the env's next reset (as SB3)."""
@@ -340,11 +393,12 @@ class BaseAgent(ABC):
         episode_start: np.ndarray | None = None,
         deterministic: bool = False,
     ) -> tuple[np.ndarray, None]:
-        """Actions for one observation (shape obs_shape -> shape ()) or a batch ((n, *obs_shape) -> (n,))."""
+        """Actions (arrays, as SB3's) for one observation (shape obs_shape -> shape ()) or a batch
+        ((n, *obs_shape) -> (n,))."""
         obs = np.asarray(observation)
         shape = self.observation_space.shape
         if obs.shape == shape:
-            return self._predict(obs.reshape(1, *shape), deterministic)[0], None
+            return np.asarray(self._predict(obs.reshape(1, *shape), deterministic)[0]), None
         if obs.ndim == len(shape) + 1 and obs.shape[1:] == shape:
             return self._predict(obs, deterministic), None
         raise ValueError(f"observation of shape {obs.shape} does not fit the observation space {shape}")
@@ -373,62 +427,106 @@ class BaseAgent(ABC):
 
     def dump_logs(self) -> None:
         """Write the SB3 rollout and time keys plus the agent's own, at `num_timesteps`."""
-        time_elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
-        fps = int((self.num_timesteps - self._num_timesteps_at_start) / time_elapsed)
-        logger = self.logger
-        logger.record("time/episodes", self._episode_num, exclude="tensorboard")
-        if self.ep_info_buffer:
-            logger.record("rollout/ep_rew_mean", float(np.mean([ep["r"] for ep in self.ep_info_buffer])))
-            logger.record("rollout/ep_len_mean", float(np.mean([ep["l"] for ep in self.ep_info_buffer])))
-        logger.record("time/fps", fps)
-        logger.record("time/time_elapsed", int(time_elapsed), exclude="tensorboard")
-        logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
-        if self.ep_success_buffer:
-            logger.record("rollout/success_rate", float(np.mean(self.ep_success_buffer)))
+        record_rollout_logs(
+            self.logger,
+            num_timesteps=self.num_timesteps,
+            timesteps_at_start=self._num_timesteps_at_start,
+            start_time_ns=self.start_time,
+            episodes=self._episode_num,
+            episode_infos=self.ep_info_buffer,
+            successes=self.ep_success_buffer,
+        )
         self._record_logs()
-        logger.dump(step=self.num_timesteps)
+        self.logger.dump(step=self.num_timesteps)
 
-    def save(self, path: str | pathlib.Path) -> None:
-        """Save hyperparameters, counters, spaces and learned state (no pickled code).
+    def save(
+        self,
+        path: str | pathlib.Path,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+    ) -> None:
+        """Save hyperparameters (the live ones), counters, spaces and learned state (no pickled
+        code). A path without a suffix gets `save_suffix`; any other path is written as given.
 
-        A path without a suffix gets `save_suffix`; any other path is written as given.
-        """
+        `exclude` leaves hyperparameters or attributes (`verbose`, `tensorboard_log`) out (a
+        loaded agent has their defaults), `include` keeps them in whatever `exclude` says (SB3's
+        meaning)."""
         path = pathlib.Path(path)
         if not path.suffix:
             path = path.with_suffix(self.save_suffix)
         path.parent.mkdir(parents=True, exist_ok=True)
+        left_out = set(exclude or ()) - set(include or ())
+        data = {**self._saved_hyperparameters(), **{name: getattr(self, name) for name in SAVED_ATTRIBUTES}}
         meta = {
             "format_version": FORMAT_VERSION,
             "class": type(self).__name__,
-            "hyperparameters": self._saved_hyperparameters(),
+            "hyperparameters": {k: v for k, v in data.items() if k not in left_out and k not in SAVED_ATTRIBUTES},
+            "attributes": {k: v for k, v in data.items() if k not in left_out and k in SAVED_ATTRIBUTES},
             "env_id": self.env_id,
             "seed": self.seed,
             "num_timesteps": self.num_timesteps,
             "episode_num": self._episode_num,
             "observation_space": space_to_plain(self.observation_space),
             "action_space": space_to_plain(self.action_space),
+            "system_info": system_info(),
         }
-        self._write_file(path, meta, self._state())
+        state = self._state()
+        if self._last_obs is not None:
+            state = {**state, "_last_obs": np.asarray(self._last_obs)}
+        self._write_file(path, meta, state)
 
     @classmethod
-    def load(cls, path: str | pathlib.Path, env: gym.Env | VecEnv | None = None, **kwargs: Any) -> Self:
-        """Rebuild an agent saved by `save`; `env` (optional) is where it would train next."""
+    def load(
+        cls,
+        path: str | pathlib.Path,
+        env: gym.Env | VecEnv | None = None,
+        device: Any = "auto",
+        custom_objects: Mapping[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> Self:
+        """Rebuild an agent saved by `save` (SB3's arguments): `env` (optional) is where it trains
+        next, any number of envs the class takes; `device` the torch device of an agent that has
+        one ("auto", or "cuda" where there is none, is the CPU, as SB3's `get_device`);
+        `custom_objects` replaces saved values it names (and only those); `force_reset=False` goes
+        on from the saved last observation; `kwargs` are hyperparameters that override the saved
+        ones."""
         path = pathlib.Path(path)
         if not path.exists() and not path.suffix:
             path = path.with_suffix(cls.save_suffix)
         meta, state = cls._read_file(path)
         if meta.get("class") != cls.__name__:
             raise ValueError(f"{path} holds a {meta.get('class')}, not a {cls.__name__}")
+        if print_system_info:
+            print("== Saved model's system info ==")
+            print(meta.get("system_info", "not recorded"))
+            print("== Current system info ==")
+            print(system_info())
+        hyperparameters = dict(meta["hyperparameters"])
+        attributes = dict(meta.get("attributes", {}))
+        for key, value in (custom_objects or {}).items():
+            if key in hyperparameters:
+                hyperparameters[key] = value
+            elif key in attributes:
+                attributes[key] = value
+        config_fields = {f.name for f in dataclasses.fields(cls.config_class)}
+        if "device" in config_fields:
+            hyperparameters["device"] = get_device(device).type
         agent = cls(
-            env,
+            env=env,
             seed=meta["seed"],  # reseeded as SB3's load does
             observation_space=space_from_plain(meta["observation_space"]),
             action_space=space_from_plain(meta["action_space"]),
             env_id=meta.get("env_id") if env is None else None,
-            **{**meta["hyperparameters"], **kwargs},
+            **{k: attributes[k] for k in ("verbose", "tensorboard_log") if k in attributes},
+            **{**hyperparameters, **kwargs},
         )
         agent.num_timesteps = meta["num_timesteps"]
         agent._episode_num = meta["episode_num"]
+        last_obs = state.pop("_last_obs", None)
+        if env is not None and not force_reset and last_obs is not None and len(last_obs) == agent.n_envs:
+            agent._last_obs = np.asarray(last_obs)
         agent._load_state(state)
         return agent
 
@@ -451,10 +549,10 @@ class BaseAgent(ABC):
     def _setup_learn(
         self,
         total_timesteps: int,
-        callback: Any,
-        reset_num_timesteps: bool,
-        tb_log_name: str,
-        progress_bar: bool,
+        callback: Any = None,
+        reset_num_timesteps: bool = True,
+        tb_log_name: str = "",
+        progress_bar: bool = False,
     ) -> tuple[int, BaseCallback]:
         """Reset counters and buffers, configure the logger, wrap the callback (as SB3)."""
         if isinstance(total_timesteps, bool) or not isinstance(total_timesteps, (int, np.integer)):
@@ -473,15 +571,25 @@ class BaseAgent(ABC):
             assert self.env is not None
             self._last_obs = self.env.reset()
         if not self._custom_logger:
-            self._logger = configure_logger(self.verbose, self.tensorboard_log, tb_log_name, reset_num_timesteps)
-        if isinstance(callback, list):
-            callback = CallbackList(callback)
-        if not isinstance(callback, BaseCallback):
-            callback = ConvertCallback(callback)
-        if progress_bar:
-            callback = CallbackList([callback, ProgressBarCallback()])
+            name = tb_log_name or type(self).__name__
+            self._logger = configure_logger(self.verbose, self.tensorboard_log, name, reset_num_timesteps)
+        callback = wrap_callback(callback, progress_bar)
         callback.init_callback(self)  # type: ignore[arg-type]
         return self._total_timesteps, callback
+
+    def _episode_ended(self, info: Mapping[str, Any], log_interval: int | None) -> None:
+        """A training episode ended (its env's `info`): statistics, counters, the agent's hook, a
+        log dump every `log_interval` episodes."""
+        episode = info.get("episode")
+        if episode is not None:
+            self.ep_info_buffer.append(episode)
+        success = info.get("is_success")
+        if success is not None:
+            self.ep_success_buffer.append(bool(success))
+        self._episode_num += 1
+        self._on_episode_end()
+        if log_interval is not None and self._episode_num % log_interval == 0:
+            self.dump_logs()
 
     def _collect_rollout(self, callback: BaseCallback, log_interval: int | None, total_timesteps: int) -> bool:
         """One rollout (until `_rollout_complete`), then `_train`. False when a callback stopped it."""
@@ -490,32 +598,28 @@ class BaseAgent(ABC):
         sample_actions = self._sample_actions
         on_transition = self._on_transition
         rollout_complete = self._rollout_complete
+        n_envs = self.n_envs
         n_steps = n_episodes = 0
         obs = self._last_obs
         callback.on_rollout_start()
         while not rollout_complete(n_steps, n_episodes):
             actions = sample_actions(obs)
             new_obs, rewards, dones, infos = env.step(actions)
-            self.num_timesteps += 1
+            self.num_timesteps += n_envs
             n_steps += 1
             callback.update_locals(locals())
             if not callback.on_step():
                 self._last_obs = new_obs
                 return False
             on_transition(obs, actions, rewards, new_obs, dones, infos)
-            if dones[0]:
-                info = infos[0]
-                episode = info.get("episode")
-                if episode is not None:
-                    self.ep_info_buffer.append(episode)
-                success = info.get("is_success")
-                if success is not None:
-                    self.ep_success_buffer.append(bool(success))
-                n_episodes += 1
-                self._episode_num += 1
-                self._on_episode_end()
-                if log_interval is not None and self._episode_num % log_interval == 0:
-                    self.dump_logs()
+            if n_envs == 1:
+                if dones[0]:
+                    n_episodes += 1
+                    self._episode_ended(infos[0], log_interval)
+            else:
+                for i in np.flatnonzero(dones):
+                    n_episodes += 1
+                    self._episode_ended(infos[i], log_interval)
             obs = new_obs
         self._last_obs = obs
         callback.on_rollout_end()

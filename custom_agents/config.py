@@ -9,6 +9,7 @@ message names the field.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 import types
 from collections.abc import Mapping
@@ -34,7 +35,10 @@ def build_config(config_class: type[C], values: Mapping[str, Any]) -> C:
 
 
 def convert_value(name: str, value: Any, annotation: Any) -> Any:
-    """Convert `value` to `annotation` (int, float, bool, str, Literal, tuples, `X | None`)."""
+    """Convert `value` to `annotation` (int, float, bool, str, Literal, tuples, tables (`dict`),
+    `X | None`; `Any` as given)."""
+    if annotation is Any:
+        return value
     origin = get_origin(annotation)
     if origin in (Union, types.UnionType):
         options = get_args(annotation)
@@ -67,6 +71,10 @@ def convert_value(name: str, value: Any, annotation: Any) -> Any:
         if len(value) != len(args):
             raise ValueError(f"hyperparameter {name!r} must be {describe(annotation)}, got {value!r}")
         return tuple(convert_value(name, item, arg) for item, arg in zip(value, args, strict=True))
+    if origin is dict or annotation is dict:
+        if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
+            raise ValueError(f"hyperparameter {name!r} must be a table, got {value!r}")
+        return dict(value)
     if annotation is bool:
         if not isinstance(value, bool):
             raise ValueError(f"hyperparameter {name!r} must be true or false, got {value!r}")
@@ -93,6 +101,8 @@ def describe(annotation: Any) -> str:
         return " or ".join(describe(a) for a in get_args(annotation) if a is not type(None))
     if origin is Literal:
         return "one of " + ", ".join(map(repr, get_args(annotation)))
+    if origin is dict or annotation is dict:
+        return "a table"
     if origin is tuple:
         args = get_args(annotation)
         if len(args) == 2 and args[1] is Ellipsis:
@@ -110,14 +120,34 @@ def _plural(annotation: Any) -> str:
 
 
 def to_plain(config: Any) -> dict[str, Any]:
-    """The config as plain JSON/TOML-ready values (tuples become lists), in field order."""
+    """The config as plain JSON/TOML-ready values, in field order: tuples become lists, tables
+    dicts, and a class or function (e.g. `policy_kwargs["optimizer_class"]`) its import path
+    ("module:Name", which `import_object` reads back)."""
+    return {f.name: plain_value(getattr(config, f.name)) for f in dataclasses.fields(config)}
 
-    def plain(value: Any) -> Any:
-        if isinstance(value, tuple):
-            return [plain(v) for v in value]
-        return value
 
-    return {f.name: plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
+def plain_value(value: Any) -> Any:
+    """One value as `to_plain` writes it."""
+    if isinstance(value, (tuple, list)):
+        return [plain_value(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): plain_value(v) for k, v in value.items()}
+    if isinstance(value, type) or callable(value):
+        return f"{value.__module__}:{value.__qualname__}"
+    return value
+
+
+def import_object(path: str) -> Any:
+    """The object an import path names: "package.module:Name" or "package.module.Name"
+    (`ValueError` when it names nothing importable)."""
+    module, _, name = path.partition(":") if ":" in path else path.rpartition(".")
+    try:
+        value: Any = importlib.import_module(module)
+        for part in name.split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError, ValueError):
+        raise ValueError(f"{path!r} cannot be imported") from None
+    return value
 
 
 # -- small checks used by the configs' __post_init__ -------------------------------------------
@@ -134,4 +164,13 @@ def require_finite(name: str, value: float) -> None:
     require(math.isfinite(value), name, "a finite number", value)
 
 
-__all__ = ["build_config", "convert_value", "describe", "require", "require_finite", "to_plain"]
+__all__ = [
+    "build_config",
+    "convert_value",
+    "describe",
+    "import_object",
+    "plain_value",
+    "require",
+    "require_finite",
+    "to_plain",
+]

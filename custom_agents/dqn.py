@@ -2,147 +2,29 @@
 
 from __future__ import annotations
 
-import dataclasses
+import pathlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
-from torch import nn
+from stable_baselines3.common.utils import get_device
 
 from custom_agents.base import BaseAgent
-from custom_agents.config import build_config, require, require_finite
-from custom_agents.dqn_update import UPDATES
-from custom_agents.presets import DQN_PRESETS, PRESET_NAMES, dqn_preset
-from custom_agents.qnetwork import NumpyForward, QNetwork
+from custom_agents.dqn_config import DQNConfig, dqn_config, resolve_hyperparameters, resolve_policy_kwargs
+from custom_agents.dqn_update import FastUpdate, ReferenceUpdate, UpdateValues, load_optimizer_state
+from custom_agents.policy import DQNPolicy, observation_inputs
+from custom_agents.presets import DQN_PRESETS
+from custom_agents.qnetwork import NumpyForward
 from custom_agents.replay import ReplayMemory
+from custom_agents.sb3_loop import warn_caller
+from custom_agents.td import mean_loss, td_loss, td_targets
 
 PRESETS = DQN_PRESETS
 """Preset name -> hyperparameters on CartPole-v1 (`custom_agents.presets`; `dqn_preset` for any env)."""
 
-
-@dataclass(frozen=True)
-class DQNConfig:
-    """Hyperparameters of `DQNAgent`, named as SB3's `DQN` names them (defaults: SB3's, but for
-    `net_arch`, the assignment's 3x256). Extra fields, not in SB3: `target_update_unit`,
-    `exploration_decay`, `loss`, `device`, `preset`."""
-
-    learning_rate: float = 1e-4
-    """Adam's learning rate."""
-    buffer_size: int = 1_000_000
-    """Replay memory capacity, in transitions."""
-    learning_starts: int = 100
-    """Env steps of uniformly random actions before the first gradient update."""
-    batch_size: int = 32
-    """Transitions per gradient update."""
-    tau: float = 1.0
-    """Target network update coefficient: 1 copies the online network, < 1 is Polyak averaging."""
-    gamma: float = 0.99
-    """Discount factor."""
-    train_freq: int | tuple[int, Literal["step", "episode"]] = (4, "step")
-    """Train after every this many env steps or episodes: `[n, "step"]`, `[n, "episode"]`, or `n` (steps);
-    always held as a pair."""
-    gradient_steps: int = 1
-    """Gradient updates after each rollout; -1 means as many as env steps in the rollout."""
-    target_update_interval: int = 10_000
-    """Update the target network every this many env steps (SB3's meaning) or gradient updates,
-    as `target_update_unit` says."""
-    target_update_unit: Literal["step", "update"] = "step"
-    """What `target_update_interval` counts: env steps (as SB3) or gradient updates (the assignment)."""
-    exploration_fraction: float = 0.1
-    """Fraction of the training budget over which epsilon falls linearly to its final value."""
-    exploration_initial_eps: float = 1.0
-    """Epsilon at the start."""
-    exploration_final_eps: float = 0.05
-    """Epsilon at the end of the schedule."""
-    exploration_decay: float | None = None
-    """If set, epsilon = max(final, initial * exploration_decay ** n_updates) instead of the
-    linear schedule (the assignment multiplies epsilon by 0.1 ** (1 / 500) at each update)."""
-    max_grad_norm: float = 10.0
-    """Clip the gradient's global norm to this; inf disables clipping."""
-    loss: Literal["huber", "mse"] = "huber"
-    """TD loss: Huber (SB3's smooth L1) or mean squared error (the assignment's)."""
-    net_arch: tuple[int, ...] = (256, 256, 256)
-    """Hidden layer sizes of the Q-network MLP (ReLU between layers)."""
-    device: str = "cpu"
-    """Torch device: "cpu", "cuda", "cuda:N" or "auto" (CUDA when available)."""
-    preset: str | None = field(default=None)
-    """The named preset (`"zoo"`, `"assignment"`) the other values start from, as given; explicit
-    values override it (see `resolve_hyperparameters`)."""
-    implementation: Literal["fast", "reference"] = "fast"
-    """How each gradient update is computed (`custom_agents.dqn_update`): "reference", plain
-    PyTorch autograd as the assignment writes it; "fast", the same arithmetic arranged for speed.
-    Both give the same parameters to float rounding."""
-
-    def __post_init__(self) -> None:
-        if isinstance(self.train_freq, int):  # SB3 accepts `train_freq=4`
-            object.__setattr__(self, "train_freq", (self.train_freq, "step"))
-        for name in (
-            "learning_rate",
-            "tau",
-            "gamma",
-            "exploration_fraction",
-            "exploration_initial_eps",
-            "exploration_final_eps",
-        ):
-            require_finite(name, getattr(self, name))
-        require(self.learning_rate > 0, "learning_rate", "> 0", self.learning_rate)
-        require(self.buffer_size >= 1, "buffer_size", ">= 1", self.buffer_size)
-        require(self.learning_starts >= 0, "learning_starts", ">= 0", self.learning_starts)
-        require(self.batch_size >= 1, "batch_size", ">= 1", self.batch_size)
-        require(0.0 < self.tau <= 1.0, "tau", "in (0, 1]", self.tau)
-        require(0.0 <= self.gamma <= 1.0, "gamma", "in [0, 1]", self.gamma)
-        require(self.train_freq[0] >= 1, "train_freq", "a count >= 1", list(self.train_freq))
-        require(
-            self.gradient_steps >= 1 or self.gradient_steps == -1, "gradient_steps", ">= 1 or -1", self.gradient_steps
-        )
-        require(self.target_update_interval >= 1, "target_update_interval", ">= 1", self.target_update_interval)
-        require(0.0 < self.exploration_fraction <= 1.0, "exploration_fraction", "in (0, 1]", self.exploration_fraction)
-        for name in ("exploration_initial_eps", "exploration_final_eps"):
-            require(0.0 <= getattr(self, name) <= 1.0, name, "in [0, 1]", getattr(self, name))
-        if self.exploration_decay is not None:
-            require(0.0 < self.exploration_decay <= 1.0, "exploration_decay", "in (0, 1]", self.exploration_decay)
-        require(self.max_grad_norm > 0, "max_grad_norm", "> 0 (inf disables clipping)", self.max_grad_norm)
-        require(
-            len(self.net_arch) >= 1 and all(n >= 1 for n in self.net_arch),
-            "net_arch",
-            "a non-empty list of layer sizes >= 1",
-            list(self.net_arch),
-        )
-        try:
-            device = torch.device("cpu" if self.device == "auto" else self.device)
-        except RuntimeError:
-            device = None
-        require(
-            device is not None and device.type in ("cpu", "cuda"),
-            "device",
-            '"cpu", "cuda", "cuda:N" or "auto"',
-            self.device,
-        )
-        require(
-            self.preset is None or self.preset in PRESET_NAMES,
-            "preset",
-            f"one of {', '.join(map(repr, PRESET_NAMES))}",
-            self.preset,
-        )
-
-
-def resolve_hyperparameters(values: Mapping[str, Any], env_id: str | None = "CartPole-v1") -> dict[str, Any]:
-    """`values` on top of the preset they name for `env_id` (`preset = "zoo"`: the RL Zoo's DQN
-    for that env), keeping the preset's name; `ValueError` for a preset the env has none of."""
-    values = dict(values)
-    preset = values.get("preset")
-    every_field = {f.name for f in dataclasses.fields(DQNConfig)} - {"preset"}
-    if preset is None or every_field <= set(values):  # a saved agent's values: all explicit already
-        return values
-    return {**dqn_preset(preset, env_id), **values}
-
-
-def dqn_config(values: Mapping[str, Any], env_id: str | None = "CartPole-v1") -> DQNConfig:
-    """A checked `DQNConfig` from plain values, the preset for `env_id` applied."""
-    return build_config(DQNConfig, resolve_hyperparameters(values, env_id))
+__all__ = ["PRESETS", "DQNAgent", "DQNConfig", "dqn_config", "linear_schedule", "resolve_hyperparameters"]
 
 
 class DQNAgent(BaseAgent):
@@ -178,11 +60,24 @@ class DQNAgent(BaseAgent):
     - its memory size is not fixed by the assignment; the preset uses 10,000 transitions and
       waits for one batch (64 transitions) before the first update.
 
+    SB3's `DQN` surface besides `BaseAgent`'s: `policy` (`q_net`, `q_net_target`, `optimizer`,
+    `set_training_mode`, `predict`, `save`/`load`), `q_net`/`q_net_target` aliases, the
+    hyperparameters as live attributes (read at each use: `model.target_update_interval = 1` then
+    `model._on_step()` updates the target network), `_on_step`, `replay_buffer` with
+    `save_replay_buffer`/`load_replay_buffer`, `get_parameters`/`set_parameters`, several envs
+    (a VecEnv of n: n transitions per step, `target_update_interval` counted in steps of all envs,
+    as SB3's), a Discrete observation one-hot encoded (stored as its index), `policy_kwargs`
+    (`activation_fn`, `features_extractor_class`, `optimizer_class`, ...), `optimize_memory_usage`.
+    The fast update runs where it applies (ReLU, the plain features, Adam with its defaults, the
+    optimizer not replaced on `policy.optimizer`); otherwise the reference update runs, and the
+    agent says so once (a `UserWarning`).
+
     On CPU the same seed gives the same run bit for bit (one torch thread is advised).
     """
 
     config_class = DQNConfig
-    save_suffix = ".pt"
+    save_suffix = ".zip"
+    multi_env = True
     config: DQNConfig
 
     @classmethod
@@ -198,51 +93,129 @@ class DQNAgent(BaseAgent):
             self.device = torch.device(cfg.device)
             if self.device.type == "cuda" and not torch.cuda.is_available():
                 raise ValueError(f"hyperparameter 'device' is {cfg.device!r} but CUDA is not available")
-        if not isinstance(self.observation_space, spaces.Box):
-            raise ValueError(
-                f"DQNAgent needs a Box observation space, got {self.observation_space} "
-                "(for Discrete states use a tabular agent, or one-hot them with an observation wrapper)"
-            )
-        obs_dim = self.observation_space.shape[0]
+        kwargs = resolve_policy_kwargs(cfg.policy_kwargs)
+        self.policy = DQNPolicy(
+            self.observation_space,
+            self.action_space,
+            cfg.net_arch,
+            self.device,
+            activation_fn=kwargs.get("activation_fn", torch.nn.ReLU),
+            features_extractor_class=kwargs.get("features_extractor_class"),
+            features_extractor_kwargs=kwargs.get("features_extractor_kwargs"),
+            optimizer_class=kwargs.get("optimizer_class", torch.optim.Adam),
+            optimizer_kwargs=kwargs.get("optimizer_kwargs"),
+        )
         self.n_actions = int(self.action_space.n)
-        self.q_net = QNetwork(obs_dim, cfg.net_arch, self.n_actions, device=self.device)
-        self.q_net_target = QNetwork(obs_dim, cfg.net_arch, self.n_actions, device=self.device)
-        self.q_net_target.requires_grad_(False)
-        self.q_net_target.flat.copy_(self.q_net.flat)
+        space = self.observation_space
+        discrete = isinstance(space, spaces.Discrete)
+        self._state_start = int(space.start) if discrete else 0
+        self._one_hot = np.eye(int(space.n), dtype=np.float32) if discrete else None
+        self.replay_buffer = ReplayMemory(
+            cfg.buffer_size,
+            observation_inputs(space),
+            device=self.device,
+            n_envs=self.n_envs,
+            n_states=int(space.n) if discrete else None,
+            state_start=self._state_start,
+            optimize_memory_usage=cfg.optimize_memory_usage,
+            handle_timeout_termination=(cfg.replay_buffer_kwargs or {}).get("handle_timeout_termination", True),
+        )
+        self.update: FastUpdate | ReferenceUpdate = self._make_update(cfg.implementation)
         # On CPU, observations are scored in numpy on views of the online weights (no torch
         # dispatch): one per training step, a batch per evaluation step.
-        self._policy = NumpyForward(self.q_net) if self.device.type == "cpu" else None
-        self.memory = ReplayMemory(cfg.buffer_size, obs_dim, device=self.device)
-        self.update = UPDATES[cfg.implementation](self.q_net, self.q_net_target, self.memory, cfg)
+        plain_cpu = self.device.type == "cpu" and self.policy.plain
+        self._policy = NumpyForward(self.q_net) if plain_cpu else None
         self.exploration_rate = cfg.exploration_initial_eps
         self._n_calls = 0
         self._n_updates = 0
-        self._actions = np.zeros(1, dtype=np.int64)
+        self._actions = np.zeros(self.n_envs, dtype=np.int64)
+        if self.n_envs > cfg.target_update_interval and cfg.target_update_unit == "step":
+            warn_caller(
+                "The number of environments used is greater than the target network update interval "
+                f"({self.n_envs} > {cfg.target_update_interval}), therefore the target network will be "
+                f"updated after each call to env.step() which corresponds to {self.n_envs} steps."
+            )
+
+    def _make_update(self, implementation: str) -> FastUpdate | ReferenceUpdate:
+        """The fast update where it applies (see the class docstring), else the reference one;
+        says once why the fast one cannot run when it was asked for."""
+        policy = self.policy
+        if implementation == "fast" and policy.plain and policy.default_optimizer:
+            return FastUpdate(policy, self.replay_buffer, self.learning_rate, self.batch_size)
+        if implementation == "fast":
+            why = "an activation other than ReLU" if policy.q_net.activation_fn is not torch.nn.ReLU else None
+            why = why or ("a features extractor" if not policy.plain else "an optimizer other than Adam's defaults")
+            self._say_reference(why)
+        return ReferenceUpdate(policy, self.replay_buffer, self.learning_rate)
+
+    def _say_reference(self, why: str) -> None:
+        warn_caller(
+            f"{type(self).__name__}: the fast update cannot run {why}; the reference update (plain "
+            "PyTorch autograd, custom_agents.dqn_update.ReferenceUpdate) runs instead"
+        )
+
+    @property
+    def q_net(self) -> Any:
+        """The online Q-network (`policy.q_net`, as SB3's alias)."""
+        return self.policy.q_net
+
+    @property
+    def q_net_target(self) -> Any:
+        """The target Q-network (`policy.q_net_target`)."""
+        return self.policy.q_net_target
+
+    @property
+    def memory(self) -> ReplayMemory:
+        """The replay memory (`replay_buffer`)."""
+        return self.replay_buffer
+
+    def _parameter_objects(self) -> dict[str, Any]:
+        return {"policy": self.policy, "policy.optimizer": self.policy.optimizer}
 
     # -- acting -------------------------------------------------------------------------------
+
+    def _encode(self, obs: np.ndarray) -> np.ndarray:
+        """Observations as the network takes them: a Discrete state one-hot encoded."""
+        if self._one_hot is None:
+            return obs
+        return self._one_hot[np.asarray(obs).reshape(-1).astype(np.int64) - self._state_start]
 
     @torch.no_grad()
     def q_values(self, obs: np.ndarray) -> torch.Tensor:
         """Online Q values, shape (n, n_actions), of observations, shape (n, obs_dim)."""
-        return self.q_net.forward_cached(torch.as_tensor(obs, dtype=torch.float32, device=self.device), keep=False)[0]
+        inputs = torch.as_tensor(self._encode(obs), dtype=torch.float32, device=self.device)
+        if self.policy.plain:
+            return self.q_net.forward_cached(inputs, keep=False)[0]
+        return self.q_net(inputs)
+
+    def _greedy(self, obs: np.ndarray) -> np.ndarray:
+        if self._policy is not None:
+            return self._policy.greedy(self._encode(obs))
+        return self.q_values(obs).argmax(dim=1).cpu().numpy()
 
     def _predict(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
-        if self._policy is not None:
-            greedy = self._policy.greedy(obs)
-        else:
-            greedy = self.q_values(obs).argmax(dim=1).cpu().numpy()
+        greedy = self._greedy(obs)
         if deterministic:
             return greedy
-        explore = self.predict_rng.random(len(obs)) < self.exploration_rate
-        return np.where(explore, self.predict_rng.integers(0, self.n_actions, len(obs)), greedy)
+        explore = self.predict_rng.random(len(greedy)) < self.exploration_rate
+        return np.where(explore, self.predict_rng.integers(0, self.n_actions, len(greedy)), greedy)
 
     def _sample_actions(self, obs: np.ndarray) -> np.ndarray:
-        if self.num_timesteps < self.config.learning_starts or self.rng.random() < self.exploration_rate:
-            self._actions[0] = self.rng.integers(self.n_actions)
-        elif self._policy is not None:
-            self._actions[0] = self._policy.greedy(obs)[0]
-        else:
-            self._actions[0] = int(self.q_values(obs).argmax(dim=1)[0])
+        if self.n_envs == 1:
+            if self.num_timesteps < self.learning_starts or self.rng.random() < self.exploration_rate:
+                self._actions[0] = self.rng.integers(self.n_actions)
+            elif self._policy is not None:
+                self._actions[0] = self._policy.greedy(self._encode(obs))[0]
+            else:
+                self._actions[0] = int(self.q_values(obs).argmax(dim=1)[0])
+            return self._actions
+        greedy = None
+        for i in range(self.n_envs):
+            if self.num_timesteps < self.learning_starts or self.rng.random() < self.exploration_rate:
+                self._actions[i] = self.rng.integers(self.n_actions)
+            else:
+                greedy = self._greedy(obs) if greedy is None else greedy
+                self._actions[i] = greedy[i]
         return self._actions
 
     # -- learning -------------------------------------------------------------------------------
@@ -256,68 +229,99 @@ class DQNAgent(BaseAgent):
         dones: np.ndarray,
         infos: list[dict[str, Any]],
     ) -> None:
-        if dones[0]:
-            info = infos[0]
-            next_obs = info["terminal_observation"]
-            terminated = not info.get("TimeLimit.truncated", False)
+        memory = self.replay_buffer
+        if self.n_envs == 1:
+            truncated = False
+            if dones[0]:
+                info = infos[0]
+                next_obs = info["terminal_observation"]
+                truncated = info.get("TimeLimit.truncated", False)
+            else:
+                next_obs = new_obs[0]
+            memory.add_transition(
+                obs[0], int(actions[0]), float(rewards[0]), next_obs, dones[0] and not truncated, truncated
+            )
         else:
-            next_obs = new_obs[0]
-            terminated = False
-        self.memory.add(obs[0], int(actions[0]), float(rewards[0]), next_obs, terminated)
+            next_obs = np.array(new_obs, copy=True)
+            for i in np.flatnonzero(dones):
+                next_obs[i] = infos[i]["terminal_observation"]
+            memory.add(obs, next_obs, actions, rewards, dones, infos)
+        self._on_step()
+
+    def _on_step(self) -> None:
+        """After each env step (SB3's hook): the target network every `target_update_interval`
+        env steps (of all envs: every `interval // n_envs` calls), and the exploration rate."""
         self._n_calls += 1
-        cfg = self.config
-        if cfg.target_update_unit == "step" and self._n_calls % cfg.target_update_interval == 0:
+        if (
+            self.target_update_unit == "step"
+            and self._n_calls % max(self.target_update_interval // self.n_envs, 1) == 0
+        ):
             self._update_target()
-        if cfg.exploration_decay is None:
+        if self.exploration_decay is None:
             progress = self.num_timesteps / self._total_timesteps if self._total_timesteps else 0.0
             self.exploration_rate = linear_schedule(
-                progress, cfg.exploration_initial_eps, cfg.exploration_final_eps, cfg.exploration_fraction
+                progress, self.exploration_initial_eps, self.exploration_final_eps, self.exploration_fraction
             )
 
     def _rollout_complete(self, n_steps: int, n_episodes: int) -> bool:
-        count, unit = self.config.train_freq
+        count, unit = self.train_freq if isinstance(self.train_freq, tuple) else (self.train_freq, "step")
+        unit = getattr(unit, "value", unit)  # SB3's TrainFreq holds an Enum
         return (n_steps if unit == "step" else n_episodes) >= count
 
+    def _current_update(self) -> FastUpdate | ReferenceUpdate:
+        """The update, the reference one from now on where `policy.optimizer` was replaced."""
+        if self.policy.optimizer is not self.update.optimizer:
+            self._say_reference("an optimizer set on policy.optimizer")
+            self.update = ReferenceUpdate(self.policy, self.replay_buffer, self.learning_rate)
+        return self.update
+
     def _train(self, n_steps: int) -> None:
-        cfg = self.config
-        if not (self.num_timesteps > 0 and self.num_timesteps > cfg.learning_starts):
+        if not (self.num_timesteps > 0 and self.num_timesteps > self.learning_starts):
             return
-        gradient_steps = cfg.gradient_steps if cfg.gradient_steps >= 0 else n_steps
-        batches = self.memory.sample_indices(cfg.batch_size, self.rng, n_batches=gradient_steps)
+        gradient_steps = self.gradient_steps if self.gradient_steps >= 0 else n_steps * self.n_envs
+        if gradient_steps == 0:
+            return
+        update = self._current_update()
+        update.memory = self.replay_buffer
+        values = self.update_values()
+        batches = self.replay_buffer.sample_indices(self.batch_size, self.rng, n_batches=gradient_steps)
         errors = []
         done = 0
+        self.policy.set_training_mode(True)
         while done < gradient_steps:
             # Updates run in chunks that end where the target network is updated (counted in
             # updates): within a chunk, the target network stays as it is.
             chunk = gradient_steps - done
-            if cfg.target_update_unit == "update":
-                chunk = min(chunk, cfg.target_update_interval - self._n_updates % cfg.target_update_interval)
-            errors.append(self.update.train(batches[done : done + chunk]))
+            if self.target_update_unit == "update":
+                chunk = min(chunk, self.target_update_interval - self._n_updates % self.target_update_interval)
+            errors.append(update.train(batches[done : done + chunk], values))
             done += chunk
             self._n_updates += chunk
-            if cfg.target_update_unit == "update" and self._n_updates % cfg.target_update_interval == 0:
+            if self.target_update_unit == "update" and self._n_updates % self.target_update_interval == 0:
                 self._update_target()
-        if cfg.exploration_decay is not None:  # epsilon after each update; only the last one is used
+        self.policy.set_training_mode(False)
+        if self.exploration_decay is not None:  # epsilon after each update; only the last one is used
             self.exploration_rate = max(
-                cfg.exploration_final_eps, cfg.exploration_initial_eps * cfg.exploration_decay**self._n_updates
+                self.exploration_final_eps, self.exploration_initial_eps * self.exploration_decay**self._n_updates
             )
         # As SB3: the mean loss of this call's updates, kept until the next log dump.
-        self.logger.record("train/learning_rate", cfg.learning_rate)
+        self.logger.record("train/learning_rate", self.learning_rate)
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/loss", self.loss_of(torch.cat(errors)).item())
+        self.logger.record("train/loss", mean_loss(torch.cat(errors), self.loss).item())
+
+    def update_values(self) -> UpdateValues:
+        """The hyperparameters the next updates read, as the live attributes hold them now."""
+        return UpdateValues(self.gamma, self.learning_rate, self.max_grad_norm, self.loss)
 
     def loss_of(self, errors: torch.Tensor) -> torch.Tensor:
         """The configured loss (mean over all entries) of TD errors Q(s, a) - y."""
-        if self.config.loss == "huber":
-            return nn.functional.smooth_l1_loss(errors, torch.zeros_like(errors))
-        return errors.square().mean()
+        return mean_loss(errors, self.loss)
 
     @torch.no_grad()
     def td_targets(self, rewards: torch.Tensor, next_obs: torch.Tensor, not_terminated: torch.Tensor) -> torch.Tensor:
-        """y = r + gamma (1 - terminated) max_a' Q_target(s', a'); `not_terminated` is 1 - terminated
-        (1 after a time-limit truncation, which bootstraps); all shapes (batch,)."""
-        next_q = self.q_net_target.forward_cached(next_obs, keep=False)[0].amax(dim=1)
-        return torch.addcmul(rewards, not_terminated, next_q, value=self.config.gamma)
+        """y = r + gamma (1 - terminated) max_a' Q_target(s', a') (`custom_agents.td`) of
+        preprocessed next observations; all shapes (batch,) but `next_obs`."""
+        return td_targets(rewards, not_terminated, self.q_net_target(next_obs).amax(dim=1), self.gamma)
 
     def td_loss(
         self,
@@ -327,18 +331,16 @@ class DQNAgent(BaseAgent):
         next_obs: torch.Tensor,
         not_terminated: torch.Tensor,
     ) -> torch.Tensor:
-        """The TD loss of one batch (obs, next_obs: (batch, obs_dim); the rest: (batch,)),
-        differentiable by autograd: the definition `gradient_step` computes by hand."""
+        """The TD loss of one batch (as the replay memory gathers it), differentiable by autograd:
+        the definition the fast update computes by hand."""
         targets = self.td_targets(rewards, next_obs, not_terminated)
         q = self.q_net(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
-        return self.loss_of(q - targets)
+        return td_loss(q, targets, self.loss)
 
     def _update_target(self) -> None:
-        """Copy (tau = 1) or Polyak-average (tau < 1) the online weights into the target network."""
-        if self.config.tau >= 1.0:
-            self.q_net_target.flat.copy_(self.q_net.flat)
-        else:
-            self.q_net_target.flat.lerp_(self.q_net.flat, self.config.tau)
+        """Copy (tau = 1) or Polyak-average (tau < 1) the online weights into the target network;
+        batch norm statistics are copied (`DQNPolicy.update_target`)."""
+        self.policy.update_target(self.tau)
 
     @property
     def n_updates(self) -> int:
@@ -348,13 +350,50 @@ class DQNAgent(BaseAgent):
     def _record_logs(self) -> None:
         self.logger.record("rollout/exploration_rate", self.exploration_rate)
 
+    def _setup_learn(
+        self, total_timesteps: int, callback: Any = None, reset_num_timesteps: bool = True, *args: Any, **kwargs: Any
+    ) -> Any:
+        """As `BaseAgent`'s; with `optimize_memory_usage`, a `learn` that resets the counters on a
+        non-empty memory cuts its last trajectory, and says so (SB3's warning)."""
+        memory = self.replay_buffer
+        if self.optimize_memory_usage and reset_num_timesteps and memory is not None and len(memory):
+            warn_caller(
+                "The last trajectory in the replay buffer will be truncated, see "
+                "https://github.com/DLR-RM/stable-baselines3/issues/46. You should use "
+                "`reset_num_timesteps=False` or `optimize_memory_usage=False` to avoid that issue."
+            )
+            memory.truncate_last_trajectory()
+        return super()._setup_learn(total_timesteps, callback, reset_num_timesteps, *args, **kwargs)
+
     # -- save / load ------------------------------------------------------------------------------
 
+    def save_replay_buffer(self, path: str | pathlib.Path | Any) -> None:
+        """Write the replay memory (`ReplayMemory.save`: an npz archive, no pickle); a path
+        without a suffix gets `.npz`."""
+        if isinstance(path, (str, pathlib.Path)):
+            path = pathlib.Path(path)
+            path = path if path.suffix else path.with_suffix(".npz")
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.replay_buffer.save(path)
+
+    def load_replay_buffer(self, path: str | pathlib.Path | Any, truncate_last_traj: bool = True) -> None:
+        """Read a memory written by `save_replay_buffer`, its batches going to `self.device`
+        (with `optimize_memory_usage` and `truncate_last_traj`, its last trajectory is cut)."""
+        if isinstance(path, (str, pathlib.Path)):
+            path = pathlib.Path(path)
+            path = path if path.exists() or path.suffix else path.with_suffix(".npz")
+        memory = ReplayMemory.load(path, device=self.device)
+        if memory.optimize_memory_usage and truncate_last_traj:
+            memory.truncate_last_trajectory()
+        self.replay_buffer = memory
+        self.update.memory = memory
+
     def _state(self) -> dict[str, Any]:
+        assert self.policy.optimizer is not None
         return {
             "q_net": self.q_net.state_dict(),
             "q_net_target": self.q_net_target.state_dict(),
-            "optimizer": self.update.state_dict(),
+            "optimizer": self.policy.optimizer.state_dict(),
             "n_updates": self._n_updates,
             "n_calls": self._n_calls,
             "exploration_rate": self.exploration_rate,
@@ -363,15 +402,22 @@ class DQNAgent(BaseAgent):
     def _load_state(self, state: dict[str, Any]) -> None:
         self.q_net.load_state_dict(state["q_net"])
         self.q_net_target.load_state_dict(state["q_net_target"])
-        self.update.load_state_dict(state["optimizer"])
+        load_optimizer_state(self._current_update(), state["optimizer"])
         self._n_updates = int(state["n_updates"])
         self._n_calls = int(state["n_calls"])
         self.exploration_rate = float(state["exploration_rate"])
 
     @classmethod
+    def load(cls, path: str | pathlib.Path, env: Any = None, device: Any = "auto", **kwargs: Any) -> DQNAgent:
+        """`BaseAgent.load` with SB3's device resolution ("auto", and "cuda" where there is none,
+        are the CPU)."""
+        return super().load(path, env=env, device=get_device(device), **kwargs)
+
+    @classmethod
     def _write_file(cls, path: Any, meta: dict[str, Any], state: dict[str, Any]) -> None:
-        """`torch.save` of plain data and state dicts: loadable with `weights_only=True`."""
-        torch.save({"meta": meta, "state": state}, path)
+        """`torch.save` of plain data, tensors and state dicts: loadable with `weights_only=True`."""
+        tensors = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in state.items()}
+        torch.save({"meta": meta, "state": tensors}, path)
 
     @classmethod
     def _read_file(cls, path: Any) -> tuple[dict[str, Any], dict[str, Any]]:

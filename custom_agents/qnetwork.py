@@ -14,28 +14,70 @@ network copy are then one operation each instead of one per tensor.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import torch
+from gymnasium import spaces
+from stable_baselines3.common.torch_layers import FlattenExtractor
 from torch import nn
 
+from custom_agents.config import import_object, plain_value
+from custom_agents.sb3_module import PolicyModule, plain_spaces, spaces_of
 
-class QNetwork(nn.Module):
-    """Linear layers n_inputs -> *net_arch -> n_outputs with ReLU between them, PyTorch's default
-    initialisation, parameters stored in one flat tensor on `device`.
+
+class QNetwork(PolicyModule):
+    """Linear layers n_inputs -> *net_arch -> n_outputs with `activation_fn` (ReLU) between them,
+    PyTorch's default initialisation, parameters stored in one flat tensor on `device`; SB3's
+    `QNetwork` surface (`features_extractor`, `predict` on raw observations, `save`/`load`,
+    `set_training_mode`).
+
+    `forward` takes preprocessed observations (float32; a Discrete state one-hot, as the replay
+    memory gathers them and `obs_to_tensor` makes them) through `features_extractor` (SB3's
+    `FlattenExtractor` unless one was given) and the layers. The written-out training pass
+    (`forward_cached`, `backward`, `NumpyPass`) covers the plain network only (`plain`: ReLU, the
+    flatten features); any other runs through autograd.
 
     Build it on its device; `.to()` would copy the parameters apart from `flat`.
 
-    :param n_inputs: observation length.
+    :param n_inputs: observation length (features length with a `features_extractor`).
     :param net_arch: hidden layer sizes.
     :param n_outputs: number of actions.
     :param device: where the parameters live.
+    :param activation_fn: the activation's module class between layers.
+    :param observation_space: the raw observations' space (default: an unbounded Box of n_inputs).
+    :param action_space: the actions' space (default: Discrete(n_outputs)).
+    :param features_extractor_class: SB3's features extractor class, built as
+        `features_extractor_class(observation_space, **features_extractor_kwargs)`; None: flatten.
+    :param features_extractor_kwargs: its keyword arguments.
     """
 
     def __init__(
-        self, n_inputs: int, net_arch: tuple[int, ...], n_outputs: int, device: torch.device | str = "cpu"
+        self,
+        n_inputs: int,
+        net_arch: tuple[int, ...],
+        n_outputs: int,
+        device: torch.device | str = "cpu",
+        *,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        observation_space: spaces.Space | None = None,
+        action_space: spaces.Discrete | None = None,
+        features_extractor_class: type[nn.Module] | None = None,
+        features_extractor_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__()
+        if observation_space is None:
+            observation_space = spaces.Box(-np.inf, np.inf, (n_inputs,), dtype=np.float32)
+        super().__init__(observation_space, action_space or spaces.Discrete(n_outputs))
+        self.net_arch = tuple(net_arch)
+        self.activation_fn = activation_fn
+        self._extractor = (features_extractor_class, dict(features_extractor_kwargs or {}))
+        if features_extractor_class is None:
+            self.features_extractor: nn.Module = FlattenExtractor(observation_space)
+        else:
+            self.features_extractor = features_extractor_class(observation_space, **self._extractor[1]).to(device)
+            n_inputs = int(self.features_extractor.features_dim)
+        self.plain = activation_fn is nn.ReLU and features_extractor_class is None
+        self.activation = activation_fn()
         sizes = (n_inputs, *net_arch, n_outputs)
         layers = [nn.Linear(n_in, n_out) for n_in, n_out in itertools.pairwise(sizes)]
         initial = [p.detach() for layer in layers for p in (layer.weight, layer.bias)]
@@ -57,11 +99,46 @@ class QNetwork(nn.Module):
         self.layers = nn.ModuleList(layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Q values, shape (batch, n_outputs), of inputs, shape (batch, n_inputs) (autograd-capable)."""
+        """Q values, shape (batch, n_outputs), of preprocessed observations, shape (batch, ...)
+        (autograd-capable)."""
+        if not self.plain:
+            x = self.features_extractor(x)
         *hidden, last = self.layers
         for layer in hidden:
-            x = torch.relu(layer(x))
+            x = torch.relu(layer(x)) if self.plain else self.activation(layer(x))
         return last(x)
+
+    def _predict(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
+        """Greedy actions (SB3's `QNetwork._predict`)."""
+        return self(obs).argmax(dim=1).reshape(-1)
+
+    def _constructor_data(self) -> dict[str, Any]:
+        extractor, kwargs = self._extractor
+        return {
+            "n_inputs": self.layers[0].in_features,
+            "net_arch": list(self.net_arch),
+            "n_outputs": self.layers[-1].out_features,
+            "activation_fn": plain_value(self.activation_fn),
+            "features_extractor_class": None if extractor is None else plain_value(extractor),
+            "features_extractor_kwargs": plain_value(kwargs),
+            **plain_spaces(self),
+        }
+
+    @classmethod
+    def _from_data(cls, data: dict[str, Any], device: torch.device) -> QNetwork:
+        observation_space, action_space = spaces_of(data)
+        extractor = data["features_extractor_class"]
+        return cls(
+            data["n_inputs"],
+            tuple(data["net_arch"]),
+            data["n_outputs"],
+            device,
+            activation_fn=import_object(data["activation_fn"]),
+            observation_space=observation_space,
+            action_space=action_space,
+            features_extractor_class=None if extractor is None else import_object(extractor),
+            features_extractor_kwargs=data["features_extractor_kwargs"],
+        )
 
     @torch.no_grad()
     def forward_cached(self, x: torch.Tensor, keep: bool = True) -> list[torch.Tensor]:

@@ -23,7 +23,7 @@ class RandomAgent(BaseAgent):
     """
 
     config_class = RandomConfig
-    save_suffix = ".npz"
+    save_suffix = ".zip"
 
     def _setup_model(self) -> None:
         pass

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import torch
 from gymnasium import spaces
 
 from custom_agents.base import BaseAgent
-from custom_agents.config import require, require_finite, to_plain
+from custom_agents.config import require, require_finite
 from custom_agents.discretize import (
     ASSIGNMENT_ENVS,
     DiscreteStates,
@@ -110,11 +112,10 @@ class TabularQAgent(BaseAgent):
     """
 
     config_class = TabularConfig
-    save_suffix = ".npz"
+    save_suffix = ".zip"
     config: TabularConfig
 
     def _setup_model(self) -> None:
-        cfg = self.config
         self._grid = self._resolve_grid()
         self.discretizer: Discretizer | DiscreteStates
         if isinstance(self.observation_space, spaces.Discrete):
@@ -125,7 +126,6 @@ class TabularQAgent(BaseAgent):
         self.q_table = np.zeros((self.discretizer.n_states, self.n_actions), dtype=np.float64)
         self._q = memoryview(self.q_table).cast("B").cast("d")
         self._actions = np.zeros(1, dtype=np.int64)
-        self._gamma = cfg.gamma
         self._uniforms: list[float] = []
         self._schedule_episode = -1
         self.learning_rate = 1.0
@@ -137,6 +137,18 @@ class TabularQAgent(BaseAgent):
         # (observation array, its state index): reused when the next step starts from it.
         self._cached_obs: Any = None
         self._cached_state = 0
+
+    @property
+    def gamma(self) -> float:
+        """The discount factor (live: SB3's code may set it)."""
+        return self._gamma
+
+    @gamma.setter
+    def gamma(self, value: float) -> None:
+        self._gamma = float(value)
+
+    def _parameter_objects(self) -> dict[str, Any]:
+        return {"policy": _TableState(self)}
 
     def _resolve_grid(self) -> dict[str, Any]:
         """The grid the table is over: `num_bins` and `bounds` as given, or their defaults for the
@@ -183,8 +195,8 @@ class TabularQAgent(BaseAgent):
         return {"num_bins": tuple(num_bins), "bounds": tuple(bounds), "bounds_source": source}
 
     def _saved_hyperparameters(self) -> dict[str, Any]:
-        """The config with the grid resolved (a loaded agent needs no env to rebuild it)."""
-        values = to_plain(self.config)
+        """The hyperparameters with the grid resolved (a loaded agent needs no env to rebuild it)."""
+        values = super()._saved_hyperparameters()
         if self._grid:
             values.update(num_bins=list(self._grid["num_bins"]), bounds=[list(b) for b in self._grid["bounds"]])
         return values
@@ -204,10 +216,9 @@ class TabularQAgent(BaseAgent):
 
     def _update_schedules(self) -> None:
         """Learning and exploration rate for the current episode."""
-        cfg = self.config
         self._schedule_episode = self._episode_num
-        self.learning_rate = log_decay(self._episode_num, cfg.min_learning_rate, cfg.decay)
-        self.exploration_rate = log_decay(self._episode_num, cfg.exploration_final_eps, cfg.decay)
+        self.learning_rate = log_decay(self._episode_num, self.min_learning_rate, self.decay)
+        self.exploration_rate = log_decay(self._episode_num, self.exploration_final_eps, self.decay)
 
     def _on_episode_end(self) -> None:
         self._update_schedules()
@@ -318,6 +329,25 @@ class TabularQAgent(BaseAgent):
             raise ValueError(f"saved q_table has shape {table.shape}, expected {self.q_table.shape}")
         self.q_table[...] = table
         self._update_schedules()
+
+
+class _TableState:
+    """The Q-table as a learned object with a state dict (`get_parameters`/`set_parameters`)."""
+
+    def __init__(self, agent: TabularQAgent) -> None:
+        self.agent = agent
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"q_table": torch.from_numpy(self.agent.q_table)}
+
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
+        if strict and set(state) != {"q_table"}:
+            raise RuntimeError(f"Error(s) in loading state_dict: expected the key 'q_table', got {sorted(state)}")
+        if "q_table" in state:
+            table = torch.as_tensor(state["q_table"]).numpy()
+            if table.shape != self.agent.q_table.shape:
+                raise RuntimeError(f"q_table of shape {table.shape}, expected {self.agent.q_table.shape}")
+            self.agent.q_table[...] = table
 
 
 class TabularSarsaAgent(TabularQAgent):

@@ -100,7 +100,7 @@ def test_run_folders_nest_by_env(study_dir: pathlib.Path) -> None:
         for label in LABELS:
             for seed in SEEDS:
                 run = study_dir / env / label / f"seed_{seed}"
-                assert {"episodes.csv", "evals.csv", "model.npz", "run.json"} <= {p.name for p in run.iterdir()}
+                assert {"episodes.csv", "evals.csv", "model.zip", "run.json"} <= {p.name for p in run.iterdir()}
 
 
 @pytest.mark.e2e

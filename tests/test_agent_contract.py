@@ -253,10 +253,16 @@ def test_construction_with_a_dummy_vec_env(key, cls, hyperparameters):
 
 
 @agent_factories
-def test_vec_env_with_two_envs_is_refused(key, cls, hyperparameters):
-    venv = DummyVecEnv([lambda: gym.make(ENV_ID), lambda: gym.make(ENV_ID)])
-    with pytest.raises(ValueError, match="one env"):
-        make_agent(cls, hyperparameters, env=venv)
+def test_vec_env_with_two_envs_is_refused_unless_the_agent_takes_several(key, cls, hyperparameters):
+    venv = DummyVecEnv([lambda: Monitor(gym.make(ENV_ID)), lambda: Monitor(gym.make(ENV_ID))])
+    if not cls.multi_env:
+        with pytest.raises(ValueError, match="one env"):
+            make_agent(cls, hyperparameters, env=venv)
+        return
+    agent = make_agent(cls, hyperparameters, env=venv)  # as SB3's DQN: n transitions per vector step
+    agent.learn(64)  # rollouts of train_freq steps of 2 envs
+    assert agent.n_envs == 2 and agent.num_timesteps == 64
+    assert agent._episode_num == len(agent.ep_info_buffer) > 0
 
 
 @agent_factories

@@ -283,10 +283,10 @@ def test_train_takes_the_study_after_the_seed_as_design_md_writes_it(
 
 LEARNING_KINDS = ("tabular_q", "tabular_sarsa", "custom_dqn", "sb3_dqn")
 MODEL_FILES = {
-    "random": "model.npz",
-    "tabular_q": "model.npz",
-    "tabular_sarsa": "model.npz",
-    "custom_dqn": "model.pt",
+    "random": "model.zip",
+    "tabular_q": "model.zip",
+    "tabular_sarsa": "model.zip",
+    "custom_dqn": "model.zip",
     "sb3_dqn": "model.zip",
 }
 

@@ -178,7 +178,7 @@ def test_a_failing_agent_leaves_the_others_complete_and_exit_1(tmp_path: pathlib
     assert "NonFiniteLossError" in failed["traceback"]
     assert 500 < failed["steps_done"] < 1500
     names = {p.name for p in (study_dir / "custom_dqn" / "seed_0").iterdir()}
-    assert not names & {"model.pt", "episodes.csv", "evals.csv"}
+    assert not names & {"model.zip", "episodes.csv", "evals.csv"}
     complete = complete_records(study_dir)
     assert sorted(complete) == ["random/seed_0", "tabular_q/seed_0"]
 

@@ -115,10 +115,10 @@ def test_an_ordinary_step_stores_new_obs_as_the_next_state():
     agent = make_agent()
     rewards = np.array([1.0], dtype=np.float32)
     agent._on_transition(batch(S0), np.array([1]), rewards, batch(S1), np.array([False]), [{}])
-    np.testing.assert_array_equal(agent.memory.next_observations[0], batch(S1)[0])
-    np.testing.assert_array_equal(agent.memory.observations[0], batch(S0)[0])
+    np.testing.assert_array_equal(agent.memory.next_observations[0, 0], batch(S1)[0])
+    np.testing.assert_array_equal(agent.memory.observations[0, 0], batch(S0)[0])
     assert agent.memory.terminated[0] == 0.0
-    assert agent.memory.actions[0] == 1
+    assert agent.memory.actions[0, 0, 0] == 1
 
 
 def test_stored_transitions_on_a_real_env_keep_terminal_observations_and_truncation():
@@ -148,10 +148,10 @@ def test_stored_transitions_on_a_real_env_keep_terminal_observations_and_truncat
     for i in range(199):
         if i in end_index:
             truncated, last = end_index[i]
-            np.testing.assert_array_equal(memory.next_observations[i], last)
+            np.testing.assert_array_equal(memory.next_observations[i, 0], last)
             assert memory.terminated[i] == (0.0 if truncated else 1.0)
         else:
-            np.testing.assert_array_equal(memory.next_observations[i], memory.observations[i + 1])
+            np.testing.assert_array_equal(memory.next_observations[i, 0], memory.observations[i + 1, 0])
             assert memory.terminated[i] == 0.0
 
 
@@ -219,11 +219,11 @@ def watch_target_syncs(agent: DQNAgent) -> tuple[list[tuple[int, int, bool]], li
         syncs.append((agent.num_timesteps, agent.n_updates, torch.equal(agent.q_net_target.flat, agent.q_net.flat)))
         snapshot[0] = agent.q_net_target.flat.clone()
 
-    def train(batches: np.ndarray) -> torch.Tensor:
+    def train(batches: np.ndarray, values: Any) -> torch.Tensor:
         # The updates of one call run against one target network: it must hold the last sync's
         # weights before the call and still after it.
         before = torch.equal(agent.q_net_target.flat, snapshot[0])
-        errors = original_train(batches)
+        errors = original_train(batches, values)
         unchanged.extend([before and torch.equal(agent.q_net_target.flat, snapshot[0])] * len(batches))
         return errors
 
@@ -427,7 +427,7 @@ def test_save_load_round_trip(tmp_path, filename):
     agent = trained_agent(target_update_interval=70, net_arch=[32, 32])
     assert not torch.equal(agent.q_net_target.flat, agent.q_net.flat)
     agent.save(tmp_path / filename)
-    expected_name = filename if "." in filename else filename + ".pt"
+    expected_name = filename if "." in filename else filename + ".zip"  # as SB3's
     assert [p.name for p in tmp_path.iterdir()] == [expected_name]
 
     data = torch.load(tmp_path / expected_name, weights_only=True)
@@ -453,11 +453,11 @@ def copy_memory(source: DQNAgent, target: DQNAgent) -> None:
     memory = source.memory
     assert not memory.full
     for i in range(len(memory)):
-        target.memory.add(
-            memory.observations[i],
-            int(memory.actions[i]),
-            float(memory.rewards[i]),
-            memory.next_observations[i],
+        target.memory.add_transition(
+            memory.observations[i, 0],
+            int(memory.actions[i, 0, 0]),
+            float(memory.rewards[i, 0]),
+            memory.next_observations[i, 0],
             bool(memory.terminated[i]),
         )
 
@@ -552,7 +552,7 @@ def test_different_seeds_give_different_runs(run_seed_3, tmp_path):
         ({"batch_size": 32.0}, "batch_size"),
         ({"buffer_size": 0}, "buffer_size"),
         ({"learning_starts": -1}, "learning_starts"),
-        ({"tau": 0.0}, "tau"),
+        ({"tau": -0.1}, "tau"),
         ({"tau": 1.5}, "tau"),
         ({"gamma": 1.01}, "gamma"),
         ({"gamma": -0.1}, "gamma"),
@@ -562,14 +562,18 @@ def test_different_seeds_give_different_runs(run_seed_3, tmp_path):
         ({"exploration_initial_eps": -0.1}, "exploration_initial_eps"),
         ({"exploration_decay": 0.0}, "exploration_decay"),
         ({"exploration_decay": 1.1}, "exploration_decay"),
-        ({"net_arch": []}, "net_arch"),
         ({"net_arch": [64, 0]}, "net_arch"),
         ({"net_arch": 64}, "net_arch"),
         ({"train_freq": [0, "step"]}, "train_freq"),
         ({"train_freq": 0}, "train_freq"),
         ({"train_freq": [4, "hour"]}, "train_freq"),
         ({"train_freq": [4, "step", 1]}, "train_freq"),
-        ({"gradient_steps": 0}, "gradient_steps"),
+        ({"n_steps": 3}, "n_steps"),
+        ({"policy_kwargs": {"nope": 1}}, "policy_kwargs"),
+        ({"policy_kwargs": {"activation_fn": "torch.nn:NoSuchActivation"}}, "policy_kwargs"),
+        ({"replay_buffer_kwargs": {"device": "cpu"}}, "replay_buffer_kwargs"),
+        ({"replay_buffer_class": "mine.Buffer"}, "replay_buffer_class"),
+        ({"optimize_memory_usage": True}, "optimize_memory_usage"),  # with handle_timeout_termination
         ({"gradient_steps": -2}, "gradient_steps"),
         ({"target_update_interval": 0}, "target_update_interval"),
         ({"target_update_unit": "episode"}, "target_update_unit"),

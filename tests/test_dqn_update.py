@@ -44,7 +44,7 @@ def agent_with_memory(implementation: str, n: int = 300, seed: int = 0, **hyperp
     rewards = (3.0 * torch.randn(n, generator=g)).tolist()
     terminated = (torch.rand(n, generator=g) < 0.33).tolist()
     for i in range(n):
-        agent.memory.add(obs[i], actions[i], rewards[i], next_obs[i], terminated[i])
+        agent.memory.add_transition(obs[i], actions[i], rewards[i], next_obs[i], terminated[i])
     return agent
 
 
@@ -78,11 +78,11 @@ def test_fast_update_computes_autograds_gradient_of_td_loss(net_arch, batch_size
     indices = batches(1, batch_size)
     expected = autograd_gradient(agent, indices[0])
     assert expected.abs().max() > 0
-    agent.update._adam = lambda: None  # keep the weights; look at the gradient only
+    agent.update.adam = lambda learning_rate: None  # keep the weights; look at the gradient only
     agent.q_net.flat_grad.fill_(123.0)  # stale values must be overwritten, not accumulated
     before = agent.q_net.flat.clone()
 
-    errors = agent.update.train(indices)
+    errors = agent.update.train(indices, agent.update_values())
 
     assert torch.equal(agent.q_net.flat, before)
     torch.testing.assert_close(agent.q_net.flat_grad, expected, **GRAD_TOLERANCE)
@@ -106,7 +106,7 @@ def test_fast_adam_step_is_pytorchs_fused_adam():
         gradient = torch.randn(reference.shape, generator=g) * (10.0 if step % 3 == 0 else 0.1)
         agent.q_net.flat_grad.copy_(gradient)
         reference.grad = gradient.clone()
-        agent.update._adam()
+        agent.update.adam(1e-3)
         adam.step()
         assert torch.equal(agent.q_net.flat, reference.detach())
     state = adam.state[reference]
@@ -127,7 +127,7 @@ def test_the_adam_step_flushes_denormals_and_leaves_the_flag_as_it_was():
     update = agent.update
     update.exp_avg_sq.fill_(1e-39)  # denormal in float32
     agent.q_net.flat_grad.zero_()
-    update._adam()
+    update.adam(1e-3)
     assert torch.count_nonzero(update.exp_avg_sq) == 0  # 0.999 * 1e-39 flushed
     assert denormals_are_kept()  # the thread's flag is back as it was
     kept = torch.full((4,), 1e-39) * 0.999
@@ -151,7 +151,7 @@ def test_fast_update_clips_then_takes_adams_step(max_grad_norm, clipped, passes)
         norm = torch.nn.utils.clip_grad_norm_([reference], max_grad_norm)
         assert (norm > max_grad_norm) == clipped
         adam.step()
-        agent.update.train(indices)
+        agent.update.train(indices, agent.update_values())
         # Adam divides by sqrt(v) + eps: where a clipped gradient is near eps (1e-8), the rounding of
         # the written-out and autograd backward passes is amplified (up to 1.8e-7 on an Intel Xeon,
         # ~30 float32 ulps at these weights); 3e-7 is 1e-5 of the three steps of lr 1e-2.
@@ -175,8 +175,8 @@ def test_fast_and_reference_give_the_same_parameters_and_actions(loss, passes):
     calls = [0, 1, 4, TARGET_CHUNK + 5, n_updates]
     assert calls[3] - calls[2] > TARGET_CHUNK
     for start, end in itertools.pairwise(calls):
-        fast_errors = fast.update.train(all_batches[start:end])
-        reference_errors = reference.update.train(all_batches[start:end])
+        fast_errors = fast.update.train(all_batches[start:end], fast.update_values())
+        reference_errors = reference.update.train(all_batches[start:end], reference.update_values())
         torch.testing.assert_close(fast_errors, reference_errors, rtol=1e-4, atol=1e-5)
     moved = (fast.q_net.flat - agent_with_memory("fast").q_net.flat).abs().max()
     assert moved > 1e-2  # the updates did change the parameters
@@ -229,7 +229,7 @@ def test_adam_state_moves_between_implementations(source, destination):
     """Each update's `state_dict` (Adam's moments in the flat layout, and its step count) loads
     into the other: the continued updates agree with the source's own to float tolerance."""
     first = agent_with_memory(source)
-    first.update.train(batches(5, 16))
+    first.update.train(batches(5, 16), first.update_values())
     other = agent_with_memory(destination)
     other.q_net.flat.copy_(first.q_net.flat)
     other.update.load_state_dict({key: value.clone() for key, value in first.update.state_dict().items()})
@@ -237,7 +237,7 @@ def test_adam_state_moves_between_implementations(source, destination):
     fresh.q_net.flat.copy_(first.q_net.flat)
     more = batches(5, 16, seed=7)
     for agent in (first, other, fresh):
-        agent.update.train(more)
+        agent.update.train(more, agent.update_values())
     torch.testing.assert_close(other.q_net.flat, first.q_net.flat, **PARAM_TOLERANCE)
     assert not torch.allclose(fresh.q_net.flat, first.q_net.flat, **PARAM_TOLERANCE)
     assert float(other.update.state_dict()["step"]) == 10
@@ -245,7 +245,7 @@ def test_adam_state_moves_between_implementations(source, destination):
 
 def test_a_reference_agent_saves_and_loads(tmp_path):
     agent = agent_with_memory("reference")
-    agent.update.train(batches(4, 16))
+    agent.update.train(batches(4, 16), agent.update_values())
     agent.save(tmp_path / "agent")
     loaded = DQNAgent.load(tmp_path / "agent")
     assert loaded.config.implementation == "reference"
@@ -264,8 +264,8 @@ def test_fast_and_reference_agree_on_a_gpu():
     g = np.random.default_rng(0)
     for agent in (fast, reference):
         for _ in range(200):
-            agent.memory.add(g.normal(size=4), 1, 1.0, g.normal(size=4), False)
+            agent.memory.add_transition(g.normal(size=4), 1, 1.0, g.normal(size=4), False)
         g = np.random.default_rng(0)
     for agent in (fast, reference):
-        agent.update.train(batches(20, 16, size=200))
+        agent.update.train(batches(20, 16, size=200), agent.update_values())
     torch.testing.assert_close(fast.q_net.flat, reference.q_net.flat, **PARAM_TOLERANCE)

@@ -535,7 +535,7 @@ def test_check_on_env_refuses_dqn_on_a_box_action_space():
 
 def test_check_on_env_refuses_a_hand_written_agent_on_a_box_action_space():
     with pytest.raises(
-        KindError, match=r"RandomAgent cannot be built on Pendulum-v1: ValueError: .*Discrete action space"
+        KindError, match=r"RandomAgent cannot be built on Pendulum-v1: UnsupportedSpaceError: .*Discrete action space"
     ):
         resolve_kind("random").check_on_env("Pendulum-v1", {})
 

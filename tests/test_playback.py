@@ -41,7 +41,7 @@ def test_play_repeats_the_evaluation_episodes(tmp_path: pathlib.Path) -> None:
     run_dir = make_run(tmp_path)
     results = play(run_dir, episodes=3, video=None)
     assert [r.seed for r in results] == [EVAL_SEED, EVAL_SEED + 1, EVAL_SEED + 2]
-    model = resolve_kind("tabular_q").load(run_dir / "model.npz")
+    model = resolve_kind("tabular_q").load(run_dir / "model.zip")
     expected = run_episodes(model, make_eval_envs("CartPole-v1", 3), [EVAL_SEED + i for i in range(3)])
     assert results == expected
     assert play(run_dir, episodes=3, video=None) == results
@@ -71,12 +71,12 @@ def test_a_folder_without_a_complete_run_is_refused(tmp_path: pathlib.Path) -> N
 
 def test_a_missing_or_broken_model_is_named(tmp_path: pathlib.Path) -> None:
     run_dir = make_run(tmp_path)
-    (run_dir / "model.npz").write_bytes(b"not a model")
-    with pytest.raises(PlaybackError, match=r"model.npz: cannot load the model") as error:
+    (run_dir / "model.zip").write_bytes(b"not a model")
+    with pytest.raises(PlaybackError, match=r"model.zip: cannot load the model") as error:
         play(run_dir, episodes=1, video=None)
     assert "\n" not in str(error.value)
-    (run_dir / "model.npz").unlink()
-    with pytest.raises(PlaybackError, match=r"model.npz: model file missing"):
+    (run_dir / "model.zip").unlink()
+    with pytest.raises(PlaybackError, match=r"model.zip: model file missing"):
         play(run_dir, episodes=1, video=None)
 
 

@@ -21,7 +21,7 @@ def transition(i: int) -> tuple[np.ndarray, int, float, np.ndarray, bool]:
 def filled(capacity: int, n: int) -> ReplayMemory:
     memory = ReplayMemory(capacity, OBS_DIM)
     for i in range(n):
-        memory.add(*transition(i))
+        memory.add_transition(*transition(i))
     return memory
 
 
@@ -31,15 +31,18 @@ def test_a_new_memory_is_empty():
     assert memory.pos == 0
     assert not memory.full
     assert memory.capacity == 4
-    assert memory.observations.shape == memory.next_observations.shape == (4, OBS_DIM)
-    assert memory.rewards.shape == memory.terminated.shape == memory.actions.shape == (4,)
+    # SB3's shapes: (steps, n_envs, ...)
+    assert memory.observations.shape == memory.next_observations.shape == (4, 1, OBS_DIM)
+    assert memory.rewards.shape == memory.dones.shape == memory.timeouts.shape == (4, 1)
+    assert memory.actions.shape == (4, 1, 1)
+    assert memory.terminated.shape == (4,)
 
 
 def test_add_counts_until_full_then_stays_at_capacity():
     memory = ReplayMemory(4, OBS_DIM)
     expected = [(1, 1, False), (2, 2, False), (3, 3, False), (4, 0, True), (4, 1, True), (4, 2, True)]
     for i, (length, pos, full) in enumerate(expected):
-        memory.add(*transition(i))
+        memory.add_transition(*transition(i))
         assert (len(memory), memory.pos, memory.full) == (length, pos, full), i
 
 
@@ -47,10 +50,10 @@ def test_stored_fields_are_what_was_added():
     memory = filled(5, 4)
     for i in range(4):
         obs, action, reward, next_obs, terminated = transition(i)
-        np.testing.assert_array_equal(memory.observations[i], obs)
-        np.testing.assert_array_equal(memory.next_observations[i], next_obs)
-        assert memory.actions[i] == action
-        assert memory.rewards[i] == reward
+        np.testing.assert_array_equal(memory.observations[i, 0], obs)
+        np.testing.assert_array_equal(memory.next_observations[i, 0], next_obs)
+        assert memory.actions[i, 0] == action
+        assert memory.rewards[i, 0] == reward
         assert memory.terminated[i] == float(terminated)
 
 
@@ -65,29 +68,29 @@ def test_wrap_around_overwrites_the_oldest(extra):
     newest = [max(i for i in range(capacity + extra) if i % capacity == k) for k in range(capacity)]
     for k, i in enumerate(newest):
         obs, action, reward, next_obs, terminated = transition(i)
-        np.testing.assert_array_equal(memory.observations[k], obs)
-        np.testing.assert_array_equal(memory.next_observations[k], next_obs)
-        assert memory.actions[k] == action
-        assert memory.rewards[k] == reward
+        np.testing.assert_array_equal(memory.observations[k, 0], obs)
+        np.testing.assert_array_equal(memory.next_observations[k, 0], next_obs)
+        assert memory.actions[k, 0] == action
+        assert memory.rewards[k, 0] == reward
         assert memory.terminated[k] == float(terminated)
-    stored = sorted(int(r) // 10 for r in memory.rewards)
+    stored = sorted(int(r) // 10 for r in memory.rewards[:, 0])
     assert stored == list(range(extra, capacity + extra))  # the `extra` oldest are gone
 
 
 def test_wrap_around_exact_contents_after_capacity_plus_two():
     memory = filled(4, 6)
-    np.testing.assert_array_equal(memory.rewards, [40.0, 50.0, 20.0, 30.0])
-    np.testing.assert_array_equal(memory.actions, [0, 1, 0, 1])
+    np.testing.assert_array_equal(memory.rewards[:, 0], [40.0, 50.0, 20.0, 30.0])
+    np.testing.assert_array_equal(memory.actions[:, 0, 0], [0, 1, 0, 1])
     np.testing.assert_array_equal(memory.terminated, [0.0, 0.0, 0.0, 1.0])
-    np.testing.assert_array_equal(memory.observations[:, 0], [4.0, 5.0, 2.0, 3.0])
-    np.testing.assert_array_equal(memory.next_observations[:, 0], [104.0, 105.0, 102.0, 103.0])
+    np.testing.assert_array_equal(memory.observations[:, 0, 0], [4.0, 5.0, 2.0, 3.0])
+    np.testing.assert_array_equal(memory.next_observations[:, 0, 0], [104.0, 105.0, 102.0, 103.0])
     assert memory.pos == 2
 
 
 def test_a_capacity_of_one_keeps_the_last_transition():
     memory = filled(1, 3)
     assert len(memory) == 1 and memory.full and memory.pos == 0
-    assert memory.rewards[0] == 20.0
+    assert memory.rewards[0, 0] == 20.0
 
 
 def test_gather_returns_the_documented_shapes_and_dtypes():
@@ -116,16 +119,16 @@ def test_gather_returns_copies_not_views_of_the_storage():
     obs += 1000.0
     rewards += 1000.0
     actions += 7
-    assert memory.observations[0, 0] == 0.0
-    assert memory.rewards[0] == 0.0
-    assert memory.actions[0] == 0
+    assert memory.observations[0, 0, 0] == 0.0
+    assert memory.rewards[0, 0] == 0.0
+    assert memory.actions[0, 0] == 0
 
 
 def test_a_truncation_is_stored_as_not_terminated():
     memory = ReplayMemory(2, OBS_DIM)
     obs = np.zeros(OBS_DIM, dtype=np.float32)
-    memory.add(obs, 0, 1.0, obs, terminated=False)  # an ordinary step or a time-limit truncation
-    memory.add(obs, 1, 1.0, obs, terminated=True)  # the pole fell
+    memory.add_transition(obs, 0, 1.0, obs, terminated=False)  # an ordinary step or a time-limit truncation
+    memory.add_transition(obs, 1, 1.0, obs, terminated=True)  # the pole fell
     *_, not_terminated = memory.gather(np.array([0, 1]))
     assert not_terminated.tolist() == [1.0, 0.0]
     assert memory.terminated.tolist() == [0.0, 1.0]
@@ -135,7 +138,7 @@ def test_sample_indices_stay_below_len_while_filling():
     memory = ReplayMemory(100, OBS_DIM)
     rng = np.random.default_rng(0)
     for i in range(7):
-        memory.add(*transition(i))
+        memory.add_transition(*transition(i))
     indices = memory.sample_indices(500, rng)
     assert indices.shape == (500,)
     assert indices.min() >= 0 and indices.max() < 7

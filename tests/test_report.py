@@ -102,7 +102,7 @@ def write_run(
         "seed": seed,
         "versions": {"python": "3.11.0", "torch": "2.0"},
         "machine": {"cpu": "Test CPU", "cores": 4, "torch_threads": 1},
-        "model_file": "model.npz",
+        "model_file": "model.zip",
         "steps_done": BUDGET,
         "timings": {"wall_time_s": wall_time_s, "train_steps_per_s": 1000.0},
     }

@@ -20,10 +20,10 @@ from harness.studies import Study, parse_study, resolve_study
 TINY = study_text()
 """quick.toml's agents with a small budget: two seeds, 1,500 steps, 3 evaluation episodes."""
 MODEL_FILES = {
-    "random": "model.npz",
-    "tabular_q": "model.npz",
-    "tabular_sarsa": "model.npz",
-    "custom_dqn": "model.pt",
+    "random": "model.zip",
+    "tabular_q": "model.zip",
+    "tabular_sarsa": "model.zip",
+    "custom_dqn": "model.zip",
     "sb3_dqn": "model.zip",
 }
 

@@ -220,7 +220,7 @@ def test_save_load_round_trip(cls, tmp_path, filename):
     assert agent.q_table.any()
     agent.save(tmp_path / filename)
     written = list(tmp_path.iterdir())
-    expected_name = filename if "." in filename else filename + ".npz"
+    expected_name = filename if "." in filename else filename + ".zip"  # as SB3's
     assert [p.name for p in written] == [expected_name]
 
     loaded = cls.load(tmp_path / filename)

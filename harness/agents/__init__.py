@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING
 from harness.agents.classes import Fingerprint, class_fingerprint, import_path, kind_of
 from harness.agents.identity import (
     NEUTRAL_EDITS,
+    NEUTRAL_REWRITES,
     PROJECT_ROOT,
     NeutralEdit,
+    NeutralRewrite,
     code_identity,
     distribution,
     has_distribution,
@@ -126,6 +128,7 @@ __all__ = [
     "FINDINGS",
     "MAX_FILES",
     "NEUTRAL_EDITS",
+    "NEUTRAL_REWRITES",
     "OWN_ENV_RULE",
     "PROJECT_ROOT",
     "RUNAWAY",
@@ -146,6 +149,7 @@ __all__ = [
     "KindError",
     "LibraryKind",
     "NeutralEdit",
+    "NeutralRewrite",
     "OwnEnvError",
     "OwnEnvStepped",
     "ShippedClass",

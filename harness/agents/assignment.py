@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import copy
 import pathlib
-import sys
 import threading
 import time
 from collections import deque
@@ -50,11 +49,12 @@ from typing import Any, Self
 import cloudpickle
 import gymnasium as gym
 import numpy as np
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.utils import configure_logger
 from stable_baselines3.common.vec_env import VecEnv
 
+from custom_agents.sb3_loop import record_rollout_logs, wrap_callback
 from harness.agents.envwatch import EnvWatch, OwnEnvStepped
 from harness.conditions import isolated_random_state
 
@@ -220,6 +220,7 @@ class AssignmentAgent:
         self._successes: deque[bool] = deque(maxlen=100)
         self._log_interval = log_interval
         self._start = time.time_ns()
+        self._at_start = 0
         self._policy: tuple[int, Any] | None = None
         if env is not None:
             self.observation_space, self.action_space = env.observation_space, env.action_space
@@ -273,15 +274,11 @@ class AssignmentAgent:
         """Call the agent's `train()` once, until it returns or the budget is spent."""
         if self._env is None:
             raise ValueError("this agent has no env (a loaded agent): it can only predict")
-        if isinstance(callback, list):
-            callback = CallbackList(callback)
-        if not isinstance(callback, BaseCallback):
-            callback = ConvertCallback(callback)
-        if progress_bar:
-            callback = CallbackList([callback, ProgressBarCallback()])
+        callback = wrap_callback(callback, progress_bar)
         if not self._custom_logger:
             self._logger = configure_logger(0, None, tb_log_name or type(self.agent).__name__, reset_num_timesteps)
         self.num_timesteps = 0 if reset_num_timesteps else self.num_timesteps
+        self._at_start = self.num_timesteps
         self._budget = self.num_timesteps + int(total_timesteps)
         self._stopped = self.num_timesteps >= self._budget
         self._log_interval = log_interval or 0
@@ -326,7 +323,7 @@ class AssignmentAgent:
             with isolated_random_state(self.seed or 0):
                 action = copy.deepcopy(policy).act(row, 0.0, False)
             actions.append(check_action(action, self.action_space, "in predict"))
-        return (np.array(actions)[0] if single else np.array(actions)), None
+        return (np.array(actions)[0:1].reshape(()) if single else np.array(actions)), None
 
     def episode_policy(self) -> Callable[[Any, float], Any]:
         """A policy for one evaluation episode: `act` of a copy of the agent made now, called with
@@ -428,18 +425,17 @@ class AssignmentAgent:
             self._dump_logs()
 
     def _dump_logs(self) -> None:
-        """SB3's rollout and time keys, at `num_timesteps`."""
-        elapsed = max((time.time_ns() - self._start) / 1e9, sys.float_info.epsilon)
-        logger = self.logger
-        logger.record("time/episodes", self._episode_num, exclude="tensorboard")
-        if self._episode_info:
-            logger.record("rollout/ep_rew_mean", float(np.mean([ep["r"] for ep in self._episode_info])))
-            logger.record("rollout/ep_len_mean", float(np.mean([ep["l"] for ep in self._episode_info])))
-        if self._successes:
-            logger.record("rollout/success_rate", float(np.mean(self._successes)))
-        logger.record("time/fps", int(self.num_timesteps / elapsed))
-        logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
-        logger.dump(step=self.num_timesteps)
+        """SB3's rollout and time keys, at `num_timesteps` (`custom_agents.sb3_loop`, as every agent)."""
+        record_rollout_logs(
+            self.logger,
+            num_timesteps=self.num_timesteps,
+            timesteps_at_start=self._at_start,
+            start_time_ns=self._start,
+            episodes=self._episode_num,
+            episode_infos=self._episode_info,
+            successes=self._successes,
+        )
+        self.logger.dump(step=self.num_timesteps)
 
     def _policy_copy(self, fresh: bool = False) -> Any:
         """A deep copy of the agent (its env detached), kept until training goes on."""

@@ -135,9 +135,12 @@ class HandWrittenKind(AgentKind):
         return self.cls.save_suffix
 
     def resolve(self, values: Mapping[str, Any], env_id: str | None = None) -> dict[str, Any]:
-        # None (a field left at an empty default) is left out, as a study file can hold no None.
+        # None (a field left at an empty default) is left out, as a study file can hold no None;
+        # so is a field added after runs were recorded (metadata "recorded_when_set") while it
+        # holds its default, so that those runs keep their identity.
         config = self.cls.make_config(values, env_id=env_id)
-        return {k: v for k, v in to_plain(config).items() if v is not None}
+        later = {f.name: f.default for f in dataclasses.fields(config) if f.metadata.get("recorded_when_set")}
+        return {k: v for k, v in to_plain(config).items() if v is not None and not (k in later and v == later[k])}
 
     def build(self, env: Any, seed: int, values: Mapping[str, Any]) -> Any:
         return self.cls(env, seed=seed, **values)

@@ -75,6 +75,39 @@ NEUTRAL_EDITS: tuple[NeutralEdit, ...] = (
 """The neutral edits of this project's agent code, oldest first."""
 
 
+@dataclass(frozen=True)
+class NeutralRewrite:
+    """A rewrite of this project's agent code too large for `NeutralEdit`s that changes no run's
+    result: the golden runs of every hand-written built-in kind (`tests/test_golden.py`) are the
+    same bit for bit before and after it. The files of a kind as rewritten (fingerprint `now`)
+    keep the identity they had before (`before`); any later edit changes `now`, and the
+    declaration no longer applies (a user's file that imports `custom_agents` has a fingerprint of
+    its own: its runs are made again)."""
+
+    kind: str
+    now: str
+    before: dict[str, Any]
+    why: str
+
+
+_ISSUE_25 = (
+    "issue 25: SB3's DQN surface on the hand-written agents (policy, live hyperparameters, several "
+    "envs, Discrete observations, the config, TD helpers and callback wrapping in modules of their "
+    "own); the golden runs are unchanged bit for bit"
+)
+NEUTRAL_REWRITES: tuple[NeutralRewrite, ...] = (
+    NeutralRewrite("random", "e2d3bdf98f5d8a61", {"files": 4, "source": "eff21add4fea6026"}, _ISSUE_25),
+    NeutralRewrite("tabular_q", "23a9f47ac2d9fa2e", {"files": 5, "source": "3c33d142df55824e"}, _ISSUE_25),
+    NeutralRewrite("tabular_sarsa", "23a9f47ac2d9fa2e", {"files": 5, "source": "3c33d142df55824e"}, _ISSUE_25),
+    NeutralRewrite("custom_dqn", "234c1f157bd53ef7", {"files": 8, "source": "81e8f56791c25cf3"}, _ISSUE_25),
+),
+    NeutralRewrite("tabular_q", "23a9f47ac2d9fa2e", {"files": 5, "source": "3c33d142df55824e"}, _ISSUE_25),
+    NeutralRewrite("tabular_sarsa", "23a9f47ac2d9fa2e", {"files": 5, "source": "3c33d142df55824e"}, _ISSUE_25),
+    NeutralRewrite("custom_dqn", "234c1f157bd53ef7", {"files": 8, "source": "81e8f56791c25cf3"}, _ISSUE_25),
+)
+"""The neutral rewrites of this project's agent code, oldest first."""
+
+
 def as_before_neutral_edits(path: pathlib.Path) -> bytes:
     """A source file's bytes with the `NEUTRAL_EDITS` of it undone (what the fingerprint reads)."""
     data = path.read_bytes()
@@ -118,7 +151,11 @@ def file_identity(start: pathlib.Path, root: pathlib.Path) -> dict[str, Any]:
     it and of the local files it imports, this project's included."""
     roots = [root.resolve(), PROJECT_ROOT]
     files = local_sources(start, roots)
-    return {"source": fingerprint(files, roots, as_before_neutral_edits), "files": len(files)}
+    source = fingerprint(files, roots, as_before_neutral_edits)
+    for rewrite in NEUTRAL_REWRITES:
+        if rewrite.now == source:
+            return dict(rewrite.before)
+    return {"source": source, "files": len(files)}
 
 
 @functools.cache
