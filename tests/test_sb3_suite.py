@@ -139,9 +139,9 @@ def run_suite(tests: pathlib.Path, agent: str, report: pathlib.Path) -> dict[str
         "MKL_NUM_THREADS": "1",
     }
     files = [str(tests / f"{name}.py") for name in FILES]
+    pytest_args = ["-p", "agent_in_dqns_place", "-p", "no:cacheprovider", "-q", "-o", "addopts="]
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "agent_in_dqns_place", "-p", "no:cacheprovider", "-q"]
-        + ["-o", "addopts=", "--junitxml", str(report), *files],
+        [sys.executable, "-m", "pytest", *pytest_args, "--junitxml", str(report), *files],
         cwd=tests.parent,
         env=env,
         capture_output=True,

@@ -100,10 +100,6 @@ NEUTRAL_REWRITES: tuple[NeutralRewrite, ...] = (
     NeutralRewrite("tabular_q", "23a9f47ac2d9fa2e", {"files": 5, "source": "3c33d142df55824e"}, _ISSUE_25),
     NeutralRewrite("tabular_sarsa", "23a9f47ac2d9fa2e", {"files": 5, "source": "3c33d142df55824e"}, _ISSUE_25),
     NeutralRewrite("custom_dqn", "234c1f157bd53ef7", {"files": 8, "source": "81e8f56791c25cf3"}, _ISSUE_25),
-),
-    NeutralRewrite("tabular_q", "23a9f47ac2d9fa2e", {"files": 5, "source": "3c33d142df55824e"}, _ISSUE_25),
-    NeutralRewrite("tabular_sarsa", "23a9f47ac2d9fa2e", {"files": 5, "source": "3c33d142df55824e"}, _ISSUE_25),
-    NeutralRewrite("custom_dqn", "234c1f157bd53ef7", {"files": 8, "source": "81e8f56791c25cf3"}, _ISSUE_25),
 )
 """The neutral rewrites of this project's agent code, oldest first."""
 
