@@ -5,7 +5,9 @@ hand-written agents (the project's own and yours).
 subclass fills in a few small hooks and gets, unchanged, everything the harness and SB3's tools
 use: stock callbacks (`EvalCallback`, `CheckpointCallback`, `ProgressBarCallback`,
 `StopTrainingOnRewardThreshold`, `CallbackList`, plain functions), `evaluate_policy`, SB3's logger
-keys, `save`/`load`, and `harness check-agent`, which checks all of it.
+keys, `save`/`load` (with `exclude`/`include`, `custom_objects`, `force_reset`),
+`get_parameters`/`set_parameters`, `set_env`, the hyperparameters as live attributes, and `harness
+check-agent`, which checks all of it.
 
 Writing an agent (see `examples/my_agents.py` for a whole one):
 
@@ -16,7 +18,7 @@ Writing an agent (see `examples/my_agents.py` for a whole one):
 
     class MyAgent(BaseAgent):
         config_class = MyConfig          # required: a frozen dataclass (an empty one if none)
-        save_suffix = ".npz"             # what save("model") appends
+        save_suffix = ".zip"             # what save("model") appends (SB3's, the default)
 
         def _setup_model(self): ...                    # required: build tables or networks
         def _sample_actions(self, obs): ...            # required: the behaviour policy
@@ -31,7 +33,7 @@ The order `learn(total_timesteps, callback)` calls them in (SB3's off-policy loo
         on_rollout_start
         until _rollout_complete(n_steps, n_episodes):        (default: one episode)
             actions = _sample_actions(obs)
-            env.step(actions); num_timesteps += 1
+            env.step(actions); num_timesteps += n_envs
             callback.update_locals(locals()); callback.on_step()   (False stops training here)
             _on_transition(obs, actions, rewards, new_obs, dones, infos)
             at an episode end: episode statistics, _episode_num += 1, _on_episode_end(), log dump
@@ -42,9 +44,12 @@ The order `learn(total_timesteps, callback)` calls them in (SB3's off-policy loo
 What a subclass may rely on:
 
 - `self.config`: its `config_class` instance, checked (unknown keys, wrong types and whatever the
-  dataclass's `__post_init__` refuses raise `ValueError` naming the field, before anything runs);
+  dataclass's `__post_init__` refuses raise `ValueError` naming the field, before anything runs):
+  the record of what was asked; each field is also an attribute of the agent (`self.gamma`, but
+  `not_live` ones), which SB3's code may set between two `learn` calls: read those at each use;
 - `self.observation_space` (a 1-D `Box` or a `Discrete`), `self.action_space` (a `Discrete`),
-  `self.env` (a one-env `VecEnv`, or None for a prediction-only agent), `self.env_id` (the env's
+  `self.env` (a `VecEnv` of one env, of `n_envs` for a class that sets `multi_env = True`, or None
+  for a prediction-only agent), `self.env_id` (the env's
   gymnasium id when it has one: `make_config(values, env_id=...)` sees it too, for env-dependent
   defaults and presets);
 - `self.rng`: a numpy `Generator` seeded from `seed`, for training; `self.predict_rng`: another,
@@ -52,7 +57,7 @@ What a subclass may rely on:
   `random`, `numpy` and `torch` are seeded too, as SB3's `set_random_seed` does;
 - `self.num_timesteps` (env steps so far), `self._episode_num` (finished episodes),
   `self._total_timesteps` (this `learn`'s budget), `self.logger` (SB3's `Logger`);
-- in `_on_transition`: arrays of one env (shape (1, ...)); when `dones[0]`, `new_obs` is already
+- in `_on_transition`: arrays of each env (shape (n_envs, ...)); when `dones[0]`, `new_obs` is already
   the next episode's first observation and the last one is `infos[0]["terminal_observation"]`;
   `infos[0]["TimeLimit.truncated"]` tells a time-limit cut (bootstrap) from a termination.
 
@@ -60,7 +65,7 @@ Optional hooks: `_on_episode_end()` (per-episode schedules), `_rollout_complete(
 n_episodes)` and `_train(n_steps)` (learn from a rollout, as a DQN does), `_record_logs()`
 (agent-specific `logger.record` calls at each log dump), `_write_file`/`_read_file` (another
 save format), `_saved_hyperparameters()` (what `load` rebuilds with, e.g. bounds resolved from
-the env) and `run_info()` (what the harness keeps in `run.json` as `agent_info`). The loop-local
+the env), `_parameter_objects()` (what `get_parameters` names) and `run_info()` (what the harness keeps in `run.json` as `agent_info`). The loop-local
 names stock callbacks read (`dones`, `infos`, `rewards`, `new_obs`, `actions`, `total_timesteps`)
 are SB3's; episode statistics come from the `Monitor` info (`info["episode"]`) and
 `info["is_success"]`, as SB3 reads them.
@@ -96,6 +101,11 @@ from custom_agents.spaces import space_from_plain, space_to_plain
 FORMAT_VERSION = 1
 SAVED_ATTRIBUTES = ("verbose", "tensorboard_log")
 """Attributes besides the hyperparameters that `save` records (and `exclude` may leave out)."""
+RESERVED = frozenset(
+    {"env", "n_envs", "env_id", "config", "seed", "verbose", "tensorboard_log", "observation_space", "action_space"}
+    | {"num_timesteps", "rng", "predict_rng", "start_time", "ep_info_buffer", "ep_success_buffer", "policy"}
+)
+"""Attributes of every agent that a config field of the same name does not replace."""
 
 
 class UnsupportedSpaceError(ValueError, AssertionError):
@@ -229,8 +239,18 @@ class BaseAgent(ABC):
     def live_hyperparameters(cls) -> list[str]:
         """The config fields mirrored as attributes of the agent (`agent.gamma`, ...): what SB3's
         code reads and sets on a model, and what the agent reads at each use; `config` stays the
-        record of what was asked."""
-        return [f.name for f in dataclasses.fields(cls.config_class) if f.name not in cls.not_live]
+        record of what was asked. A field whose name the agent already uses (`seed`, `env`, a
+        method) is not mirrored, unless the class defines it as a property with a setter."""
+        live = []
+        for field in dataclasses.fields(cls.config_class):
+            attribute = getattr(cls, field.name, None)
+            settable = isinstance(attribute, property) and attribute.fset is not None
+            if field.name in cls.not_live or (field.name in RESERVED and not settable):
+                continue
+            if attribute is not None and not settable:
+                continue
+            live.append(field.name)
+        return live
 
     def hyperparameters(self) -> dict[str, Any]:
         """The live hyperparameters, as plain values (what `save` records)."""

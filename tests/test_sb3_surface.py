@@ -10,6 +10,7 @@ import copy
 import pathlib
 import time
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -764,3 +765,22 @@ def test_the_assignment_wrapper_logs_the_time_keys():
     for dump in writer.dumps:
         assert isinstance(dump["time/time_elapsed"], int) and dump["time/time_elapsed"] >= 0
         assert dump["time/fps"] >= 0 and "rollout/ep_rew_mean" in dump
+
+
+@dataclass(frozen=True)
+class _ClashingConfig:
+    gamma: float = 0.5
+    logger: int = 1  # a name the agent already uses (SB3's logger property)
+    seed: int = 7  # and one its constructor sets
+
+
+class _ClashingAgent(RandomAgent):
+    config_class = _ClashingConfig
+
+
+def test_a_config_field_named_like_an_agent_attribute_is_not_mirrored():
+    agent = _ClashingAgent(gym.make(ENV_ID), seed=3)
+    assert _ClashingAgent.live_hyperparameters() == ["gamma"]
+    assert agent.gamma == 0.5
+    assert agent.seed == 3 and agent.config.seed == 7
+    assert not isinstance(agent.logger, int)  # SB3's Logger, untouched
