@@ -65,8 +65,8 @@ Optional hooks: `_on_episode_end()` (per-episode schedules), `_rollout_complete(
 n_episodes)` and `_train(n_steps)` (learn from a rollout, as a DQN does), `_record_logs()`
 (agent-specific `logger.record` calls at each log dump), `_write_file`/`_read_file` (another
 save format), `_saved_hyperparameters()` (what `load` rebuilds with, e.g. bounds resolved from
-the env), `_parameter_objects()` (what `get_parameters` names) and `run_info()` (what the harness keeps in `run.json` as `agent_info`). The loop-local
-names stock callbacks read (`dones`, `infos`, `rewards`, `new_obs`, `actions`, `total_timesteps`)
+the env), `_parameter_objects()` (what `get_parameters` names) and `run_info()` (what the
+harness keeps in `run.json` as `agent_info`). The loop-local names stock callbacks read (`dones`, `infos`, `rewards`, `new_obs`, `actions`, `total_timesteps`)
 are SB3's; episode statistics come from the `Monitor` info (`info["episode"]`) and
 `info["is_success"]`, as SB3 reads them.
 """
