@@ -66,9 +66,10 @@ n_episodes)` and `_train(n_steps)` (learn from a rollout, as a DQN does), `_reco
 (agent-specific `logger.record` calls at each log dump), `_write_file`/`_read_file` (another
 save format), `_saved_hyperparameters()` (what `load` rebuilds with, e.g. bounds resolved from
 the env), `_parameter_objects()` (what `get_parameters` names) and `run_info()` (what the
-harness keeps in `run.json` as `agent_info`). The loop-local names stock callbacks read (`dones`, `infos`, `rewards`, `new_obs`, `actions`, `total_timesteps`)
-are SB3's; episode statistics come from the `Monitor` info (`info["episode"]`) and
-`info["is_success"]`, as SB3 reads them.
+harness keeps in `run.json` as `agent_info`). The loop-local names stock callbacks read
+(`dones`, `infos`, `rewards`, `new_obs`, `actions`, `total_timesteps`) are SB3's; episode
+statistics come from the `Monitor` info (`info["episode"]`) and `info["is_success"]`, as SB3
+reads them.
 """
 
 from __future__ import annotations

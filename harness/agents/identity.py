@@ -96,10 +96,10 @@ _ISSUE_25 = (
     "own); the golden runs are unchanged bit for bit"
 )
 NEUTRAL_REWRITES: tuple[NeutralRewrite, ...] = (
-    NeutralRewrite("random", "ebb67bba168914b6", {"files": 4, "source": "eff21add4fea6026"}, _ISSUE_25),
-    NeutralRewrite("tabular_q", "44ce9dc1bc1b7aa2", {"files": 5, "source": "3c33d142df55824e"}, _ISSUE_25),
-    NeutralRewrite("tabular_sarsa", "44ce9dc1bc1b7aa2", {"files": 5, "source": "3c33d142df55824e"}, _ISSUE_25),
-    NeutralRewrite("custom_dqn", "0af97f3a1acd2766", {"files": 8, "source": "81e8f56791c25cf3"}, _ISSUE_25),
+    NeutralRewrite("random", "147cad6a64ddd1e3", {"files": 4, "source": "eff21add4fea6026"}, _ISSUE_25),
+    NeutralRewrite("tabular_q", "d96f13286c7cf47e", {"files": 5, "source": "3c33d142df55824e"}, _ISSUE_25),
+    NeutralRewrite("tabular_sarsa", "d96f13286c7cf47e", {"files": 5, "source": "3c33d142df55824e"}, _ISSUE_25),
+    NeutralRewrite("custom_dqn", "e1b397a2f6f436c0", {"files": 8, "source": "81e8f56791c25cf3"}, _ISSUE_25),
 )
 """The neutral rewrites of this project's agent code, oldest first."""
 
