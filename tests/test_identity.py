@@ -102,7 +102,8 @@ def test_builtins_of_one_module_share_a_fingerprint_and_others_differ():
     assert len({codes["random"], codes["tabular_q"], codes["custom_dqn"]}) == 3
 
 
-def test_a_builtins_closure_holds_the_files_it_imports_and_not_the_others():
+def test_a_builtins_closure_holds_the_files_it_imports_and_not_the_others(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("harness.agents.identity.NEUTRAL_REWRITES", ())  # the closure as it is, not as declared
     roots = [agents.PROJECT_ROOT]
     dqn = {p.name for p in local_sources(PACKAGE / "dqn.py", roots)}
     assert {"dqn.py", "qnetwork.py", "replay.py", "base.py", "__init__.py"} <= dqn
