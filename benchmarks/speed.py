@@ -233,17 +233,17 @@ def run_bench(repeats: int = 3, dqn_steps: int = 12_000, quick: bool = False, pr
         ("the RL Zoo's CartPole-v1 preset", ZOO_CONTENDERS),
         ("the assignment's preset", ASSIGNMENT_CONTENDERS),
     ):
-        available = {label: spec for label, spec in contenders.items() if available(spec[0], print_fn)}
+        runnable = {label: spec for label, spec in contenders.items() if available(spec[0], print_fn)}
         print_fn(
             f"\nDQN, {title}, {dqn_steps} training steps (seed {SEED}) after a warm-up run of {WARM_UP_STEPS}: "
             "env steps/s, then medians of ms per gradient update and us per env step outside updates"
         )
         print_fn(f"{header} {'ms/upd':>9} {'us/step':>9}")
-        for kind, hyperparameters in available.values():
+        for kind, hyperparameters in runnable.values():
             dqn_run(kind, hyperparameters, WARM_UP_STEPS)
-        results: dict[str, list[tuple[float, float, float]]] = {label: [] for label in available}
+        results: dict[str, list[tuple[float, float, float]]] = {label: [] for label in runnable}
         for _ in range(repeats):
-            for label, (kind, hyperparameters) in available.items():
+            for label, (kind, hyperparameters) in runnable.items():
                 results[label].append(dqn_run(kind, hyperparameters, dqn_steps))
         timings = {
             label: Timing(label, *(tuple(column) for column in zip(*runs, strict=True)))

@@ -252,11 +252,12 @@ class DQNAgent(BaseAgent):
         """After each env step (SB3's hook): the target network every `target_update_interval`
         env steps (of all envs: every `interval // n_envs` calls), and the exploration rate."""
         self._n_calls += 1
-        if (
-            self.target_update_unit == "step"
-            and self._n_calls % max(self.target_update_interval // self.n_envs, 1) == 0
-        ):
-            self._update_target()
+        if self.target_update_unit == "step":
+            interval = self.target_update_interval
+            if self.n_envs > 1:
+                interval = max(interval // self.n_envs, 1)
+            if self._n_calls % interval == 0:
+                self._update_target()
         if self.exploration_decay is None:
             progress = self.num_timesteps / self._total_timesteps if self._total_timesteps else 0.0
             self.exploration_rate = linear_schedule(

@@ -70,3 +70,16 @@ def test_makespan_starts_each_duration_on_the_first_free_worker():
     assert makespan([1, 1, 4], 2) == 5  # 1 | 1, then 4 after the first 1
     assert makespan([4, 1, 1], 2) == 4  # longest first: 4 | 1 + 1
     assert makespan([2, 2, 2], 1) == 6
+
+
+@pytest.mark.slow  # trains every contender a little
+def test_make_bench_runs_end_to_end_and_prints_every_ratio(monkeypatch, capsys):
+    """`run_bench` whole, shrunk: the tabular rows, both DQN tables with their ratios, the share."""
+    monkeypatch.setattr(bench, "TABULAR_EPISODES", 5)
+    monkeypatch.setattr(bench, "WARM_UP_STEPS", 300)
+    monkeypatch.setattr(bench, "EVAL_RUN", {"total_timesteps": 1_000, "eval_freq": 500, "n_eval_episodes": 2})
+    bench.run_bench(repeats=1, dqn_steps=300)
+    out = capsys.readouterr().out
+    assert "tabular_sarsa" in out and "cost relative to raw stepping" in out
+    assert out.count("custom_dqn (fast) / sb3_dqn") == 1 and "target >= 3.00x" in out
+    assert "the assignment's preset" in out and "evaluation" in out
