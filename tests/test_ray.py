@@ -8,6 +8,7 @@ the local executor.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 import re
@@ -50,53 +51,96 @@ def ray_command() -> str:
     return str(pathlib.Path(sys.executable).with_name("ray"))
 
 
+@dataclasses.dataclass(frozen=True)
+class Cluster:
+    """A head node of this module's own: its address and the process group of all its processes."""
+
+    address: str
+    group: int
+
+    def owns(self, pid: int) -> bool:
+        """Whether process `pid` is one of this head's, or descends from one (Ray starts its
+        workers in process groups of their own)."""
+        try:
+            process = psutil.Process(pid)
+            return any(os.getpgid(p.pid) == self.group for p in (process, *process.parents()))
+        except (psutil.Error, ProcessLookupError):
+            return False
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory):
-    """A head node on 127.0.0.1 with 2 CPUs; yields its address, stops it afterwards."""
+    """A head node on 127.0.0.1 with 2 CPUs, run in the foreground (`--block`) in a process group
+    of its own; stopped afterwards by signalling that group alone. (`ray stop --force` would also
+    kill the Ray instances that tests on the other pytest-xdist worker started meanwhile.)"""
     port = free_port()
     temp = tmp_path_factory.mktemp("ray")
-    started = subprocess.run(
-        [
-            ray_command(),
-            "start",
-            "--head",
-            "--node-ip-address",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--num-cpus",
-            "2",
-            "--include-dashboard=false",
-            "--disable-usage-stats",
-            "--temp-dir",
-            str(temp),
-        ],
-        env=ray_env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    output = re.sub(r"\x1b\[[0-9;]*m", "", started.stdout + started.stderr)  # no colour codes
+    log = temp / "ray-start.log"
+    with log.open("w") as out:
+        head = subprocess.Popen(
+            [
+                ray_command(),
+                "start",
+                "--head",
+                "--block",
+                "--node-ip-address",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--num-cpus",
+                "2",
+                "--include-dashboard=false",
+                "--disable-usage-stats",
+                "--temp-dir",
+                str(temp),
+            ],
+            env=ray_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
-        assert started.returncode == 0, output
+        deadline = time.monotonic() + 180
+        while "Ray runtime started" not in log.read_text() and head.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        output = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text())  # no colour codes
+        assert head.poll() is None and "Ray runtime started" in output, output
         node_ips = set(re.findall(r"[Ll]ocal node IP:?\s*([0-9.]+)", output))
         assert node_ips == {"127.0.0.1"}, f"the head is not on loopback only:\n{output}"
-        yield f"127.0.0.1:{port}"
+        yield Cluster(f"127.0.0.1:{port}", head.pid)
     finally:
-        subprocess.run([ray_command(), "stop", "--force"], env=ray_env(), capture_output=True, timeout=120)
+        stop_group(head)
+
+
+def stop_group(head: subprocess.Popen) -> None:
+    """SIGTERM to the head's process group (`ray start --block` stops its children on it), then
+    SIGKILL to whatever of the group is left after 30 s."""
+    for sig, wait in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(head.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            head.poll()  # reaps the head once it exits: a zombie would keep the group alive
+            try:
+                os.killpg(head.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
 
 
 BUDGET = 1_000
 """The quick study's budget here (its own is 3,000): its DQNs still train for 500 steps."""
 
 
-def test_quick_study_on_ray_matches_the_local_executor(cluster: str, tmp_path: pathlib.Path):
+def test_quick_study_on_ray_matches_the_local_executor(cluster: Cluster, tmp_path: pathlib.Path):
     budget = ("--total-timesteps", BUDGET)
     local = harness_here("compare", "quick", *budget, "--jobs", "2", "--runs-dir", "local", "--no-report", cwd=tmp_path)
     assert local.returncode == 0, local.stderr
     on_ray = harness(
-        "compare", "quick", *budget, "--executor", "ray", "--address", cluster, "--runs-dir", "ray", "--no-report",
-        cwd=tmp_path, env=ray_env(), timeout=600,
+        "compare", "quick", *budget, "--executor", "ray", "--address", cluster.address,
+        "--runs-dir", "ray", "--no-report", cwd=tmp_path, env=ray_env(), timeout=600,
     )  # fmt: skip
     assert on_ray.returncode == 0, on_ray.stderr
 
@@ -134,7 +178,7 @@ preset = "zoo"
 """
 
 
-def test_a_task_killed_mid_run_is_retried_not_lost(cluster: str, tmp_path: pathlib.Path):
+def test_a_task_killed_mid_run_is_retried_not_lost(cluster: Cluster, tmp_path: pathlib.Path):
     (tmp_path / "kill.toml").write_text(KILL_STUDY)
     driver = subprocess.Popen(
         [
@@ -146,7 +190,7 @@ def test_a_task_killed_mid_run_is_retried_not_lost(cluster: str, tmp_path: pathl
             "--executor",
             "ray",
             "--address",
-            cluster,
+            cluster.address,
             "--runs-dir",
             "runs",
             "--no-report",
@@ -162,7 +206,9 @@ def test_a_task_killed_mid_run_is_retried_not_lost(cluster: str, tmp_path: pathl
     try:
         while killed is None and time.monotonic() < deadline and driver.poll() is None:
             for process in psutil.process_iter(["pid", "cmdline"]):
-                if "harness custom_dqn/seed_0" in " ".join(process.info["cmdline"] or []):
+                # This cluster's worker alone: the other xdist worker may run a pair of the same name.
+                command = " ".join(process.info["cmdline"] or [])
+                if "harness custom_dqn/seed_0" in command and cluster.owns(process.info["pid"]):
                     os.kill(process.info["pid"], signal.SIGKILL)
                     killed = process.info["pid"]
                     break
@@ -216,13 +262,11 @@ def test_local_instance_listens_on_loopback_only():
         "    import ray\n"
         "    import psutil\n"
         "    print('NODE', ray.util.get_node_ip_address())\n"
-        "    def is_ray(p):\n"
-        "        try:\n"
-        "            return 'ray' in ' '.join(p.cmdline() or []).lower() or p.name() in ('raylet', 'gcs_server')\n"
-        "        except psutil.Error:  # gone meanwhile (another test's process)\n"
-        "            return False\n"
-        "    pids = {p.pid for p in psutil.process_iter() if is_ray(p)}\n"
-        "    pids.add(os.getpid())\n"
+        "    # This instance's processes alone (Ray starts them as the driver's descendants), never\n"
+        "    # those of a cluster that a test on the other xdist worker runs meanwhile.\n"
+        "    pids = {p.pid for p in psutil.Process().children(recursive=True)} | {os.getpid()}\n"
+        "    names = {psutil.Process(pid).name() for pid in pids}\n"
+        "    print('PROCESSES', ' '.join(sorted(names)))\n"
         "    for c in psutil.net_connections('inet'):\n"
         "        if c.status == 'LISTEN' and c.pid in pids:\n"
         "            print('LISTEN', c.laddr.ip)\n"
@@ -231,6 +275,7 @@ def test_local_instance_listens_on_loopback_only():
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr
     assert "NODE 127.0.0.1" in result.stdout
+    assert {"raylet", "gcs_server"} <= set(result.stdout.split("PROCESSES")[1].split("\n")[0].split()), result.stdout
     listening = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("LISTEN")}
     assert listening, result.stdout
     assert listening <= {"127.0.0.1", "::ffff:127.0.0.1"}, listening
