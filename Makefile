@@ -61,7 +61,7 @@ classic-control: $(STAMP)  ## the reference study across envs: writes reports/cl
 decide: $(STAMP)  ## custom_dqn against sb3_dqn, tabular_q and random, seeds added in rounds until decided (AdaStop): writes reports/cartpole-decide/
 	$(BIN)/harness compare cartpole-decide --jobs $(JOBS) --runs-dir $(RUNS_DIR) --reports-dir $(REPORTS_DIR) $(ARGS)
 
-tune-compare: $(STAMP)  ## tune custom_dqn, sb3_dqn and tabular_q with one Optuna budget, then compare them: writes reports/cartpole-tuned/ (about 45 minutes on 2 cores)
+tune-compare: $(STAMP)  ## tune custom_dqn, sb3_dqn and tabular_q with one Optuna budget, then compare them: writes reports/cartpole-tuned/ (about an hour on 2 cores)
 	$(BIN)/harness tune cartpole-tune --jobs $(JOBS) --runs-dir $(RUNS_DIR) $(ARGS)
 	$(BIN)/harness compare $(RUNS_DIR)/cartpole-tuned/tuned.toml --jobs $(JOBS) --runs-dir $(RUNS_DIR) --reports-dir $(REPORTS_DIR)
 
