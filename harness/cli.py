@@ -461,9 +461,11 @@ AGENT_COLOURS_ACROSS_ENVS = "regex:^[^/]+/([^/]+)/"
 
 def _tensorboard(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """TensorBoard on the study's comparison view (or its tune's), on loopback, coloured by agent."""
-    import urllib.parse  # here: only this command builds a URL
+    import base64  # here: only this command builds a URL
+    import json
+    import urllib.parse
 
-    from harness.schema import STUDY_FILE  # here: the store loads pandas; --help needs none of it
+    from harness.schema import ACROSS_SEEDS, STUDY_FILE  # here: the store loads pandas; --help needs none
     from harness.store import comparison_view, read_study_file, tune_view
 
     study_dir = args.study_dir
@@ -482,8 +484,17 @@ def _tensorboard(args: argparse.Namespace, argv: Sequence[str]) -> int:
         tops = list(study.env_ids) if study.across_envs else list(study.labels)
         logdir = comparison_view(study_dir, tops)
         colours = AGENT_COLOURS_ACROSS_ENVS if study.across_envs else AGENT_COLOURS
-    url = f"http://127.0.0.1:{args.port}/?{urllib.parse.urlencode({'runColorGroup': colours})}#timeseries"
+    base = f"http://127.0.0.1:{args.port}/"
+    url = f"{base}?{urllib.parse.urlencode({'runColorGroup': colours})}#timeseries"
     print(f"TensorBoard of {study_dir}{' (its tune)' if args.tune else ''}: {url}", flush=True)
+    if not args.tune:
+        bands = [f"{view.env_id}/{label}/{ACROSS_SEEDS}" if study.across_envs else f"{label}/{ACROSS_SEEDS}"
+                 for view in study.split() for label in view.labels]  # fmt: skip
+        alone = urllib.parse.urlencode({"runColorGroup": colours, "runFilter": f"/{ACROSS_SEEDS}$"})
+        print(f"  the bands alone: {base}?{alone}#timeseries")
+        # The margin charts' dashboard selects no run by default above 40 runs: select the bands.
+        selected = urllib.parse.quote(base64.b64encode(json.dumps(dict.fromkeys(bands, True)).encode()), safe="")
+        print(f"  the bands as margin charts: {base}#custom_scalars&runSelectionState={selected}")
     if args.print_url:
         print(f"logdir: {logdir}")
         return EXIT_OK

@@ -29,6 +29,10 @@ CLASS_FILE = "agent_class.pkl"
 """In the run folder of an agent class handed over from Python (a notebook's): the class, pickled
 by value, so that later processes can load the run's model (loading it runs its code)."""
 STUDY_FILE = "study.toml"
+ACROSS_SEEDS = "across_seeds"
+"""The band run of an agent in the comparison view: `<label>/across_seeds` beside its seeds'
+`<label>/seed_<s>` (so `^<label>/` selects an agent's seeds and band, `/across_seeds$` the bands
+alone)."""
 COMPLETE = "complete"
 FAILED = "failed"
 """A run's status in `run.json`."""

@@ -8,6 +8,7 @@ trials as sessions of the tune view and absent from the comparison view; `harnes
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import pathlib
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -237,7 +239,16 @@ def test_harness_tensorboard_prints_the_url_coloured_by_agent_and_says_when_ther
     assert lines[0] == (
         "TensorBoard of runs/board: http://127.0.0.1:6111/?runColorGroup=regex%3A%5E%28%5B%5E%2F%5D%2B%29%2F#timeseries"
     )
-    assert lines[1] == "logdir: runs/board/.tensorboard/comparison"
+    colours = "runColorGroup=regex%3A%5E%28%5B%5E%2F%5D%2B%29%2F"
+    assert lines[1] == f"  the bands alone: http://127.0.0.1:6111/?{colours}&runFilter=%2Facross_seeds%24#timeseries"
+    # The margin charts' dashboard selects no run above 40: the URL selects every agent's band run.
+    prefix = "  the bands as margin charts: http://127.0.0.1:6111/#custom_scalars&runSelectionState="
+    assert lines[2].startswith(prefix)
+    selected = json.loads(base64.b64decode(urllib.parse.unquote(lines[2].removeprefix(prefix))))
+    view = study / "runs" / "board" / ".tensorboard" / "comparison"
+    bands = {f"{path.parent.name}/{path.name}" for path in view.glob("*/across_seeds")}
+    assert len(bands) == 2 and selected == dict.fromkeys(bands, True)
+    assert lines[3] == "logdir: runs/board/.tensorboard/comparison"
     tune = harness_here("tensorboard", "runs/board", "--tune", "--print-url", cwd=study)
     assert tune.stdout.splitlines()[1] == "logdir: runs/board/tune"
     missing = harness_here("tensorboard", "runs/nothing", cwd=study)

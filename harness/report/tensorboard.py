@@ -28,12 +28,9 @@ import pandas as pd
 from harness.analysis import EnvResults, StudyResults
 from harness.analysis import columns as col
 from harness.conditions import tensorboard
-from harness.schema import COMPLETE
+from harness.schema import ACROSS_SEEDS, COMPLETE
 from harness.store import comparison_view, pair_dir
 
-ACROSS_SEEDS = "across_seeds"
-"""The band run of an agent: `<label>/across_seeds` (so `^<label>/` selects an agent's seeds and
-band, `/across_seeds$` the bands alone)."""
 RUN_METRICS: dict[str, tuple[str, str]] = {
     col.FINAL_RETURN: ("hparams/final_return", "final return"),
     col.FINAL_SUCCESS: ("hparams/final_success_rate", "final success rate"),
