@@ -466,7 +466,7 @@ def _tensorboard(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import urllib.parse
 
     from harness.schema import ACROSS_SEEDS, STUDY_FILE  # here: the store loads pandas; --help needs none
-    from harness.store import comparison_view, read_study_file, tune_view
+    from harness.store import band_key, comparison_view, read_study_file, tune_view
 
     study_dir = args.study_dir
     if not (study_dir / STUDY_FILE).is_file():
@@ -481,15 +481,13 @@ def _tensorboard(args: argparse.Namespace, argv: Sequence[str]) -> int:
             )
         colours = AGENT_COLOURS
     else:
-        tops = list(study.env_ids) if study.across_envs else list(study.labels)
-        logdir = comparison_view(study_dir, tops)
+        logdir = comparison_view(study_dir, study)
         colours = AGENT_COLOURS_ACROSS_ENVS if study.across_envs else AGENT_COLOURS
     base = f"http://127.0.0.1:{args.port}/"
     url = f"{base}?{urllib.parse.urlencode({'runColorGroup': colours})}#timeseries"
     print(f"TensorBoard of {study_dir}{' (its tune)' if args.tune else ''}: {url}", flush=True)
     if not args.tune:
-        bands = [f"{view.env_id}/{label}/{ACROSS_SEEDS}" if study.across_envs else f"{label}/{ACROSS_SEEDS}"
-                 for view in study.split() for label in view.labels]  # fmt: skip
+        bands = [band_key(view, label) for view in study.split() for label in view.labels]
         alone = urllib.parse.urlencode({"runColorGroup": colours, "runFilter": f"/{ACROSS_SEEDS}$"})
         print(f"  the bands alone: {base}?{alone}#timeseries")
         # The margin charts' dashboard selects no run by default above 40 runs: select the bands.

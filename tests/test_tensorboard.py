@@ -280,3 +280,35 @@ def test_writing_an_event_file_again_replaces_it(tmp_path: pathlib.Path):
     events.Reload()
     assert events.Tags()["scalars"] == ["x"]  # NaN left out
     assert [(e.step, e.value) for e in events.Scalars("x")] == [(2, 2.0)]
+
+
+ACROSS_ENVS = """
+[study]
+name = "two_envs"
+env_ids = ["CartPole-v0", "gymnasium.envs.classic_control.cartpole:CartPole-v1"]
+seeds = [0]
+total_timesteps = 300
+eval_freq = 300
+n_eval_episodes = 1
+
+[agents.random]
+kind = "random"
+"""
+
+
+def test_across_envs_the_view_links_each_envs_folder_and_the_printed_bands_are_its_runs(tmp_path: pathlib.Path):
+    """An env named `module:Id` has the folder `Id` (the store's rule): the view links that folder,
+    and the band runs the printed URL selects are the view's own."""
+    (tmp_path / "study.toml").write_text(ACROSS_ENVS)
+    done = harness_here("compare", "study.toml", "--runs-dir", "runs", "--reports-dir", "reports", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    view = tmp_path / "runs" / "two_envs" / ".tensorboard" / "comparison"
+    links = sorted(path.name for path in view.iterdir() if path.is_symlink())
+    assert links == ["CartPole-v0", "CartPole-v1"]
+    assert all((view / link).is_dir() for link in links)  # none dangling
+    bands = {path.relative_to(view).as_posix() for path in view.glob("*/*/across_seeds")}
+    assert bands == {"CartPole-v0/random/across_seeds", "CartPole-v1/random/across_seeds"}
+    printed = harness_here("tensorboard", "runs/two_envs", "--print-url", cwd=tmp_path)
+    assert printed.returncode == 0, printed.stderr
+    encoded = printed.stdout.splitlines()[2].split("runSelectionState=", 1)[1]
+    assert json.loads(base64.b64decode(urllib.parse.unquote(encoded))) == dict.fromkeys(bands, True)

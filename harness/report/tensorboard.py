@@ -28,8 +28,8 @@ import pandas as pd
 from harness.analysis import EnvResults, StudyResults
 from harness.analysis import columns as col
 from harness.conditions import tensorboard
-from harness.schema import ACROSS_SEEDS, COMPLETE
-from harness.store import comparison_view, pair_dir
+from harness.schema import COMPLETE
+from harness.store import band_key, comparison_view, pair_key
 
 RUN_METRICS: dict[str, tuple[str, str]] = {
     col.FINAL_RETURN: ("hparams/final_return", "final return"),
@@ -61,27 +61,23 @@ def write_view(results: StudyResults) -> pathlib.Path:
             label, seed = getattr(row, col.AGENT), int(getattr(row, col.SEED))
             spec = view.agent(label)
             values = {"agent": label, "kind": spec.kind, "seed": seed, "env_id": env.env_id, **spec.hyperparameters}
-            folder = pair_dir(results.study_dir.parent, view, label, seed)
-            name = folder.relative_to(results.study_dir).as_posix()
+            name = pair_key(view, label, seed)
+            folder = results.study_dir / name
             metrics = {tag: float(getattr(row, column)) for column, (tag, _) in RUN_METRICS.items()}
             sessions.append((folder, values, name, _seconds(started.get((label, seed))), metrics, budget))
         for label in env.labels:
-            band = pair_dir(results.study_dir.parent, view, label, 0).parent / ACROSS_SEEDS
-            tensorboard.write_events(band, "bands", _band(env, label, results.across_envs))
+            tensorboard.write_events(
+                results.study_dir / band_key(view, label), "bands", _band(env, label, results.across_envs)
+            )
     types = tensorboard.column_types([values for _, values, *_ in sessions])
     for folder, values, name, start, metrics, budget in sessions:
         summaries = [(0, tensorboard.session(values, types, name, start)), (budget, tensorboard.scalars(metrics))]
         tensorboard.write_events(folder, "hparams", summaries)
-    root = comparison_view(results.study_dir, _tops(results))
+    root = comparison_view(results.study_dir, results.study)
     metrics = [(tag, display) for tag, display in RUN_METRICS.values()]
     experiment = tensorboard.experiment([values for _, values, *_ in sessions], metrics, ORDER)
     tensorboard.write_events(root, "experiment", [(0, experiment), (0, _layout(results))])
     return root
-
-
-def _tops(results: StudyResults) -> list[str]:
-    """The top folders of the study's runs: its env ids across envs, else its agents' labels."""
-    return list(results.envs) if results.across_envs else list(results.study.labels)
 
 
 def _seconds(iso: str | None) -> float | None:

@@ -14,6 +14,7 @@ cache.
 from harness.errors import StoreBusy, StoreError
 from harness.store.cache import CACHE_FOLDER, NUMBERS_FILE, Cache, file_key, key_of
 from harness.store.files import (
+    band_key,
     clear_run_dir,
     collect_files,
     install_files,
@@ -21,6 +22,7 @@ from harness.store.files import (
     pair_dir,
     pair_key,
     pair_key_of,
+    top_folders,
     write_atomic,
 )
 from harness.store.record import (
@@ -74,6 +76,7 @@ __all__ = [
     "StudyFiles",
     "StudyStore",
     "Timings",
+    "band_key",
     "clear",
     "clear_run_dir",
     "collect_files",
@@ -95,6 +98,7 @@ __all__ = [
     "size_of",
     "slot_state",
     "study_status",
+    "top_folders",
     "tune_view",
     "write_atomic",
     "write_record",

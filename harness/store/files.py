@@ -21,19 +21,35 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any
 
-from harness.schema import RUN_FILE
+from harness.schema import ACROSS_SEEDS, RUN_FILE
+
+
+def env_folder(env_id: str) -> str:
+    """An env's folder in a study across envs: its bare id (`module:Id` is `Id`)."""
+    return env_id.rsplit(":", 1)[-1]
 
 
 def pair_key_of(label: str, seed: int, env_id: str | None = None) -> str:
-    """A pair's folder within its study's: `label/seed_S`, or `env/label/seed_S` across envs (the
-    env's bare id: `module:Id` is `Id`)."""
+    """A pair's folder within its study's: `label/seed_S`, or `env/label/seed_S` across envs (see
+    `env_folder`)."""
     key = f"{label}/seed_{seed}"
-    return f"{env_id.rsplit(':', 1)[-1]}/{key}" if env_id is not None else key
+    return f"{env_folder(env_id)}/{key}" if env_id is not None else key
 
 
 def pair_key(study: Any, label: str, seed: int) -> str:
     """`pair_key_of` a pair of `study` (a one-env study, or a single-env view of one across envs)."""
     return pair_key_of(label, seed, study.settings.env_id if study.across_envs else None)
+
+
+def band_key(study: Any, label: str) -> str:
+    """The band run of an agent of `study` (as `pair_key`) within its study's folder: its seeds'
+    folder's sibling `across_seeds`."""
+    return f"{pair_key(study, label, 0).rsplit('/', 1)[0]}/{ACROSS_SEEDS}"
+
+
+def top_folders(study: Any) -> list[str]:
+    """The top folders of a study's pairs: its agents' labels, or its envs' folders across envs."""
+    return [env_folder(env_id) for env_id in study.env_ids] if study.across_envs else list(study.labels)
 
 
 def pair_dir(runs_dir: str | os.PathLike[str], study: Any, label: str, seed: int) -> pathlib.Path:

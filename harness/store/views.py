@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import os
 import pathlib
-from collections.abc import Sequence
+from typing import Any
 
+from harness.store.files import top_folders
 from harness.studies import TUNE_FOLDER
 
 VIEWS = ".tensorboard"
 COMPARISON = "comparison"
 
 
-def comparison_view(study_dir: pathlib.Path, tops: Sequence[str]) -> pathlib.Path:
-    """`runs/<study>/.tensorboard/comparison/`, linking to the study's top folders (its agents'
-    labels, or its env ids across envs) and to no other; the folder."""
+def comparison_view(study_dir: pathlib.Path, study: Any) -> pathlib.Path:
+    """`runs/<study>/.tensorboard/comparison/`, linking to `study`'s top folders (its agents'
+    labels, or its envs' folders across envs: `top_folders`) and to no other; the folder."""
+    tops = top_folders(study)
     view = study_dir / VIEWS / COMPARISON
     view.mkdir(parents=True, exist_ok=True)
     for entry in view.iterdir():
