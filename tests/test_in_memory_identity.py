@@ -370,3 +370,15 @@ def test_a_study_of_classes_in_a_file_keeps_the_identity_it_had_before(
         assert last == "2 complete of 2 pairs", done.stdout
     else:
         assert last == "2 stale of 2 pairs", done.stdout
+
+
+def test_a_base_from_the_standard_library_counts_as_the_librarys_even_when_python_froze_it():
+    """Python 3.11 freezes `abc` (its spec names no file): `ABC`, a base of every `BaseAgent`, is
+    the standard library's, importable by name, not a user's file whose imports are all read."""
+    import abc
+
+    from harness.agents.classes import import_path
+    from harness.agents.identity import code_identity
+
+    assert import_path(abc.ABC) == "abc:ABC"
+    assert code_identity("abc:ABC", None) == {"library": "abc"}

@@ -109,8 +109,10 @@ def import_path(obj: type | types.FunctionType) -> str | None:
     path = pathlib.Path(file).resolve()
     spec = importlib.util.find_spec(obj.__module__)
     importable = spec is not None and spec.origin is not None and pathlib.Path(spec.origin).resolve() == path
-    if importable and (is_installed(path) or has_distribution(obj.__module__)):
-        return f"{obj.__module__}:{obj.__qualname__}"  # an installed package's: importable by name in workers
+    if is_installed(path) or (importable and has_distribution(obj.__module__)):
+        # An installed package's, or the standard library's (frozen ones too, such as abc's, whose
+        # spec names no file): importable by name in workers.
+        return f"{obj.__module__}:{obj.__qualname__}"
     return f"{path}:{obj.__qualname__}"  # a user's file: workers import it by path (Ray ships it)
 
 

@@ -131,6 +131,8 @@ def code_identity(kind: str, code_dir: pathlib.Path | None) -> dict[str, Any]:
             spec = importlib.util.find_spec(module)
             if spec is None or spec.origin is None:
                 return {"unknown": f"no module {module!r}"}
+            if not spec.has_location:  # frozen or built into the interpreter: the standard library's
+                return {"library": distribution(module)}
             path = pathlib.Path(spec.origin).resolve()
             if is_installed(path):
                 return {"library": distribution(module)}
