@@ -382,3 +382,30 @@ def test_a_base_from_the_standard_library_counts_as_the_librarys_even_when_pytho
 
     assert import_path(abc.ABC) == "abc:ABC"
     assert code_identity("abc:ABC", None) == {"library": "abc"}
+
+
+def test_a_module_of_an_editable_install_read_by_name_is_fingerprinted_by_its_source(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+):
+    """`installed` has one meaning for an agent's module and for a module a class reads by name: an
+    editable install is the user's code, so editing it gives the class another fingerprint."""
+    import importlib
+
+    from harness.agents import classes, identity
+
+    package = tmp_path / "editable_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "helpers.py").write_text("def value():\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for module in (classes, identity):  # as `pip install -e` makes it: a distribution provides it
+        monkeypatch.setattr(module, "has_distribution", lambda name: name.split(".")[0] == "editable_pkg")
+    try:
+        namespace: dict[str, Any] = {"__name__": "__main__", "helpers": importlib.import_module("editable_pkg.helpers")}
+        exec("class Reads:\n    def act(self):\n        return helpers.value()\n", namespace)
+        first = class_fingerprint(namespace["Reads"]).digest
+        (package / "helpers.py").write_text("def value():\n    return 2\n")
+        assert class_fingerprint(namespace["Reads"]).digest != first
+    finally:
+        for name in ("editable_pkg.helpers", "editable_pkg"):
+            sys.modules.pop(name, None)

@@ -37,7 +37,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.agents.identity import code_identity, distribution, file_identity, has_distribution, is_installed
+from harness.agents.identity import code_identity, distribution, has_distribution, is_installed, module_identity
 from harness.agents.objects import code_location, notebook_cells, register
 from harness.errors import KindError
 
@@ -240,12 +240,12 @@ class _Hasher:
 
     @staticmethod
     def _module(module: types.ModuleType) -> str:
-        file = getattr(module, "__file__", None)
-        if not file or is_installed(pathlib.Path(file)) or has_distribution(module.__name__):
-            return f"module {module.__name__} ({distribution(module.__name__)})"
-        path = pathlib.Path(file).resolve()
-        depth = module.__name__.count(".") + (1 if path.name == "__init__.py" else 0)
-        return f"module {module.__name__} {sorted(file_identity(path, path.parents[depth]).items())}"
+        """A module a function reads by name, by `module_identity`, as an agent's module is."""
+        name, file = module.__name__, getattr(module, "__file__", None) or ""
+        identity = module_identity(name, pathlib.Path(file)) if file.endswith(".py") else {}
+        if "library" in identity or not identity:  # installed, or no Python file (built in, compiled)
+            return f"module {name} ({identity.get('library') or distribution(name)})"
+        return f"module {name} {sorted(identity.items())}"
 
 
 def _in_memory(obj: type | types.FunctionType) -> bool:

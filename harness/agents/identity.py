@@ -133,15 +133,22 @@ def code_identity(kind: str, code_dir: pathlib.Path | None) -> dict[str, Any]:
                 return {"unknown": f"no module {module!r}"}
             if not spec.has_location:  # frozen or built into the interpreter: the standard library's
                 return {"library": distribution(module)}
-            path = pathlib.Path(spec.origin).resolve()
-            if is_installed(path):
-                return {"library": distribution(module)}
-            depth = module.count(".") + (1 if path.name == "__init__.py" else 0)
-            origin = (path.parents[depth], path)  # the folder holding its top-level package
+            return module_identity(module, pathlib.Path(spec.origin))
         root, start = origin
         return file_identity(start, root)
     except (ImportPathError, SourceError, ValueError, ImportError) as error:
         return {"unknown": one_line(error)}
+
+
+def module_identity(module: str, path: pathlib.Path) -> dict[str, Any]:
+    """The code identity of module `module`, whose file is `path`: an installed one's distribution
+    (`is_installed`: an editable install is not), else its file and the local files it imports,
+    read from the folder holding its top-level package."""
+    path = path.resolve()
+    if is_installed(path):
+        return {"library": distribution(module)}
+    depth = module.count(".") + (1 if path.name == "__init__.py" else 0)
+    return file_identity(path, path.parents[depth])
 
 
 def file_identity(start: pathlib.Path, root: pathlib.Path) -> dict[str, Any]:
