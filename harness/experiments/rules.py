@@ -79,8 +79,9 @@ def thresholds(
     if pruner == "halving":
         return halving_rule(history, steps, eta)
     if pruner == "hyperband":
-        bracket = number % brackets(total_timesteps, eval_freq, eta)
-        mates = [told for told in history if told.number % (len(steps) + 1) == bracket]
+        count = len(steps) + 1  # `brackets`: one starting at each rung, and one that never stops a run
+        bracket = number % count
+        mates = [told for told in history if told.number % count == bracket]
         return halving_rule(mates, steps[bracket:], eta)
     raise ValueError(f"unknown pruner {pruner!r}")
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import pathlib
 import sys
 import time
@@ -318,10 +319,12 @@ class _Tuner:
         self.ostudy = optuna_trials.open_study(storage, self.name)
         self.store = StudyStore(root / label)
 
-    def spent(self) -> bool:
+    def spent(self, records: Sequence[optuna_trials.TrialRecord] | None = None) -> bool:
         """Whether no new batch is due: the budget (with the validation runs) is spent, `trials`
-        trials are finished, or the last `MAX_FAILED_IN_A_ROW` all failed."""
-        records = optuna_trials.finished(self.ostudy, self.space)
+        trials are finished, or the last `MAX_FAILED_IN_A_ROW` all failed (`records`: the finished
+        trials, when the caller has them already)."""
+        if records is None:
+            records = optuna_trials.finished(self.ostudy, self.space)
         tune = self.tune
         if tune.trials is not None and len(records) >= tune.trials:
             return True
@@ -341,7 +344,7 @@ class _Tuner:
             records = optuna_trials.finished(self.ostudy, self.space)
             told = {r.number for r in records}
             unfinished = [t.number for t in all_trials if t.number not in told]
-            if not unfinished and self.spent():
+            if not unfinished and self.spent(records):
                 break
             batch_start = min(unfinished) if unfinished else len(all_trials)
             batch_start -= batch_start % c
@@ -378,7 +381,7 @@ class _Tuner:
             if view is not None:
                 execution.run_pairs(view, self.store, self.executor, command=self.command, stream=self.stream)
             for n in numbers:
-                line = self._tell(n, view, refused.get(n))
+                line = self._tell(n, refused.get(n))
                 run_now += 1
                 self._say(f"  {self.label} trial {n}: {line}")
             write_sessions(self.sessions())  # as the tune goes, to watch it (rewritten at its end)
@@ -477,7 +480,7 @@ class _Tuner:
             curves.append((record, frame.groupby("eval_step")["return"].mean().to_dict()))
         return curves
 
-    def _tell(self, number: int, view: Study | None, refused: str | None) -> str:
+    def _tell(self, number: int, refused: str | None) -> str:
         """Tell Optuna how trial `number` ended, from its runs' files; a line saying so."""
         if refused is not None:
             optuna_trials.tell(self.ostudy, self.storage, number, "failed", error=refused)
@@ -496,7 +499,7 @@ class _Tuner:
             optuna_trials.tell(self.ostudy, self.storage, number, "pruned", curve=mean_curve, env_steps=env_steps)
             return f"stopped at env step {min(stopped):,} by the {self.tune.pruner} rule"
         value = objective.mean_value(curves, self.tune.total_timesteps, self.tune.objective)
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             optuna_trials.tell(self.ostudy, self.storage, number, "failed", curve=mean_curve, env_steps=env_steps)
             return f"failed (value {value})"
         optuna_trials.tell(self.ostudy, self.storage, number, "complete", value, mean_curve, env_steps)

@@ -114,13 +114,6 @@ class TuneSettings:
         """What a full-budget trial takes: every tuning seed for the whole trial budget."""
         return len(self.seeds) * self.total_timesteps
 
-    @property
-    def budget(self) -> dict[str, Any]:
-        """What makes two tunes' budgets equal: env steps, or trials, seeds and env steps per run."""
-        if self.budget_env_steps is not None:
-            return {"budget_env_steps": self.budget_env_steps}
-        return {"trials": self.trials, "seeds": len(self.seeds), "total_timesteps": self.total_timesteps}
-
 
 def _integer(table: Mapping[str, Any], key: str, source: str, least: int | None = None) -> None:
     if key not in table:
