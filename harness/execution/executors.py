@@ -44,9 +44,11 @@ def lost_record(task: PairTask, why: str, steps: int | None = None, wall_time_s:
     return task.record(FAILED, why, steps_done=steps, timings=timings)
 
 
-def past_timeout(task: PairTask) -> str:
-    """Why a pair that ran past its study's `run_timeout` was stopped."""
-    return f"the run went on past the study's run_timeout ({task.study.settings.run_timeout:,.0f} s) and was stopped"
+def past_timeout(task: PairTask, elapsed: float) -> str | None:
+    """Why a pair that has run `elapsed` seconds is stopped, when that is past its study's
+    `run_timeout`; None while it is not."""
+    limit = task.study.settings.run_timeout
+    return f"the run went on past the study's run_timeout ({limit:,.0f} s) and was stopped" if elapsed > limit else None
 
 
 def _child(task: PairTask, path: str, capture_output: bool, verbose: bool, send: Callable[[Any], None]) -> None:
@@ -112,7 +114,7 @@ class LocalExecutor:
                 for key, worker in list(running.items()):
                     self._read_progress(key, worker, progress)
                     child = worker.child
-                    why = child.runaway or (past_timeout(worker.task) if self._too_long(worker) else None)
+                    why = child.runaway or past_timeout(worker.task, child.elapsed)
                     if why is None and child.exitcode is None:
                         continue
                     if why is not None:
@@ -134,10 +136,6 @@ class LocalExecutor:
                 worker.child.close()
             raise
         return records
-
-    @staticmethod
-    def _too_long(worker: _Worker) -> bool:
-        return worker.child.elapsed > worker.task.study.settings.run_timeout
 
     @staticmethod
     def _read_progress(key: str, worker: _Worker, progress: StudyProgress) -> None:

@@ -200,9 +200,7 @@ class RayExecutor:
                     progress.steps(key, n)
                 for ref, task in list(pending.items()):  # a runaway, or past run_timeout: stopped, failed
                     elapsed = time.monotonic() - started.get(task.key, time.monotonic())
-                    why = alerts.get(task.key) or (
-                        past_timeout(task) if elapsed > task.study.settings.run_timeout else None
-                    )
+                    why = alerts.get(task.key) or past_timeout(task, elapsed)
                     if why is None or ref in ready:
                         continue
                     ray.cancel(ref, force=True)
