@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
-from stable_baselines3.common.utils import get_device
 
 from custom_agents.base import BaseAgent
 from custom_agents.dqn_config import DQNConfig, dqn_config, resolve_hyperparameters, resolve_policy_kwargs
@@ -314,10 +313,6 @@ class DQNAgent(BaseAgent):
         """The hyperparameters the next updates read, as the live attributes hold them now."""
         return UpdateValues(self.gamma, self.learning_rate, self.max_grad_norm, self.loss)
 
-    def loss_of(self, errors: torch.Tensor) -> torch.Tensor:
-        """The configured loss (mean over all entries) of TD errors Q(s, a) - y."""
-        return mean_loss(errors, self.loss)
-
     @torch.no_grad()
     def td_targets(self, rewards: torch.Tensor, next_obs: torch.Tensor, not_terminated: torch.Tensor) -> torch.Tensor:
         """y = r + gamma (1 - terminated) max_a' Q_target(s', a') (`custom_agents.td`) of
@@ -407,12 +402,6 @@ class DQNAgent(BaseAgent):
         self._n_updates = int(state["n_updates"])
         self._n_calls = int(state["n_calls"])
         self.exploration_rate = float(state["exploration_rate"])
-
-    @classmethod
-    def load(cls, path: str | pathlib.Path, env: Any = None, device: Any = "auto", **kwargs: Any) -> DQNAgent:
-        """`BaseAgent.load` with SB3's device resolution ("auto", and "cuda" where there is none,
-        are the CPU)."""
-        return super().load(path, env=env, device=get_device(device), **kwargs)
 
     @classmethod
     def _write_file(cls, path: Any, meta: dict[str, Any], state: dict[str, Any]) -> None:

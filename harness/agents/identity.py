@@ -99,7 +99,7 @@ NEUTRAL_REWRITES: tuple[NeutralRewrite, ...] = (
     NeutralRewrite("random", "147cad6a64ddd1e3", {"files": 4, "source": "eff21add4fea6026"}, _ISSUE_25),
     NeutralRewrite("tabular_q", "d96f13286c7cf47e", {"files": 5, "source": "3c33d142df55824e"}, _ISSUE_25),
     NeutralRewrite("tabular_sarsa", "d96f13286c7cf47e", {"files": 5, "source": "3c33d142df55824e"}, _ISSUE_25),
-    NeutralRewrite("custom_dqn", "c22fcad6fa99cc76", {"files": 8, "source": "81e8f56791c25cf3"}, _ISSUE_25),
+    NeutralRewrite("custom_dqn", "e2d222a4c9b4ca44", {"files": 8, "source": "81e8f56791c25cf3"}, _ISSUE_25),
 )
 """The neutral rewrites of this project's agent code, oldest first."""
 
