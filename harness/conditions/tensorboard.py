@@ -23,6 +23,7 @@ import os
 import pathlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
@@ -99,6 +100,28 @@ def typed(value: Any, kind: type) -> HParamValue:
     if kind is float:
         return float(held)  # type: ignore[arg-type]
     return held
+
+
+@dataclass(frozen=True)
+class Session:
+    """A run, or a tune's trial, as an HParams session: the folder its event file goes into, its
+    name in the view, its values (a column each), its metrics and the step they are written at,
+    and when it started (seconds since the epoch; None: unknown)."""
+
+    folder: pathlib.Path
+    name: str
+    values: Mapping[str, Any]
+    metrics: Mapping[str, float]
+    step: int
+    start: float | None = None
+
+
+def write_sessions(sessions: Sequence[Session], what: str) -> None:
+    """Each session's event file (`FILE_PREFIX` + `what`) into its folder: its values, one type per
+    column over all of `sessions`, then its metrics."""
+    types = column_types([s.values for s in sessions])
+    for s in sessions:
+        write_events(s.folder, what, [(0, session(s.values, types, s.name, s.start)), (s.step, scalars(s.metrics))])
 
 
 def experiment(

@@ -78,17 +78,8 @@ MAX_FAILED_IN_A_ROW = 25
 stops: an env-step budget alone would never be spent by trials that take no steps."""
 
 
-@dataclass(frozen=True)
-class Session:
-    """A trial as an HParams session of the tune view: its folder (`tune/<label>/trial_<n>/`), its
-    values (the agent, the trial, what it was, its searched values) and its metrics."""
-
-    folder: pathlib.Path
-    values: Mapping[str, Any]
-    metrics: Mapping[str, float]
-    step: int
-
-
+SESSION_FILE = "session"
+"""A trial's event file in its folder (`tensorboard.FILE_PREFIX` + this)."""
 SESSION_METRICS = (
     ("tune/value", "value on the tuning seeds"),
     ("tune/validation_value", "value on the validation seeds"),
@@ -130,7 +121,7 @@ class AgentTuning:
     """The chosen trial's value on the tuning seeds."""
     space_extended: tuple[str, ...] = ()
     """How the space was made to hold the start, in words."""
-    sessions: tuple[Session, ...] = ()
+    sessions: tuple[tensorboard.Session, ...] = ()
     """Its trials as the tune view's HParams sessions."""
 
     @property
@@ -245,7 +236,7 @@ def tune_study(
                 results.append(tuner.run())
         tuned, tuned_file = _write_tuned(study, resolved, results, store.study_dir)
         sessions = [session for result in results for session in result.sessions]
-        write_sessions(sessions)  # one column type over every agent's trials
+        tensorboard.write_sessions(sessions, SESSION_FILE)  # one column type over every agent's trials
         if sessions:
             experiment = tensorboard.experiment([s.values for s in sessions], SESSION_METRICS, SESSION_ORDER)
             tensorboard.write_events(root, "experiment", [(0, experiment)])
@@ -384,12 +375,12 @@ class _Tuner:
                 line = self._tell(n, refused.get(n))
                 run_now += 1
                 self._say(f"  {self.label} trial {n}: {line}")
-            write_sessions(self.sessions())  # as the tune goes, to watch it (rewritten at its end)
+            tensorboard.write_sessions(self.sessions(), SESSION_FILE)  # as the tune goes (rewritten at its end)
         return self._validate(run_now)
 
     def sessions(
         self, validation: Mapping[int, float | None] | None = None, chosen: int | None = None
-    ) -> list[Session]:
+    ) -> list[tensorboard.Session]:
         """Every finished trial as a session of the tune view (`validation`: the validation values
         of the start and the finalists, `chosen`: the trial chosen, once validated)."""
         sessions = []
@@ -407,7 +398,8 @@ class _Tuner:
             if validation is not None and validation.get(r.number) is not None:
                 metrics["tune/validation_value"] = validation[r.number]
             folder = self.store.study_dir / _trial_label(r.number)
-            sessions.append(Session(folder, values, metrics, self.tune.total_timesteps))  # type: ignore[arg-type]
+            name = f"{self.label}/{folder.name}"
+            sessions.append(tensorboard.Session(folder, name, values, metrics, self.tune.total_timesteps))  # type: ignore[arg-type]
         return sessions
 
     def _say(self, line: str) -> None:
@@ -566,22 +558,6 @@ class _Tuner:
             by_number[chosen].value if chosen is not None else None,
             tuple(self.notes),
             tuple(self.sessions(validation, chosen)),
-        )
-
-
-def write_sessions(sessions: Sequence[Session]) -> None:
-    """Each trial's HParams session and metrics into its folder (`tune/<label>/trial_<n>/`), one
-    type per column over `sessions`."""
-    types = tensorboard.column_types([session.values for session in sessions])
-    for session in sessions:
-        name = f"{session.values['agent']}/{session.folder.name}"
-        tensorboard.write_events(
-            session.folder,
-            "session",
-            [
-                (0, tensorboard.session(session.values, types, name, None)),
-                (session.step, tensorboard.scalars(session.metrics)),
-            ],
         )
 
 

@@ -52,7 +52,7 @@ ORDER = ("agent", "kind", "seed", "env_id")
 
 def write_view(results: StudyResults) -> pathlib.Path:
     """Write the comparison view of `results`' runs folder (see the module docstring); its folder."""
-    sessions: list[tuple[pathlib.Path, dict[str, Any], str, float | None, dict[str, float], int]] = []
+    sessions: list[tensorboard.Session] = []
     for env in results.envs.values():
         view = env.study
         budget = view.settings.total_timesteps
@@ -62,20 +62,17 @@ def write_view(results: StudyResults) -> pathlib.Path:
             spec = view.agent(label)
             values = {"agent": label, "kind": spec.kind, "seed": seed, "env_id": env.env_id, **spec.hyperparameters}
             name = pair_key(view, label, seed)
-            folder = results.study_dir / name
             metrics = {tag: float(getattr(row, column)) for column, (tag, _) in RUN_METRICS.items()}
-            sessions.append((folder, values, name, _seconds(started.get((label, seed))), metrics, budget))
+            start = _seconds(started.get((label, seed)))
+            sessions.append(tensorboard.Session(results.study_dir / name, name, values, metrics, budget, start))
         for label in env.labels:
             tensorboard.write_events(
                 results.study_dir / band_key(view, label), "bands", _band(env, label, results.across_envs)
             )
-    types = tensorboard.column_types([values for _, values, *_ in sessions])
-    for folder, values, name, start, metrics, budget in sessions:
-        summaries = [(0, tensorboard.session(values, types, name, start)), (budget, tensorboard.scalars(metrics))]
-        tensorboard.write_events(folder, "hparams", summaries)
+    tensorboard.write_sessions(sessions, "hparams")
     root = comparison_view(results.study_dir, results.study)
     metrics = [(tag, display) for tag, display in RUN_METRICS.values()]
-    experiment = tensorboard.experiment([values for _, values, *_ in sessions], metrics, ORDER)
+    experiment = tensorboard.experiment([s.values for s in sessions], metrics, ORDER)
     tensorboard.write_events(root, "experiment", [(0, experiment), (0, _layout(results))])
     return root
 
