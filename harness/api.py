@@ -342,12 +342,7 @@ class ContractReport:
     def lines(self) -> list[str]:
         """One line per check (a finding said once: later checks that found it say 'as above')."""
         said: set[str] = set()
-        lines = []
-        for result in self.results:
-            lines.append(result.line(as_above=not result.ok and result.finding in said))
-            if not result.ok:
-                said.add(result.finding)
-        return lines
+        return [_line_once(result, said) for result in self.results]
 
     def __str__(self) -> str:
         return "\n".join([*self.lines(), self.summary()])
@@ -359,6 +354,15 @@ class ContractReport:
         """A notebook shows the report once: not again when `check_agent` printed it."""
         if not self.printed:
             print(self)
+
+
+def _line_once(result: CheckResult, said: set[str]) -> str:
+    """`result`'s line, 'as above' where a check before it (its finding in `said`, which this
+    adds to) found the same."""
+    line = result.line(as_above=not result.ok and result.finding in said)
+    if not result.ok:
+        said.add(result.finding)
+    return line
 
 
 @_interruptible("check_agent")
@@ -405,9 +409,7 @@ def check_agent(
     said: set[str] = set()
 
     def show(result: CheckResult) -> None:
-        print(result.line(as_above=not result.ok and result.finding in said), file=out, flush=True)
-        if not result.ok:
-            said.add(result.finding)
+        print(_line_once(result, said), file=out, flush=True)
 
     results = execution.run_contract_supervised(
         kind, agents.shipped(kind), folder, values, env_id, total_timesteps, seed, show, timeout_s
