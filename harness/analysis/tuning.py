@@ -151,7 +151,7 @@ def test_value(env: EnvResults, label: str, objective: str) -> float:
     """An agent's objective on this study's seeds (the test seeds): the mean over its complete
     runs of their values (NaN without one)."""
     runs = env.files.runs(label) if label in env.study.labels else []
-    curves = [run.evals.groupby("eval_step")["return"].mean().to_dict() for run in runs]
+    curves = [run.curve.to_dict() for run in runs]
     return mean_value(curves, env.study.settings.total_timesteps, objective) if curves else float("nan")
 
 
