@@ -517,3 +517,21 @@ def test_a_scripts_main_class_on_ray_gives_the_evaluations_of_local_workers(tmp_
         for seed in (0, 1):
             key = pathlib.Path("script") / label / f"seed_{seed}" / "evals.csv"
             assert (tmp_path / "local" / key).read_bytes() == (tmp_path / "ray" / key).read_bytes(), key
+
+
+@pytest.mark.e2e
+def test_the_final_evaluation_at_a_multiple_of_eval_freq_is_played_once(tmp_path: pathlib.Path):
+    """The last step of a budget that is a multiple of `eval_freq` is evaluated once, at the end
+    of training (the agent may learn after its last step): one `eval/mean_reward` point there in
+    the run's TensorBoard events, not a stale one before it."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    s = study(budget=600, eval_freq=200).with_agent("wanderer", CLASSES["Wanderer"])
+    assert compare(s, tmp_path / "runs").ok
+    folder = tmp_path / "runs" / "course" / "wanderer" / "seed_0"
+    evals = lines(folder / "evals.csv")[1:]
+    assert sorted({int(row.split(",")[0]) for row in evals}) == [0, 200, 400, 600]
+    assert len(evals) == 4 * s.settings.n_eval_episodes  # each point's episodes once
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+    events.Reload()
+    assert [event.step for event in events.Scalars("eval/mean_reward")] == [0, 200, 400, 600]

@@ -128,7 +128,7 @@ class Evaluator(BaseCallback):
         self.evaluate()
 
     def _on_step(self) -> bool:
-        if self.num_timesteps % self.eval_freq == 0:
+        if self.num_timesteps % self.eval_freq == 0 and not self._made_at_the_end():
             self.evaluate()
             floor = self.stop_below.get(self.num_timesteps)
             mean = float(np.mean([row.episode_return for row in self.rows[-len(self.seeds) :]]))
@@ -136,6 +136,13 @@ class Evaluator(BaseCallback):
                 self.stopped_at = self.num_timesteps
                 return False
         return True
+
+    def _made_at_the_end(self) -> bool:
+        """Whether this step's evaluation is the final one of an agent that may learn after its
+        last step: `_on_training_end` makes it, once, of the policy the agent ends with."""
+        budget = self.locals.get("total_timesteps")
+        last = budget is not None and self.num_timesteps >= budget
+        return last and getattr(self.model, "learns_after_its_last_step", False)
 
     def _on_training_end(self) -> None:
         """The final evaluation: of the policy the agent ended with (made again at the last step when
@@ -197,6 +204,13 @@ class RunGuard(BaseCallback):
             self.progress(self.num_timesteps)
             self._next_report = time.monotonic() + self.report_every
         return self.num_timesteps < self.total_timesteps
+
+    def _made_at_the_end(self) -> bool:
+        """Whether this step's evaluation is the final one of an agent that may learn after its
+        last step: `_on_training_end` makes it, once, of the policy the agent ends with."""
+        budget = self.locals.get("total_timesteps")
+        last = budget is not None and self.num_timesteps >= budget
+        return last and getattr(self.model, "learns_after_its_last_step", False)
 
     def _on_training_end(self) -> None:
         if self.progress is not None:
