@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from multiprocessing.connection import wait
 from typing import Any
 
-from harness.agents import CHECKS, RUNAWAY, RUNAWAY_FIX, CheckResult, ShippedClass, Subject, resolve_kind, run_check
+from harness.agents import CHECKS, RUNAWAY, RUNAWAY_FIX, CheckResult, ShippedClass, Subject, resolve_kind, run_contract
 from harness.execution.supervision import POLL_S, Child
 
 
@@ -33,8 +33,7 @@ def _checks(
     env_id, total_timesteps, seed = setting
     resolved = resolve_kind(kind, pathlib.Path(code_dir) if code_dir else None)
     subject = Subject(resolved, values, env_id, total_timesteps, seed)
-    for name in list(CHECKS)[first:]:
-        send(run_check(name, subject))
+    run_contract(subject, on_result=send, first=first)
 
 
 def run_contract_supervised(
