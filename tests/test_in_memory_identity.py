@@ -375,10 +375,9 @@ def test_a_study_of_classes_in_a_file_keeps_the_identity_it_had_before(
 def test_a_base_from_the_standard_library_counts_as_the_librarys_even_when_python_froze_it():
     """Python 3.11 freezes `abc` (its spec names no file): `ABC`, a base of every `BaseAgent`, is
     the standard library's, importable by name, not a user's file whose imports are all read."""
-    import abc
+    import abc  # here: the one test of a frozen module
 
-    from harness.agents.classes import import_path
-    from harness.agents.identity import code_identity
+    from harness.agents import code_identity, import_path  # here: as above
 
     assert import_path(abc.ABC) == "abc:ABC"
     assert code_identity("abc:ABC", None) == {"library": "abc"}
@@ -389,17 +388,15 @@ def test_a_module_of_an_editable_install_read_by_name_is_fingerprinted_by_its_so
 ):
     """`installed` has one meaning for an agent's module and for a module a class reads by name: an
     editable install is the user's code, so editing it gives the class another fingerprint."""
-    import importlib
-
-    from harness.agents import classes, identity
+    import importlib  # here: the one test that imports a package it made
 
     package = tmp_path / "editable_pkg"
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "helpers.py").write_text("def value():\n    return 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    for module in (classes, identity):  # as `pip install -e` makes it: a distribution provides it
-        monkeypatch.setattr(module, "has_distribution", lambda name: name.split(".")[0] == "editable_pkg")
+    for module in ("harness.agents.classes", "harness.agents.identity"):  # as `pip install -e` makes it
+        monkeypatch.setattr(f"{module}.has_distribution", lambda name: name.split(".")[0] == "editable_pkg")
     try:
         namespace: dict[str, Any] = {"__name__": "__main__", "helpers": importlib.import_module("editable_pkg.helpers")}
         exec("class Reads:\n    def act(self):\n        return helpers.value()\n", namespace)
